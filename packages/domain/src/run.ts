@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { type Constraints, type ConstraintsInput, mergeConstraints, normalizeConstraints } from './constraints';
+import type { OpDefinition } from './definition';
+import { validateImage } from './definition';
+import { ValidationError } from './errors';
+import type { EventDelivery } from './event-delivery';
+import { normalizeEventDelivery } from './event-delivery';
+import { type Inputs, validateInputs } from './inputs';
+import { normalizeRetryPolicy, type RetryPolicy, type RetryPolicyInput } from './retry';
+
+export const RUN_STATES = ['PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+/** States an attempt never leaves by itself; events on them are refused with "run is locked". */
+export const FINISHED_STATES: readonly RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+/** States that hold a reservation on a worker. */
+export const RESERVING_STATES: readonly RunState[] = ['ASSIGNED', 'RUNNING'];
+
+export function isFinished(state: RunState): boolean {
+  return FINISHED_STATES.includes(state);
+}
+
+/** Event types a worker may post. */
+export const WORKER_EVENT_TYPES = ['STARTED', 'PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOG', 'INFO'] as const;
+export type WorkerEventType = (typeof WORKER_EVENT_TYPES)[number];
+/** Lifecycle events the server records itself. */
+export const SERVER_EVENT_TYPES = ['CREATED', 'ASSIGNED', 'UNASSIGNED', 'RETRIED', 'TIMED_OUT', 'WORKER_LOST'] as const;
+export type ServerEventType = (typeof SERVER_EVENT_TYPES)[number];
+export type RunEventType = WorkerEventType | ServerEventType;
+
+export interface OpAttempt {
+  attempt: number;
+  state: RunState;
+  worker_id?: string;
+  gpu_ids: number[];
+  progress: number;
+  outputs: Record<string, unknown>;
+  error_message?: string;
+  created_at: Date;
+  started_at?: Date;
+  finished_at?: Date;
+}
+
+export interface OpRun {
+  id: string;
+  definition_id?: string;
+  definition_version?: string;
+  image: string;
+  inputs: Inputs;
+  outputs: Record<string, unknown>;
+  priority: number;
+  constraints: Constraints;
+  retry_policy: RetryPolicy;
+  event_delivery: EventDelivery;
+  state: RunState;
+  progress: number;
+  current_attempt: number;
+  worker_id?: string;
+  gpu_ids: number[];
+  error_message?: string;
+  created_at: Date;
+  updated_at: Date;
+  started_at?: Date;
+  finished_at?: Date;
+  /** A FAILED run with attempts left is retried automatically once this has passed. */
+  not_before?: Date;
+  idempotency_key?: string;
+  attempts: OpAttempt[];
+  /** Optimistic-concurrency revision, bumped by the store on every save. */
+  rev: number;
+}
+
+/** An event as a transition emits it; the store gives it its `index` and `run_id`. */
+export interface RunEventDraft {
+  attempt: number;
+  type: RunEventType;
+  msg?: string;
+  payload?: Record<string, unknown>;
+}
+
+export interface RunEvent extends RunEventDraft {
+  run_id: string;
+  /** Monotonic per run, across attempts, starting at 1. */
+  index: number;
+  created_at: Date;
+}
+
+/** What every transition returns: the new aggregate and the events to append. */
+export interface Transition {
+  run: OpRun;
+  events: RunEventDraft[];
+}
+
+export const RUN_ID_PATTERN = /^run_[A-Za-z0-9]{1,64}$/;
+
+export function newRunId(): string {
+  return `run_${randomBytes(12).toString('hex')}`;
+}
+
+export interface CreateRunInput {
+  image?: string;
+  inputs?: Inputs | null;
+  priority?: number | null;
+  constraints?: ConstraintsInput | null;
+  retry_policy?: RetryPolicyInput | null;
+  event_delivery?: EventDelivery | null;
+  idempotency_key?: string;
+}
+
+function validatePriority(priority: unknown): number {
+  if (priority === undefined || priority === null) return 0;
+  if (typeof priority !== 'number' || !Number.isSafeInteger(priority)) {
+    throw ValidationError.field('priority', 'must be an integer');
+  }
+  return priority;
+}
+
+/**
+ * A new PENDING run. From a definition it copies image, constraints, retry policy and
+ * event delivery; the request may override priority and constraints. Inputs are checked
+ * against the definition's `input_specs` and defaults filled in.
+ */
+export function createRun(
+  input: CreateRunInput,
+  definition: OpDefinition | null | undefined,
+  now: Date,
+  id: string = newRunId(),
+): Transition {
+  const image = definition ? definition.image : validateImage(input.image);
+  const constraints = definition
+    ? mergeConstraints(definition.constraints, input.constraints)
+    : normalizeConstraints(input.constraints);
+  const retry_policy = definition ? definition.retry_policy : normalizeRetryPolicy(input.retry_policy);
+  const event_delivery = definition ? definition.event_delivery : normalizeEventDelivery(input.event_delivery);
+  const inputs = validateInputs(definition?.input_specs, input.inputs);
+  const run: OpRun = {
+    id,
+    image,
+    inputs,
+    outputs: {},
+    priority: validatePriority(input.priority),
+    constraints,
+    retry_policy,
+    event_delivery,
+    state: 'PENDING',
+    progress: 0,
+    current_attempt: 1,
+    gpu_ids: [],
+    created_at: now,
+    updated_at: now,
+    attempts: [{ attempt: 1, state: 'PENDING', gpu_ids: [], progress: 0, outputs: {}, created_at: now }],
+    rev: 0,
+  };
+  if (definition) {
+    run.definition_id = definition.id;
+    run.definition_version = definition.version;
+  }
+  if (input.idempotency_key !== undefined) run.idempotency_key = input.idempotency_key;
+  const payload: Record<string, unknown> = { image };
+  if (definition) Object.assign(payload, { definition_id: definition.id, definition_version: definition.version });
+  return { run, events: [{ attempt: 1, type: 'CREATED', payload }] };
+}
+
+export function currentAttempt(run: OpRun): OpAttempt {
+  const attempt = run.attempts.find((a) => a.attempt === run.current_attempt);
+  if (!attempt) throw new Error(`run ${run.id} has no attempt ${run.current_attempt}`);
+  return attempt;
+}

@@ -1,0 +1,359 @@
+import {
+  InvalidTransitionError,
+  MaxAttemptsReachedError,
+  RunLockedError,
+  ValidationError,
+  WorkerMismatchError,
+} from './errors';
+import { backoffSeconds, hasAttemptsLeft } from './retry';
+import {
+  isFinished,
+  type OpAttempt,
+  type OpRun,
+  type RunEventDraft,
+  type RunState,
+  type Transition,
+  type WorkerEventType,
+} from './run';
+
+/**
+ * Every state change of a run lives here. Each function is pure: it returns the new
+ * aggregate and the events to append, or throws a typed error and changes nothing.
+ *
+ *   PENDING -> ASSIGNED -> RUNNING -> COMPLETED | FAILED | CANCELLED
+ *   ASSIGNED -> PENDING               (unassign)
+ *   FAILED | CANCELLED -> PENDING     (retry: new attempt)
+ *   PENDING | ASSIGNED -> CANCELLED   (cancel before start)
+ */
+
+export type TransitionName =
+  | 'assign'
+  | 'unassign'
+  | 'start'
+  | 'progress'
+  | 'complete'
+  | 'fail'
+  | 'cancel'
+  | 'retry'
+  | 'timeOut'
+  | 'workerLost';
+
+/** The states each transition may leave from. */
+export const ALLOWED_FROM: Readonly<Record<TransitionName, readonly RunState[]>> = {
+  assign: ['PENDING'],
+  unassign: ['ASSIGNED'],
+  start: ['ASSIGNED'],
+  progress: ['RUNNING'],
+  complete: ['RUNNING'],
+  fail: ['RUNNING'],
+  cancel: ['PENDING', 'ASSIGNED', 'RUNNING'],
+  retry: ['FAILED', 'CANCELLED'],
+  timeOut: ['RUNNING'],
+  workerLost: ['RUNNING'],
+};
+
+/** Transitions a worker reports; on a finished attempt they answer "run is locked". */
+const WORKER_REPORTED: readonly TransitionName[] = ['start', 'progress', 'complete', 'fail'];
+
+function ensureAllowed(run: OpRun, transition: TransitionName): void {
+  if (ALLOWED_FROM[transition].includes(run.state)) return;
+  if (WORKER_REPORTED.includes(transition) && isFinished(run.state)) throw new RunLockedError(run.id, run.state);
+  throw new InvalidTransitionError(run.state, transition);
+}
+
+type Patch<T> = { [K in keyof T]?: T[K] | undefined };
+
+/** Applies patches to the run and its current attempt; `undefined` removes an optional field. */
+function update(run: OpRun, now: Date, runPatch: Patch<OpRun>, attemptPatch: Patch<OpAttempt>): OpRun {
+  const next = withoutUndefined({ ...run, ...runPatch, updated_at: now }) as OpRun;
+  next.attempts = run.attempts.map((a) =>
+    a.attempt === run.current_attempt ? (withoutUndefined({ ...a, ...attemptPatch }) as OpAttempt) : a,
+  );
+  return next;
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
+function event(
+  run: OpRun,
+  type: RunEventDraft['type'],
+  msg?: string,
+  payload?: Record<string, unknown>,
+): RunEventDraft {
+  const draft: RunEventDraft = { attempt: run.current_attempt, type };
+  if (msg !== undefined) draft.msg = msg;
+  if (payload !== undefined) draft.payload = payload;
+  return draft;
+}
+
+function ensureWorker(run: OpRun, workerId: string | undefined): void {
+  if (workerId !== undefined && run.worker_id !== workerId)
+    throw new WorkerMismatchError(run.id, run.worker_id, workerId);
+}
+
+export interface Assignment {
+  worker_id: string;
+  gpu_ids: number[];
+}
+
+/** PENDING -> ASSIGNED: the scheduler reserved room on a worker. */
+export function assign(run: OpRun, assignment: Assignment, now: Date): Transition {
+  ensureAllowed(run, 'assign');
+  const gpu_ids = [...assignment.gpu_ids];
+  return {
+    run: update(
+      run,
+      now,
+      { state: 'ASSIGNED', worker_id: assignment.worker_id, gpu_ids, not_before: undefined },
+      {
+        state: 'ASSIGNED',
+        worker_id: assignment.worker_id,
+        gpu_ids,
+      },
+    ),
+    events: [event(run, 'ASSIGNED', undefined, { worker_id: assignment.worker_id, gpu_ids })],
+  };
+}
+
+/** ASSIGNED -> PENDING: the worker went away before starting; the same attempt waits again. */
+export function unassign(run: OpRun, now: Date, reason = 'worker lost before start'): Transition {
+  ensureAllowed(run, 'unassign');
+  const from = run.worker_id;
+  return {
+    run: update(
+      run,
+      now,
+      { state: 'PENDING', worker_id: undefined, gpu_ids: [] },
+      {
+        state: 'PENDING',
+        worker_id: undefined,
+        gpu_ids: [],
+      },
+    ),
+    events: [event(run, 'UNASSIGNED', reason, { worker_id: from })],
+  };
+}
+
+export interface StartReport {
+  worker_id?: string;
+  gpu_id?: number;
+}
+
+/** ASSIGNED -> RUNNING, reported by the worker it was assigned to. */
+export function start(run: OpRun, report: StartReport, now: Date): Transition {
+  ensureAllowed(run, 'start');
+  ensureWorker(run, report.worker_id);
+  const payload: Record<string, unknown> = { worker_id: run.worker_id };
+  if (report.gpu_id !== undefined) payload.gpu_id = report.gpu_id;
+  return {
+    run: update(run, now, { state: 'RUNNING', started_at: now }, { state: 'RUNNING', started_at: now }),
+    events: [event(run, 'STARTED', undefined, payload)],
+  };
+}
+
+/** Parses a PROGRESS value (number or numeric string) into 0..100. */
+export function parseProgress(value: unknown): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > 100) {
+    throw ValidationError.field('msg', 'PROGRESS must be a number from 0 to 100');
+  }
+  return n;
+}
+
+/** RUNNING -> RUNNING with new progress (0..100). */
+export function progress(run: OpRun, value: unknown, now: Date): Transition {
+  ensureAllowed(run, 'progress');
+  const p = parseProgress(value);
+  return {
+    run: update(run, now, { progress: p }, { progress: p }),
+    events: [event(run, 'PROGRESS', String(p))],
+  };
+}
+
+/** RUNNING -> COMPLETED with the op's outputs. */
+export function complete(run: OpRun, outputs: Record<string, unknown> | undefined, now: Date): Transition {
+  ensureAllowed(run, 'complete');
+  const out = outputs ?? {};
+  if (typeof out !== 'object' || Array.isArray(out))
+    throw ValidationError.field('payload.outputs', 'must be an object');
+  return {
+    run: update(
+      run,
+      now,
+      { state: 'COMPLETED', outputs: out, progress: 100, finished_at: now },
+      {
+        state: 'COMPLETED',
+        outputs: out,
+        progress: 100,
+        finished_at: now,
+      },
+    ),
+    events: [event(run, 'COMPLETED', undefined, { outputs: out })],
+  };
+}
+
+/**
+ * RUNNING -> FAILED. With attempts left the run gets `not_before`, after which the
+ * scheduler's retry loop moves it back to PENDING (see `retry`).
+ */
+export function fail(run: OpRun, errorMessage: string | undefined, now: Date): Transition {
+  ensureAllowed(run, 'fail');
+  return failWith(run, errorMessage ?? 'failed', now, []);
+}
+
+function failWith(run: OpRun, errorMessage: string, now: Date, before: RunEventDraft[]): Transition {
+  const retries = hasAttemptsLeft(run.retry_policy, run.current_attempt);
+  const not_before = retries
+    ? new Date(now.getTime() + backoffSeconds(run.retry_policy, run.current_attempt) * 1000)
+    : undefined;
+  const payload: Record<string, unknown> = { error_message: errorMessage };
+  if (not_before) payload.retry_at = not_before.toISOString();
+  return {
+    run: update(
+      run,
+      now,
+      { state: 'FAILED', error_message: errorMessage, finished_at: now, not_before },
+      {
+        state: 'FAILED',
+        error_message: errorMessage,
+        finished_at: now,
+      },
+    ),
+    events: [...before, event(run, 'FAILED', errorMessage, payload)],
+  };
+}
+
+/** RUNNING -> FAILED because the attempt ran past `constraints.timeout_seconds`. */
+export function timeOut(run: OpRun, now: Date): Transition {
+  ensureAllowed(run, 'timeOut');
+  const message = `timed out after ${run.constraints.timeout_seconds}s`;
+  return failWith(run, message, now, [event(run, 'TIMED_OUT', message)]);
+}
+
+/** RUNNING -> FAILED because its worker stopped heartbeating. */
+export function workerLost(run: OpRun, now: Date): Transition {
+  ensureAllowed(run, 'workerLost');
+  const message = `worker ${run.worker_id} lost`;
+  return failWith(run, message, now, [event(run, 'WORKER_LOST', message, { worker_id: run.worker_id })]);
+}
+
+/** PENDING | ASSIGNED | RUNNING -> CANCELLED. A running worker learns of it from its heartbeat. */
+export function cancel(run: OpRun, now: Date, reason?: string): Transition {
+  ensureAllowed(run, 'cancel');
+  const patch = { state: 'CANCELLED' as const, finished_at: now, error_message: reason };
+  return {
+    run: update(run, now, { ...patch, not_before: undefined }, patch),
+    events: [event(run, 'CANCELLED', reason)],
+  };
+}
+
+export interface RetryOptions {
+  /** True when the retry loop acts on the policy; false for the manual retry endpoint. */
+  automatic: boolean;
+}
+
+/**
+ * FAILED | CANCELLED -> PENDING as a new attempt. The automatic retry only takes FAILED
+ * runs whose backoff has passed; a manual retry may come early and may revive a cancel.
+ */
+export function retry(run: OpRun, now: Date, options: RetryOptions = { automatic: false }): Transition {
+  ensureAllowed(run, 'retry');
+  if (!hasAttemptsLeft(run.retry_policy, run.current_attempt)) {
+    throw new MaxAttemptsReachedError(run.id, run.retry_policy.max_attempts);
+  }
+  if (options.automatic && (run.state !== 'FAILED' || !run.not_before || run.not_before > now)) {
+    throw new InvalidTransitionError(run.state, 'retry automatically');
+  }
+  const attempt = run.current_attempt + 1;
+  const fresh: OpAttempt = { attempt, state: 'PENDING', gpu_ids: [], progress: 0, outputs: {}, created_at: now };
+  const next = withoutUndefined({
+    ...run,
+    state: 'PENDING' as const,
+    current_attempt: attempt,
+    progress: 0,
+    outputs: {},
+    gpu_ids: [],
+    worker_id: undefined,
+    error_message: undefined,
+    started_at: undefined,
+    finished_at: undefined,
+    not_before: undefined,
+    updated_at: now,
+    attempts: [...run.attempts, fresh],
+  });
+  return {
+    run: next,
+    events: [
+      { attempt, type: 'RETRIED', payload: { automatic: options.automatic, previous_attempt: run.current_attempt } },
+    ],
+  };
+}
+
+/** A free-form LOG or INFO line on the current attempt; refused once the run is finished. */
+export function note(
+  run: OpRun,
+  type: 'LOG' | 'INFO',
+  msg: string | undefined,
+  payload: Record<string, unknown> | undefined,
+): Transition {
+  if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
+  return { run, events: [event(run, type, msg, payload)] };
+}
+
+/** Priority may change until the run finishes. */
+export function reprioritize(run: OpRun, priority: number, now: Date): Transition {
+  if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
+  if (!Number.isSafeInteger(priority)) throw ValidationError.field('priority', 'must be an integer');
+  return { run: update(run, now, { priority }, {}), events: [] };
+}
+
+export interface WorkerEvent {
+  type: WorkerEventType;
+  msg?: string | number;
+  payload?: Record<string, unknown>;
+  /** The attempt the worker is reporting on; a stale attempt is refused as locked. */
+  attempt?: number;
+  worker_id?: string;
+}
+
+/**
+ * Maps an event posted by a worker (the seed's `POST /runs/{id}/events`) to its transition.
+ * Events for an attempt that is not the current one are refused: that attempt is finished.
+ */
+export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transition {
+  if (e.attempt !== undefined && e.attempt !== run.current_attempt)
+    throw new RunLockedError(run.id, `attempt ${e.attempt} finished`);
+  const payload = e.payload ?? {};
+  const msg = e.msg === undefined || e.msg === null ? undefined : String(e.msg);
+  switch (e.type) {
+    case 'STARTED': {
+      const gpu = payload.gpu_id;
+      if (gpu !== undefined && gpu !== null && (typeof gpu !== 'number' || !Number.isInteger(gpu))) {
+        throw ValidationError.field('payload.gpu_id', 'must be an integer');
+      }
+      const workerId = (payload.worker_id as string | undefined) ?? e.worker_id;
+      if (workerId !== undefined && typeof workerId !== 'string')
+        throw ValidationError.field('payload.worker_id', 'must be a string');
+      return start(run, { worker_id: workerId, gpu_id: (gpu ?? undefined) as number | undefined }, now);
+    }
+    case 'PROGRESS':
+      return progress(run, e.msg, now);
+    case 'COMPLETED':
+      return complete(run, payload.outputs as Record<string, unknown> | undefined, now);
+    case 'FAILED': {
+      const message = payload.error_message ?? msg;
+      if (message !== undefined && typeof message !== 'string')
+        throw ValidationError.field('payload.error_message', 'must be a string');
+      return fail(run, message, now);
+    }
+    case 'CANCELLED':
+      if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
+      return cancel(run, now, msg);
+    case 'LOG':
+    case 'INFO':
+      return note(run, e.type, msg, e.payload);
+  }
+}
