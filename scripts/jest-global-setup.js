@@ -55,11 +55,15 @@ module.exports = async function globalSetup() {
       '--handler=sqlite',
       `--sqlite-url=file:${dir}/`,
       '--telemetry=disable',
+      `--state-dir=${dir}`,
       '--log-level=warn',
       '--debug-addr=-',
     ],
     { stdio: ['ignore', log, log] },
   );
+  fs.closeSync(log);
+  // The parent must not wait on the server: teardown stops it, and jest exits promptly.
+  child.unref();
   await waitForPort(port, child, 20000);
   globalThis.__GYOZA_FERRETDB__ = { child, dir };
   process.env.GYOZA_TEST_MONGODB_URI = `mongodb://127.0.0.1:${port}/`;
