@@ -1,2 +1,2 @@
-// Not built yet: see the open issues.
-export {};
+export { SCHEMA_VERSION } from './migrations';
+export { openSqliteStore, type SqliteStoreOptions } from './sqlite-store';

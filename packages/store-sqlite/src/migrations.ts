@@ -1,0 +1,84 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Schema versions, applied in order at open. Never edit a released step: add a new one.
+ * Runs keep their whole aggregate as JSON in `doc`, plus the scalar columns the hot paths
+ * filter and sort on.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE definitions (
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (id, version)
+  );
+  CREATE INDEX definitions_latest ON definitions (id, created_at DESC, version DESC);
+
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    definition_id TEXT,
+    worker_id TEXT,
+    not_before INTEGER,
+    idempotency_key TEXT UNIQUE,
+    rev INTEGER NOT NULL,
+    cpu_milli INTEGER NOT NULL,
+    ram_mb INTEGER NOT NULL,
+    vram_mb INTEGER NOT NULL,
+    gpu_count INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  -- The claim path walks only pending runs, in claim order, whatever the history size.
+  CREATE INDEX runs_pending ON runs (priority DESC, created_at, id) WHERE state = 'PENDING';
+  CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
+  CREATE INDEX runs_state_created ON runs (state, created_at DESC, id DESC);
+  CREATE INDEX runs_definition_created ON runs (definition_id, created_at DESC, id DESC);
+  CREATE INDEX runs_worker ON runs (worker_id, state) WHERE worker_id IS NOT NULL;
+  CREATE INDEX runs_due ON runs (not_before) WHERE not_before IS NOT NULL;
+
+  CREATE TABLE events (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    msg TEXT,
+    payload TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, idx)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    last_heartbeat_at INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the file up to the latest schema. BEGIN IMMEDIATE takes the write lock before
+ * reading the version, so two processes opening a new file at once apply each step once.
+ */
+export function migrate(db: Database): void {
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(`database schema version ${current} is newer than this gyoza (${MIGRATIONS.length})`);
+    }
+    for (let version = current; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}

@@ -1,0 +1,262 @@
+import {
+  assign,
+  ConcurrentModificationError,
+  freeCapacity,
+  NotFoundError,
+  type OpRun,
+  type Reservation,
+  RUN_STATES,
+  type RunEvent,
+  type RunEventDraft,
+  type RunState,
+  reservationOf,
+  type Transition,
+  WorkerNotActiveError,
+} from '@gyoza/domain';
+import {
+  type ClaimRequest,
+  type ClaimStore,
+  type CreatedRun,
+  checkClaimChoices,
+  decodeRunCursor,
+  type EventQuery,
+  encodeRunCursor,
+  pageSize,
+  type RunPage,
+  type RunQuery,
+  type RunStore,
+  type SavedTransition,
+  statesOf,
+} from '@gyoza/store';
+import type { Database, Statement } from 'better-sqlite3';
+import { decodeEvent, decodeRun, decodeWorker, type EventRow, encodeRun } from './codec';
+
+interface RunRow {
+  doc: string;
+  rev: number;
+}
+
+const DEFAULT_SCAN = 500;
+
+export class SqliteRunStore implements RunStore, ClaimStore {
+  private readonly insertRun: Statement;
+  private readonly updateRow: Statement;
+  private readonly selectRun: Statement<[string], RunRow>;
+  private readonly selectRev: Statement<[string], { rev: number }>;
+  private readonly selectByKey: Statement<[string], RunRow>;
+  private readonly insertEvent: Statement;
+  private readonly lastIndex: Statement<[string], { last: number | null }>;
+  private readonly selectReserving: Statement<[string], RunRow>;
+
+  constructor(private readonly db: Database) {
+    this.insertRun =
+      db.prepare(`INSERT INTO runs (id, state, priority, created_at, definition_id, worker_id, not_before,
+      idempotency_key, rev, cpu_milli, ram_mb, vram_mb, gpu_count, doc)
+      VALUES (@id, @state, @priority, @created_at, @definition_id, @worker_id, @not_before,
+      @idempotency_key, @rev, @cpu_milli, @ram_mb, @vram_mb, @gpu_count, @doc)`);
+    this.updateRow = db.prepare(`UPDATE runs SET state = @state, priority = @priority, worker_id = @worker_id,
+      not_before = @not_before, rev = @rev, cpu_milli = @cpu_milli, ram_mb = @ram_mb, vram_mb = @vram_mb,
+      gpu_count = @gpu_count, doc = @doc WHERE id = @id`);
+    this.selectRun = db.prepare('SELECT doc, rev FROM runs WHERE id = ?');
+    this.selectRev = db.prepare('SELECT rev FROM runs WHERE id = ?');
+    this.selectByKey = db.prepare('SELECT doc, rev FROM runs WHERE idempotency_key = ?');
+    this.insertEvent = db.prepare(`INSERT INTO events (run_id, idx, attempt, type, msg, payload, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.lastIndex = db.prepare('SELECT MAX(idx) AS last FROM events WHERE run_id = ?');
+    this.selectReserving = db.prepare(
+      `SELECT doc, rev FROM runs WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`,
+    );
+  }
+
+  async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
+    return this.db
+      .transaction((): CreatedRun => {
+        const key = transition.run.idempotency_key;
+        if (key !== undefined) {
+          const existing = this.selectByKey.get(key);
+          if (existing) return { run: decodeRun(existing.doc, existing.rev), created: false };
+        }
+        const run = { ...transition.run, rev: 1 };
+        this.insertRun.run(this.row(run));
+        this.appendDrafts(run.id, transition.events, now);
+        return { run, created: true };
+      })
+      .immediate();
+  }
+
+  async getRun(id: string): Promise<OpRun | null> {
+    const row = this.selectRun.get(id);
+    return row ? decodeRun(row.doc, row.rev) : null;
+  }
+
+  async listRuns(query: RunQuery): Promise<RunPage> {
+    const limit = pageSize(query.limit);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const states = statesOf(query.state);
+    if (states) {
+      where.push(`state IN (${states.map(() => '?').join(', ')})`);
+      params.push(...states);
+    }
+    if (query.definition_id !== undefined) {
+      where.push('definition_id = ?');
+      params.push(query.definition_id);
+    }
+    if (query.worker_id !== undefined) {
+      where.push('worker_id = ?');
+      params.push(query.worker_id);
+    }
+    if (query.due_before !== undefined) {
+      where.push('not_before IS NOT NULL AND not_before <= ?');
+      params.push(query.due_before.getTime());
+    }
+    if (query.cursor !== undefined) {
+      const after = decodeRunCursor(query.cursor);
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      params.push(after.created_at.getTime(), after.created_at.getTime(), after.id);
+    }
+    const sql = `SELECT doc, rev FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY created_at DESC, id DESC LIMIT ?`;
+    const rows = this.db.prepare<unknown[], RunRow>(sql).all(...params, limit + 1);
+    const runs = rows.slice(0, limit).map((r) => decodeRun(r.doc, r.rev));
+    const page: RunPage = { runs };
+    if (rows.length > limit) {
+      const last = runs[runs.length - 1];
+      page.next_cursor = encodeRunCursor({ created_at: last.created_at, id: last.id });
+    }
+    return page;
+  }
+
+  async saveTransition(transition: Transition, now: Date): Promise<SavedTransition> {
+    return this.db.transaction(() => this.save(transition, now)).immediate();
+  }
+
+  async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
+    return this.db
+      .transaction(() => {
+        if (!this.selectRev.get(runId)) throw new NotFoundError('run', runId);
+        return this.appendDrafts(runId, events, now);
+      })
+      .immediate();
+  }
+
+  async listEvents(runId: string, query: EventQuery = {}): Promise<RunEvent[]> {
+    if (!this.selectRev.get(runId)) throw new NotFoundError('run', runId);
+    const rows = this.db
+      .prepare<[string, number, number], EventRow>(
+        'SELECT * FROM events WHERE run_id = ? AND idx > ? ORDER BY idx LIMIT ?',
+      )
+      .all(runId, query.after ?? 0, query.limit ?? 1000);
+    return rows.map(decodeEvent);
+  }
+
+  async listReservations(workerId: string): Promise<Reservation[]> {
+    return this.reservations(workerId);
+  }
+
+  async countRunsByState(): Promise<Record<RunState, number>> {
+    const counts = Object.fromEntries(RUN_STATES.map((s) => [s, 0])) as Record<RunState, number>;
+    const rows = this.db
+      .prepare<[], { state: RunState; n: number }>('SELECT state, COUNT(*) AS n FROM runs GROUP BY state')
+      .all();
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+
+  /**
+   * One IMMEDIATE transaction: it holds the database's write lock from the first read, so the
+   * worker's reservations and the candidates cannot change under the planner, in this
+   * process or any other sharing the file.
+   */
+  async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
+    return this.db
+      .transaction((): OpRun[] => {
+        const workerRow = this.db
+          .prepare<[string], { doc: string }>('SELECT doc FROM workers WHERE id = ?')
+          .get(request.worker_id);
+        if (!workerRow) throw new NotFoundError('worker', request.worker_id);
+        const worker = decodeWorker(workerRow.doc);
+        if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
+        const reservations = this.reservations(worker.id);
+        const free = freeCapacity(worker, reservations);
+        const maxFreeVram = Math.max(0, ...free.gpus.map((g) => g.free_vram_mb));
+        // Numeric pre-filter: skip runs that cannot fit at all, so they do not fill the page.
+        const candidates = this.db
+          .prepare<unknown[], RunRow>(
+            `SELECT doc, rev FROM runs WHERE state = 'PENDING'
+              AND cpu_milli <= ? AND ram_mb <= ? AND gpu_count <= ? AND vram_mb <= ?
+              ORDER BY priority DESC, created_at, id LIMIT ?`,
+          )
+          .all(
+            Math.round(free.cpu_cores * 1000),
+            free.ram_mb,
+            free.gpus.length,
+            maxFreeVram,
+            request.scan ?? DEFAULT_SCAN,
+          )
+          .map((r) => decodeRun(r.doc, r.rev));
+        if (candidates.length === 0) return [];
+        const choices = request.plan({ worker, reservations, candidates, limit: request.limit });
+        return checkClaimChoices(worker, reservations, candidates, choices, request.limit).map(
+          ({ run, gpu_ids }) => this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
+        );
+      })
+      .immediate();
+  }
+
+  private reservations(workerId: string): Reservation[] {
+    return this.selectReserving.all(workerId).map((row) => {
+      const run = decodeRun(row.doc, row.rev);
+      return reservationOf(run.id, run.constraints, run.gpu_ids);
+    });
+  }
+
+  /** Must run inside a write transaction. */
+  private save(transition: Transition, now: Date): SavedTransition {
+    const { run } = transition;
+    const stored = this.selectRev.get(run.id);
+    if (!stored) throw new NotFoundError('run', run.id);
+    if (stored.rev !== run.rev) throw new ConcurrentModificationError(run.id);
+    const next = { ...run, rev: run.rev + 1 };
+    this.updateRow.run(this.row(next));
+    return { run: next, events: this.appendDrafts(run.id, transition.events, now) };
+  }
+
+  /** Must run inside a write transaction: the next index is read and used under one lock. */
+  private appendDrafts(runId: string, drafts: readonly RunEventDraft[], now: Date): RunEvent[] {
+    let index = this.lastIndex.get(runId)?.last ?? 0;
+    return drafts.map((draft) => {
+      index += 1;
+      const event: RunEvent = { ...draft, run_id: runId, index, created_at: now };
+      this.insertEvent.run(
+        runId,
+        index,
+        draft.attempt,
+        draft.type,
+        draft.msg ?? null,
+        draft.payload === undefined ? null : JSON.stringify(draft.payload),
+        now.getTime(),
+      );
+      return event;
+    });
+  }
+
+  private row(run: OpRun) {
+    return {
+      id: run.id,
+      state: run.state,
+      priority: run.priority,
+      created_at: run.created_at.getTime(),
+      definition_id: run.definition_id ?? null,
+      worker_id: run.worker_id ?? null,
+      not_before: run.not_before?.getTime() ?? null,
+      idempotency_key: run.idempotency_key ?? null,
+      rev: run.rev,
+      cpu_milli: Math.round(run.constraints.cpu_cores * 1000),
+      ram_mb: run.constraints.ram_mb,
+      vram_mb: run.constraints.vram_mb,
+      gpu_count: run.constraints.gpu_count,
+      doc: encodeRun(run),
+    };
+  }
+}

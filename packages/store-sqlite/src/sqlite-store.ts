@@ -1,0 +1,47 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Store } from '@gyoza/store';
+import Database from 'better-sqlite3';
+import { SqliteDefinitionStore } from './definition-store';
+import { migrate } from './migrations';
+import { SqliteRunStore } from './run-store';
+import { SqliteLeaseStore, SqliteWorkerStore } from './worker-store';
+
+export interface SqliteStoreOptions {
+  /** Database file; its directory is created when missing. */
+  path: string;
+  /** How long a writer waits for another process's lock before failing. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The embedded default store: one SQLite file in WAL mode, safe to share between several
+ * server processes (every write is one IMMEDIATE transaction; readers never block).
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path);
+  try {
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    db.pragma('journal_mode = WAL');
+    // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the tail).
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const runs = new SqliteRunStore(db);
+  return {
+    kind: 'sqlite',
+    definitions: new SqliteDefinitionStore(db),
+    runs,
+    claims: runs,
+    workers: new SqliteWorkerStore(db),
+    leases: new SqliteLeaseStore(db),
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+}

@@ -1,0 +1,658 @@
+import {
+  applyWorkerEvent,
+  assign,
+  ConcurrentModificationError,
+  type ConstraintsInput,
+  cancel,
+  createRun,
+  defineOp,
+  fail,
+  freeCapacity,
+  type Heartbeat,
+  isWithinCapacity,
+  NotFoundError,
+  type OpDefinition,
+  type OpRun,
+  reprioritize,
+  start,
+  ValidationError,
+  WorkerNotActiveError,
+} from '@gyoza/domain';
+import type { ClaimPlanner, Store } from '../ports';
+import { updateRun } from '../update-run';
+import { fitPlanner } from './planner';
+
+export { fitPlanner } from './planner';
+
+/** What an adapter gives the contract: connections to one fresh database. */
+export interface StoreHarness {
+  /** A new connection to the same database on every call. */
+  open(): Promise<Store>;
+  /** Drops the database (connections are closed by the suite first). */
+  destroy(): Promise<void>;
+}
+
+const T0 = Date.UTC(2026, 0, 1);
+const at = (seconds: number) => new Date(T0 + seconds * 1000);
+
+function heartbeat(id: string, cpu = 8, ram = 16000, gpus: [number, string[]?][] = [], tags: string[] = []): Heartbeat {
+  return {
+    worker_id: id,
+    resources: {
+      cpu_cores: cpu,
+      ram_mb: ram,
+      gpus: gpus.map(([vram, t], i) => ({ id: i, vram_mb: vram, tags: t ?? [] })),
+    },
+    tags,
+    running_ops: [],
+  };
+}
+
+function newRun(seconds: number, options: { priority?: number; constraints?: ConstraintsInput; key?: string } = {}) {
+  return createRun(
+    {
+      image: 'busybox:latest',
+      priority: options.priority,
+      constraints: options.constraints,
+      idempotency_key: options.key,
+      retry_policy: { max_attempts: 3, backoff_seconds: 5 },
+    },
+    null,
+    at(seconds),
+  );
+}
+
+async function captured(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/**
+ * The behaviour every store adapter must have, specified once. Each adapter's tests call
+ * this with a factory of fresh databases.
+ */
+export function describeStoreContract(name: string, newHarness: () => Promise<StoreHarness>): void {
+  describe(`store contract: ${name}`, () => {
+    let harness: StoreHarness;
+    let opened: Store[];
+    let store: Store;
+
+    const connect = async () => {
+      const s = await harness.open();
+      opened.push(s);
+      return s;
+    };
+
+    beforeEach(async () => {
+      harness = await newHarness();
+      opened = [];
+      store = await connect();
+    });
+
+    afterEach(async () => {
+      for (const s of opened) await s.close();
+      await harness.destroy();
+    });
+
+    async function insert(seconds: number, options?: Parameters<typeof newRun>[1]): Promise<OpRun> {
+      return (await store.runs.createRun(newRun(seconds, options), at(seconds))).run;
+    }
+
+    describe('definitions', () => {
+      const def = (id: string, version: string, seconds: number, image = 'img:1'): OpDefinition =>
+        defineOp(
+          {
+            id,
+            version,
+            image,
+            description: 'Größe ändern — 画像',
+            input_specs: {
+              size: { type: 'integer', default: 512, description: 'px' },
+              tags: { type: 'array', required: false },
+            },
+            output_specs: { url: { type: 'string' } },
+            constraints: { cpu_cores: 1.5, vram_mb: 2048, gpu_tags: ['cuda'], timeout_seconds: 30 },
+            retry_policy: { max_attempts: 4, backoff_seconds: 1.5, max_backoff_seconds: 60 },
+            event_delivery: { webhook_url: 'http://127.0.0.1:9/hook', event_types: ['COMPLETED'], secret: 's3cr3t' },
+          },
+          at(seconds),
+        );
+
+      it('round-trips every field', async () => {
+        const d = def('resize', '1.0', 1);
+        expect(await store.definitions.putDefinition(d)).toStrictEqual(d);
+        expect(await store.definitions.getDefinition('resize', '1.0')).toStrictEqual(d);
+        const bare = defineOp({ id: 'bare', version: '1', image: 'x' }, at(2));
+        await store.definitions.putDefinition(bare);
+        expect(await store.definitions.getDefinition('bare')).toStrictEqual(bare);
+      });
+
+      it('replaces the same id and version but keeps its created_at', async () => {
+        await store.definitions.putDefinition(def('op', '1', 1, 'img:1'));
+        const replaced = await store.definitions.putDefinition(def('op', '1', 50, 'img:2'));
+        expect(replaced.created_at).toEqual(at(1));
+        const got = await store.definitions.getDefinition('op', '1');
+        expect(got?.image).toBe('img:2');
+        expect(got?.created_at).toEqual(at(1));
+        expect(got?.updated_at).toEqual(at(50));
+        expect(await store.definitions.listDefinitionVersions('op')).toHaveLength(1);
+      });
+
+      it('"latest" is the most recently created version', async () => {
+        await store.definitions.putDefinition(def('op', '2.0', 1));
+        await store.definitions.putDefinition(def('op', '10.0', 2));
+        await store.definitions.putDefinition(def('op', '1.5', 3));
+        expect((await store.definitions.getDefinition('op'))?.version).toBe('1.5');
+        // Re-deploying an old version does not make it latest.
+        await store.definitions.putDefinition(def('op', '2.0', 9));
+        expect((await store.definitions.getDefinition('op'))?.version).toBe('1.5');
+        expect((await store.definitions.listDefinitionVersions('op')).map((d) => d.version)).toEqual([
+          '1.5',
+          '10.0',
+          '2.0',
+        ]);
+        expect(await store.definitions.getDefinition('op', '3.0')).toBeNull();
+        expect(await store.definitions.getDefinition('nope')).toBeNull();
+      });
+
+      it('lists the latest version of every id, by id', async () => {
+        await store.definitions.putDefinition(def('zeta', '1', 1));
+        await store.definitions.putDefinition(def('alpha', '1', 2));
+        await store.definitions.putDefinition(def('alpha', '2', 3));
+        await store.definitions.putDefinition(def('mid', 'b', 4));
+        await store.definitions.putDefinition(def('mid', 'a', 4));
+        expect((await store.definitions.listDefinitions()).map((d) => `${d.id}@${d.version}`)).toEqual([
+          'alpha@2',
+          'mid@b',
+          'zeta@1',
+        ]);
+      });
+
+      it('deletes one version or all of them', async () => {
+        for (const [v, s] of [
+          ['1', 1],
+          ['2', 2],
+          ['3', 3],
+        ] as const)
+          await store.definitions.putDefinition(def('op', v, s));
+        expect(await store.definitions.deleteDefinition('op', '3')).toBe(1);
+        expect((await store.definitions.getDefinition('op'))?.version).toBe('2');
+        expect(await store.definitions.deleteDefinition('op', '3')).toBe(0);
+        expect(await store.definitions.deleteDefinition('op')).toBe(2);
+        expect(await store.definitions.getDefinition('op')).toBeNull();
+        expect(await store.definitions.listDefinitions()).toEqual([]);
+      });
+    });
+
+    describe('runs', () => {
+      it('round-trips every field through create and transitions', async () => {
+        const definition = defineOp(
+          {
+            id: 'gen',
+            version: 'v1',
+            image: 'gen:1',
+            input_specs: { prompt: { type: 'string' }, opts: { type: 'object', default: { a: [1, { b: null }] } } },
+            constraints: {
+              cpu_cores: 0.25,
+              ram_mb: 100,
+              vram_mb: 1000,
+              gpu_count: 2,
+              gpu_tags: ['x'],
+              worker_tags: ['y'],
+            },
+            retry_policy: { max_attempts: 2, backoff_seconds: 3, max_backoff_seconds: 10 },
+            event_delivery: { webhook_url: 'https://h.local/x' },
+          },
+          at(0),
+        );
+        const created = createRun(
+          { inputs: { prompt: 'un chat 🐱 "quoted" \\ ü' }, priority: -3, idempotency_key: 'k-ü' },
+          definition,
+          at(1),
+          'run_roundtrip',
+        );
+        const { run } = await store.runs.createRun(created, at(1));
+        expect(run).toStrictEqual({ ...created.run, rev: 1 });
+        expect(await store.runs.getRun(run.id)).toStrictEqual(run);
+
+        const assigned = await store.runs.saveTransition(
+          assign(run, { worker_id: 'w-1', gpu_ids: [3, 1] }, at(2)),
+          at(2),
+        );
+        const started = await store.runs.saveTransition(start(assigned.run, { worker_id: 'w-1' }, at(3)), at(3));
+        const failed = await store.runs.saveTransition(fail(started.run, 'exit 3: ✗', at(4)), at(4));
+        expect(failed.run.not_before).toEqual(at(7));
+        const stored = await store.runs.getRun(run.id);
+        expect(stored).toStrictEqual(failed.run);
+        expect(stored?.gpu_ids).toEqual([3, 1]);
+        expect(stored?.attempts[0]).toStrictEqual({
+          attempt: 1,
+          state: 'FAILED',
+          worker_id: 'w-1',
+          gpu_ids: [3, 1],
+          progress: 0,
+          outputs: {},
+          error_message: 'exit 3: ✗',
+          created_at: at(1),
+          started_at: at(3),
+          finished_at: at(4),
+        });
+      });
+
+      it('stores the creation events and numbers events from 1', async () => {
+        const run = await insert(1);
+        const events = await store.runs.listEvents(run.id);
+        expect(events).toStrictEqual([
+          {
+            run_id: run.id,
+            index: 1,
+            attempt: 1,
+            type: 'CREATED',
+            payload: { image: 'busybox:latest' },
+            created_at: at(1),
+          },
+        ]);
+      });
+
+      it('honors the idempotency key', async () => {
+        const first = await store.runs.createRun(newRun(1, { key: 'abc' }), at(1));
+        const second = await store.runs.createRun(newRun(2, { key: 'abc' }), at(2));
+        expect(first.created).toBe(true);
+        expect(second.created).toBe(false);
+        expect(second.run).toStrictEqual(first.run);
+        expect((await store.runs.listRuns({})).runs).toHaveLength(1);
+        expect(await store.runs.listEvents(first.run.id)).toHaveLength(1);
+        const other = await store.runs.createRun(newRun(3, { key: 'other' }), at(3));
+        expect(other.created).toBe(true);
+      });
+
+      it('concurrent creates with one idempotency key make one run', async () => {
+        const connections = [store, await connect(), await connect()];
+        const results = await Promise.all(
+          Array.from({ length: 9 }, (_, i) => connections[i % 3].runs.createRun(newRun(i, { key: 'same' }), at(i))),
+        );
+        expect(results.filter((r) => r.created)).toHaveLength(1);
+        expect(new Set(results.map((r) => r.run.id)).size).toBe(1);
+        expect((await store.runs.listRuns({})).runs).toHaveLength(1);
+      });
+
+      it('returns null for an unknown run', async () => {
+        expect(await store.runs.getRun('run_missing')).toBeNull();
+      });
+
+      it('saves a transition with its events and bumps the revision', async () => {
+        const run = await insert(1);
+        const saved = await store.runs.saveTransition(assign(run, { worker_id: 'w', gpu_ids: [] }, at(2)), at(2));
+        expect(saved.run.rev).toBe(2);
+        expect(saved.events).toStrictEqual([
+          {
+            run_id: run.id,
+            index: 2,
+            attempt: 1,
+            type: 'ASSIGNED',
+            payload: { worker_id: 'w', gpu_ids: [] },
+            created_at: at(2),
+          },
+        ]);
+        expect(await store.runs.getRun(run.id)).toStrictEqual(saved.run);
+      });
+
+      it('refuses a stale revision and writes nothing', async () => {
+        const run = await insert(1);
+        await store.runs.saveTransition(assign(run, { worker_id: 'a', gpu_ids: [] }, at(2)), at(2));
+        const before = await store.runs.getRun(run.id);
+        const error = await captured(store.runs.saveTransition(cancel(run, at(3)), at(3)));
+        expect(error).toBeInstanceOf(ConcurrentModificationError);
+        expect(await store.runs.getRun(run.id)).toStrictEqual(before);
+        expect((await store.runs.listEvents(run.id)).map((e) => e.type)).toEqual(['CREATED', 'ASSIGNED']);
+      });
+
+      it('refuses a transition on an unknown run', async () => {
+        const ghost = newRun(1);
+        expect(
+          await captured(store.runs.saveTransition(cancel({ ...ghost.run, rev: 1 }, at(2)), at(2))),
+        ).toBeInstanceOf(NotFoundError);
+      });
+
+      it('loses no update when writers on several connections race', async () => {
+        const run = await insert(1);
+        const connections = [store, await connect(), await connect()];
+        await Promise.all(
+          Array.from({ length: 24 }, (_, i) =>
+            updateRun(
+              connections[i % 3].runs,
+              run.id,
+              (r) => reprioritize(r, r.priority + 1, at(2)),
+              () => at(2),
+              100,
+            ),
+          ),
+        );
+        const final = await store.runs.getRun(run.id);
+        expect(final?.priority).toBe(24);
+        expect(final?.rev).toBe(25);
+      });
+
+      it('numbers concurrent events gap-free across connections', async () => {
+        const run = await insert(1);
+        const connections = [store, await connect(), await connect()];
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            connections[i % 3].runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: `line ${i}` }], at(2)),
+          ),
+        );
+        const events = await store.runs.listEvents(run.id);
+        expect(events.map((e) => e.index)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+        expect(new Set(events.slice(1).map((e) => e.msg)).size).toBe(30);
+      });
+
+      it('reads events after an index, up to a limit', async () => {
+        const run = await insert(1);
+        const appended = await store.runs.appendEvents(
+          run.id,
+          [
+            { attempt: 1, type: 'LOG', msg: 'a' },
+            { attempt: 1, type: 'INFO', payload: { nested: { deep: [1, 'ü'] } } },
+            { attempt: 1, type: 'LOG', msg: 'c' },
+          ],
+          at(2),
+        );
+        expect(appended.map((e) => e.index)).toEqual([2, 3, 4]);
+        expect((await store.runs.listEvents(run.id, { after: 2 })).map((e) => e.index)).toEqual([3, 4]);
+        expect(await store.runs.listEvents(run.id, { after: 2, limit: 1 })).toStrictEqual([
+          {
+            run_id: run.id,
+            index: 3,
+            attempt: 1,
+            type: 'INFO',
+            payload: { nested: { deep: [1, 'ü'] } },
+            created_at: at(2),
+          },
+        ]);
+        expect(await store.runs.listEvents(run.id, { after: 4 })).toEqual([]);
+      });
+
+      it('refuses events of an unknown run', async () => {
+        expect(await captured(store.runs.listEvents('run_nope'))).toBeInstanceOf(NotFoundError);
+        expect(
+          await captured(store.runs.appendEvents('run_nope', [{ attempt: 1, type: 'LOG' }], at(1))),
+        ).toBeInstanceOf(NotFoundError);
+      });
+
+      it('pages through runs newest first without gaps or repeats', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 23; i++) ids.push((await insert(Math.floor(i / 4))).id); // equal created_at in groups
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.runs.listRuns({ limit: 5, cursor });
+          seen.push(...page.runs.map((r) => r.id));
+          cursor = page.next_cursor;
+          pages += 1;
+        } while (cursor);
+        expect(pages).toBe(5);
+        expect(seen).toHaveLength(23);
+        expect(new Set(seen)).toEqual(new Set(ids));
+        const all = await Promise.all(seen.map((id) => store.runs.getRun(id)));
+        for (let i = 1; i < all.length; i++) {
+          const [a, b] = [all[i - 1] as OpRun, all[i] as OpRun];
+          const ordered =
+            a.created_at > b.created_at || (a.created_at.getTime() === b.created_at.getTime() && a.id > b.id);
+          expect(ordered).toBe(true);
+        }
+      });
+
+      it('filters runs by state, definition, worker and due retry', async () => {
+        const a = await insert(1);
+        const b = await insert(2);
+        const c = await insert(3);
+        const fromDef = await store.runs.createRun(
+          createRun({}, defineOp({ id: 'op', version: '1', image: 'i' }, at(0)), at(4)),
+          at(4),
+        );
+        const bAssigned = (await store.runs.saveTransition(assign(b, { worker_id: 'w1', gpu_ids: [] }, at(5)), at(5)))
+          .run;
+        const bRunning = (await store.runs.saveTransition(start(bAssigned, {}, at(6)), at(6))).run;
+        await store.runs.saveTransition(fail(bRunning, 'x', at(7)), at(7)); // retry due at 12
+        await store.runs.saveTransition(assign(c, { worker_id: 'w2', gpu_ids: [] }, at(5)), at(5));
+        const ids = async (q: Parameters<Store['runs']['listRuns']>[0]) =>
+          (await store.runs.listRuns(q)).runs.map((r) => r.id);
+        expect(await ids({ state: 'PENDING' })).toEqual([fromDef.run.id, a.id]);
+        expect(await ids({ state: ['ASSIGNED', 'FAILED'] })).toEqual([c.id, b.id]);
+        expect(await ids({ definition_id: 'op' })).toEqual([fromDef.run.id]);
+        expect(await ids({ worker_id: 'w2' })).toEqual([c.id]);
+        expect(await ids({ state: 'FAILED', due_before: at(11) })).toEqual([]);
+        expect(await ids({ state: 'FAILED', due_before: at(12) })).toEqual([b.id]);
+        expect(await ids({ state: 'COMPLETED' })).toEqual([]);
+      });
+
+      it('refuses a cursor it did not make', async () => {
+        expect(await captured(store.runs.listRuns({ cursor: 'garbage!' }))).toBeInstanceOf(ValidationError);
+      });
+
+      it('lists what ASSIGNED and RUNNING runs hold on a worker', async () => {
+        const c = { cpu_cores: 1, ram_mb: 10, vram_mb: 100 };
+        const a = await insert(1, { constraints: c });
+        const b = await insert(2, { constraints: c });
+        const d = await insert(3, { constraints: c });
+        await store.runs.saveTransition(assign(a, { worker_id: 'w', gpu_ids: [0] }, at(4)), at(4));
+        const bAssigned = await store.runs.saveTransition(assign(b, { worker_id: 'w', gpu_ids: [1] }, at(4)), at(4));
+        await store.runs.saveTransition(start(bAssigned.run, {}, at(5)), at(5));
+        const dAssigned = await store.runs.saveTransition(assign(d, { worker_id: 'w', gpu_ids: [0] }, at(4)), at(4));
+        await store.runs.saveTransition(cancel(dAssigned.run, at(6)), at(6));
+        const reservations = await store.runs.listReservations('w');
+        expect(reservations.sort((x, y) => x.run_id.localeCompare(y.run_id))).toEqual(
+          [
+            { run_id: a.id, cpu_cores: 1, ram_mb: 10, vram_mb: 100, gpu_ids: [0] },
+            { run_id: b.id, cpu_cores: 1, ram_mb: 10, vram_mb: 100, gpu_ids: [1] },
+          ].sort((x, y) => x.run_id.localeCompare(y.run_id)),
+        );
+        expect(await store.runs.listReservations('other')).toEqual([]);
+      });
+
+      it('counts runs by state', async () => {
+        const a = await insert(1);
+        await insert(2);
+        await store.runs.saveTransition(cancel(a, at(3)), at(3));
+        expect(await store.runs.countRunsByState()).toEqual({
+          PENDING: 1,
+          ASSIGNED: 0,
+          RUNNING: 0,
+          COMPLETED: 0,
+          FAILED: 0,
+          CANCELLED: 1,
+        });
+      });
+
+      it('applies worker events through updateRun', async () => {
+        const run = await insert(1);
+        await store.runs.saveTransition(assign(run, { worker_id: 'w', gpu_ids: [] }, at(2)), at(2));
+        for (const e of [
+          { type: 'STARTED' },
+          { type: 'PROGRESS', msg: 50 },
+          { type: 'COMPLETED', payload: { outputs: { n: 1 } } },
+        ] as const) {
+          await updateRun(
+            store.runs,
+            run.id,
+            (r) => applyWorkerEvent(r, e, at(3)),
+            () => at(3),
+          );
+        }
+        const done = await store.runs.getRun(run.id);
+        expect(done).toMatchObject({ state: 'COMPLETED', outputs: { n: 1 }, progress: 100 });
+        expect((await store.runs.listEvents(run.id)).map((e) => e.type)).toEqual([
+          'CREATED',
+          'ASSIGNED',
+          'STARTED',
+          'PROGRESS',
+          'COMPLETED',
+        ]);
+      });
+    });
+
+    describe('workers', () => {
+      it('registers on the first heartbeat and refreshes on the next', async () => {
+        const first = await store.workers.heartbeat(heartbeat('gpu-01', 8, 32000, [[8192, ['cuda']]], ['gpu']), at(1));
+        expect(first).toStrictEqual({
+          id: 'gpu-01',
+          resources: { cpu_cores: 8, ram_mb: 32000, gpus: [{ id: 0, vram_mb: 8192, tags: ['cuda'] }] },
+          tags: ['gpu'],
+          running_ops: [],
+          status: 'active',
+          created_at: at(1),
+          last_heartbeat_at: at(1),
+        });
+        const second = await store.workers.heartbeat({ ...heartbeat('gpu-01', 4), running_ops: ['run_a'] }, at(5));
+        expect(second).toMatchObject({ created_at: at(1), last_heartbeat_at: at(5), running_ops: ['run_a'] });
+        expect(await store.workers.getWorker('gpu-01')).toStrictEqual(second);
+        expect(await store.workers.getWorker('none')).toBeNull();
+        await store.workers.heartbeat(heartbeat('cpu-01'), at(6));
+        expect((await store.workers.listWorkers()).map((w) => w.id)).toEqual(['cpu-01', 'gpu-01']);
+      });
+
+      it('evicts only silent active workers, once, and takes them back on heartbeat', async () => {
+        await store.workers.heartbeat(heartbeat('w'), at(10));
+        expect(await store.workers.evictWorker('w', at(5), at(70))).toBe(false);
+        const connections = [store, await connect(), await connect()];
+        const results = await Promise.all(connections.map((c) => c.workers.evictWorker('w', at(11), at(71))));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await store.workers.getWorker('w')).toMatchObject({ status: 'evicted', evicted_at: at(71) });
+        expect((await store.workers.listWorkers('evicted')).map((w) => w.id)).toEqual(['w']);
+        expect(await store.workers.listWorkers('active')).toEqual([]);
+        const back = await store.workers.heartbeat(heartbeat('w'), at(80));
+        expect(back.status).toBe('active');
+        expect(back).not.toHaveProperty('evicted_at');
+        expect(back.created_at).toEqual(at(10));
+        expect(await store.workers.evictWorker('missing', at(100), at(100))).toBe(false);
+      });
+    });
+
+    describe('claims', () => {
+      const claim = (s: Store, worker: string, limit: number, plan: ClaimPlanner = fitPlanner(), seconds = 100) =>
+        s.claims.claimRuns({ worker_id: worker, limit, now: at(seconds), plan });
+
+      it('offers pending runs by priority, then age, with current reservations', async () => {
+        await store.workers.heartbeat(heartbeat('w', 8, 16000), at(0));
+        const low = await insert(1, { priority: 0 });
+        const highOld = await insert(2, { priority: 5 });
+        const highNew = await insert(3, { priority: 5 });
+        const held = await insert(4, { priority: 9, constraints: { cpu_cores: 2 } });
+        await store.runs.saveTransition(assign(held, { worker_id: 'w', gpu_ids: [] }, at(5)), at(5));
+        const finished = await insert(5, { priority: 9 });
+        await store.runs.saveTransition(cancel(finished, at(6)), at(6));
+        let seen: { candidates: string[]; reservations: string[] } | undefined;
+        await claim(store, 'w', 1, (ctx) => {
+          seen = { candidates: ctx.candidates.map((r) => r.id), reservations: ctx.reservations.map((r) => r.run_id) };
+          return [];
+        });
+        expect(seen).toEqual({ candidates: [highOld.id, highNew.id, low.id], reservations: [held.id] });
+      });
+
+      it('assigns the chosen runs with their GPUs and records ASSIGNED', async () => {
+        await store.workers.heartbeat(heartbeat('w', 8, 16000, [[8000], [16000]]), at(0));
+        const a = await insert(1, { constraints: { vram_mb: 6000 } });
+        const b = await insert(2, { constraints: { vram_mb: 6000 } });
+        const claimed = await claim(store, 'w', 5, fitPlanner('best-fit'));
+        expect(claimed.map((r) => [r.id, r.state, r.worker_id, r.gpu_ids])).toEqual([
+          [a.id, 'ASSIGNED', 'w', [0]],
+          [b.id, 'ASSIGNED', 'w', [1]],
+        ]);
+        const stored = await store.runs.getRun(a.id);
+        expect(stored).toStrictEqual(claimed[0]);
+        expect(stored?.attempts[0]).toMatchObject({ state: 'ASSIGNED', worker_id: 'w', gpu_ids: [0] });
+        expect((await store.runs.listEvents(a.id)).map((e) => [e.type, e.payload])).toEqual([
+          ['CREATED', { image: 'busybox:latest' }],
+          ['ASSIGNED', { worker_id: 'w', gpu_ids: [0] }],
+        ]);
+        expect(await claim(store, 'w', 5)).toEqual([]);
+      });
+
+      it('never over-commits even when the planner asks for too much', async () => {
+        await store.workers.heartbeat(heartbeat('w', 2, 1000, [[1000]]), at(0));
+        for (let i = 0; i < 4; i++) await insert(i, { constraints: { cpu_cores: 1, vram_mb: 400 } });
+        const greedy: ClaimPlanner = ({ candidates }) => candidates.map((r) => ({ run_id: r.id, gpu_ids: [0] }));
+        const claimed = await claim(store, 'w', 10, greedy);
+        expect(claimed).toHaveLength(2);
+        const worker = await store.workers.getWorker('w');
+        expect(isWithinCapacity(freeCapacity(worker as never, await store.runs.listReservations('w')))).toBe(true);
+      });
+
+      it('refuses unknown and evicted workers', async () => {
+        await insert(1);
+        expect(await captured(claim(store, 'ghost', 1))).toBeInstanceOf(NotFoundError);
+        await store.workers.heartbeat(heartbeat('w'), at(0));
+        await store.workers.evictWorker('w', at(50), at(60));
+        expect(await captured(claim(store, 'w', 1))).toBeInstanceOf(WorkerNotActiveError);
+        expect((await store.runs.listRuns({ state: 'PENDING' })).runs).toHaveLength(1);
+      });
+
+      it('hands no run out twice and over-commits nothing under concurrent claims', async () => {
+        const workers = ['w0', 'w1', 'w2', 'w3'];
+        for (const id of workers) await store.workers.heartbeat(heartbeat(id, 4, 4000, [[10000], [6000]]), at(0));
+        const shapes: ConstraintsInput[] = [
+          { cpu_cores: 1, ram_mb: 500 },
+          { cpu_cores: 0.5, ram_mb: 1000, vram_mb: 3000 },
+          { cpu_cores: 2, vram_mb: 5000 },
+          { ram_mb: 200, vram_mb: 2000, gpu_count: 2 },
+        ];
+        for (let i = 0; i < 60; i++) await insert(i, { priority: i % 3, constraints: shapes[i % shapes.length] });
+        const connections = [store, await connect(), await connect(), await connect()];
+        const results = await Promise.all(
+          Array.from({ length: 32 }, (_, i) =>
+            claim(
+              connections[i % connections.length],
+              workers[i % workers.length],
+              3,
+              fitPlanner(i % 2 ? 'best-fit' : 'direct'),
+            ),
+          ),
+        );
+        const claimedIds = results.flat().map((r) => r.id);
+        expect(claimedIds.length).toBeGreaterThan(0);
+        expect(new Set(claimedIds).size).toBe(claimedIds.length);
+        for (const id of workers) {
+          const worker = await store.workers.getWorker(id);
+          const reservations = await store.runs.listReservations(id);
+          expect(isWithinCapacity(freeCapacity(worker as never, reservations))).toBe(true);
+        }
+        const assigned = (await store.runs.listRuns({ state: 'ASSIGNED', limit: 1000 })).runs;
+        expect(assigned.map((r) => r.id).sort()).toEqual([...claimedIds].sort());
+        for (const run of assigned) {
+          const types = (await store.runs.listEvents(run.id)).map((e) => e.type);
+          expect(types).toEqual(['CREATED', 'ASSIGNED']);
+        }
+      });
+    });
+
+    describe('leases', () => {
+      it('has one holder at a time, renews, expires and releases', async () => {
+        const other = await connect();
+        expect(await store.leases.acquireLease('reaper', 'p1', 10_000, at(0))).toBe(true);
+        expect(await other.leases.acquireLease('reaper', 'p2', 10_000, at(5))).toBe(false);
+        expect(await store.leases.acquireLease('reaper', 'p1', 10_000, at(8))).toBe(true);
+        expect(await other.leases.acquireLease('reaper', 'p2', 10_000, at(15))).toBe(false);
+        expect(await other.leases.acquireLease('reaper', 'p2', 10_000, at(18))).toBe(true);
+        expect(await store.leases.acquireLease('reaper', 'p1', 10_000, at(19))).toBe(false);
+        await store.leases.releaseLease('reaper', 'p1'); // not the holder: no effect
+        expect(await store.leases.acquireLease('reaper', 'p1', 10_000, at(20))).toBe(false);
+        await other.leases.releaseLease('reaper', 'p2');
+        expect(await store.leases.acquireLease('reaper', 'p1', 10_000, at(21))).toBe(true);
+        expect(await other.leases.acquireLease('other-lease', 'p2', 10_000, at(21))).toBe(true);
+      });
+
+      it('gives a contested free lease to exactly one holder', async () => {
+        const connections = [store, await connect(), await connect()];
+        const results = await Promise.all(
+          connections.map((c, i) => c.leases.acquireLease('leader', `p${i}`, 10_000, at(0))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+    });
+  });
+}

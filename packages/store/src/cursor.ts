@@ -1,0 +1,36 @@
+import { ValidationError } from '@gyoza/domain';
+
+/** Position after the last run of a page, in the list order (created_at desc, id desc). */
+export interface RunCursor {
+  created_at: Date;
+  id: string;
+}
+
+export function encodeRunCursor(cursor: RunCursor): string {
+  return Buffer.from(JSON.stringify([cursor.created_at.getTime(), cursor.id])).toString('base64url');
+}
+
+export function decodeRunCursor(cursor: string): RunCursor {
+  try {
+    const [ms, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Number.isSafeInteger(ms) && typeof id === 'string') return { created_at: new Date(ms), id };
+  } catch {
+    // fall through to the validation error
+  }
+  throw ValidationError.field('cursor', 'is not a cursor returned by this server');
+}
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+export function pageSize(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(limit) || limit < 1) throw ValidationError.field('limit', 'must be a positive integer');
+  return Math.min(limit, MAX_PAGE_SIZE);
+}
+
+/** Run states as a list, whether the query gave one state or several. */
+export function statesOf(state: string | string[] | undefined): string[] | undefined {
+  if (state === undefined) return undefined;
+  return Array.isArray(state) ? state : [state];
+}
