@@ -1,2 +1,1 @@
-// Not built yet: see the open issues.
-export {};
+export { type MongoStoreOptions, openMongoStore } from './mongo-store';

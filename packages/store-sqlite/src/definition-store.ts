@@ -1,7 +1,6 @@
 import type { OpDefinition } from '@gyoza/domain';
-import type { DefinitionStore } from '@gyoza/store';
+import { type DefinitionStore, decodeDefinition, encodeDefinition } from '@gyoza/store';
 import type { Database } from 'better-sqlite3';
-import { decodeDefinition, encodeDefinition } from './codec';
 
 export class SqliteDefinitionStore implements DefinitionStore {
   constructor(private readonly db: Database) {}

@@ -18,18 +18,21 @@ import {
   type ClaimStore,
   type CreatedRun,
   checkClaimChoices,
+  decodeRun,
   decodeRunCursor,
+  decodeWorker,
   type EventQuery,
   encodeRunCursor,
   pageSize,
   type RunPage,
   type RunQuery,
   type RunStore,
+  runColumns,
   type SavedTransition,
   statesOf,
 } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
-import { decodeEvent, decodeRun, decodeWorker, type EventRow, encodeRun } from './codec';
+import { decodeEvent, type EventRow } from './event-row';
 
 interface RunRow {
   doc: string;
@@ -242,21 +245,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   }
 
   private row(run: OpRun) {
-    return {
-      id: run.id,
-      state: run.state,
-      priority: run.priority,
-      created_at: run.created_at.getTime(),
-      definition_id: run.definition_id ?? null,
-      worker_id: run.worker_id ?? null,
-      not_before: run.not_before?.getTime() ?? null,
-      idempotency_key: run.idempotency_key ?? null,
-      rev: run.rev,
-      cpu_milli: Math.round(run.constraints.cpu_cores * 1000),
-      ram_mb: run.constraints.ram_mb,
-      vram_mb: run.constraints.vram_mb,
-      gpu_count: run.constraints.gpu_count,
-      doc: encodeRun(run),
-    };
+    const columns = runColumns(run);
+    return { ...columns, created_at: columns.created_at.getTime(), not_before: columns.not_before?.getTime() ?? null };
   }
 }

@@ -1,7 +1,6 @@
 import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '@gyoza/domain';
-import type { LeaseStore, WorkerStore } from '@gyoza/store';
+import { decodeWorker, encodeWorker, type LeaseStore, type WorkerStore } from '@gyoza/store';
 import type { Database } from 'better-sqlite3';
-import { decodeWorker, encodeWorker } from './codec';
 
 export class SqliteWorkerStore implements WorkerStore {
   constructor(private readonly db: Database) {}

@@ -1,4 +1,5 @@
 export * from './claim-plan';
+export * from './codec';
 export * from './cursor';
 export * from './ports';
 export * from './update-run';

@@ -646,6 +646,21 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(await other.leases.acquireLease('other-lease', 'p2', 10_000, at(21))).toBe(true);
       });
 
+      it('gives a contested expired or released lease to exactly one holder', async () => {
+        const connections = [store, await connect(), await connect()];
+        expect(await store.leases.acquireLease('leader', 'old', 1000, at(0))).toBe(true);
+        const takeover = await Promise.all(
+          connections.map((c, i) => c.leases.acquireLease('leader', `p${i}`, 10_000, at(5))),
+        );
+        expect(takeover.filter(Boolean)).toHaveLength(1);
+        const winner = `p${takeover.indexOf(true)}`;
+        await store.leases.releaseLease('leader', winner);
+        const after = await Promise.all(
+          connections.map((c, i) => c.leases.acquireLease('leader', `q${i}`, 10_000, at(6))),
+        );
+        expect(after.filter(Boolean)).toHaveLength(1);
+      });
+
       it('gives a contested free lease to exactly one holder', async () => {
         const connections = [store, await connect(), await connect()];
         const results = await Promise.all(

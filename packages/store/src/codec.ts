@@ -1,7 +1,9 @@
-import type { OpAttempt, OpDefinition, OpRun, RunEvent, Worker } from '@gyoza/domain';
+import type { OpAttempt, OpDefinition, OpRun, Worker } from '@gyoza/domain';
 
 /**
- * Row <-> domain conversion. Documents are JSON; the Date fields of each type are listed
+ * Document <-> domain conversion shared by the adapters. Aggregates are stored as JSON text
+ * (beside the scalar columns each adapter indexes), which keeps user data such as inputs with
+ * dotted or `$` keys out of the database's own rules. The Date fields of each type are listed
  * explicitly (as ISO strings in JSON) so user data that merely looks like a date stays a string.
  */
 type Dated<T> = {
@@ -57,25 +59,40 @@ export function decodeWorker(doc: string): Worker {
   return fromIso<Worker>(JSON.parse(doc), WORKER_DATES);
 }
 
-export interface EventRow {
-  run_id: string;
-  idx: number;
-  attempt: number;
-  type: string;
-  msg: string | null;
-  payload: string | null;
-  created_at: number;
+/** The scalar fields adapters index beside a run's JSON document. */
+export interface RunColumns {
+  id: string;
+  state: string;
+  priority: number;
+  created_at: Date;
+  definition_id: string | null;
+  worker_id: string | null;
+  not_before: Date | null;
+  idempotency_key: string | null;
+  rev: number;
+  cpu_milli: number;
+  ram_mb: number;
+  vram_mb: number;
+  gpu_count: number;
+  doc: string;
 }
 
-export function decodeEvent(row: EventRow): RunEvent {
-  const event: RunEvent = {
-    run_id: row.run_id,
-    index: row.idx,
-    attempt: row.attempt,
-    type: row.type as RunEvent['type'],
-    created_at: new Date(row.created_at),
+export function runColumns(run: OpRun): RunColumns {
+  return {
+    id: run.id,
+    state: run.state,
+    priority: run.priority,
+    created_at: run.created_at,
+    definition_id: run.definition_id ?? null,
+    worker_id: run.worker_id ?? null,
+    not_before: run.not_before ?? null,
+    idempotency_key: run.idempotency_key ?? null,
+    rev: run.rev,
+    // Milli-cores, so numeric pre-filters compare integers.
+    cpu_milli: Math.round(run.constraints.cpu_cores * 1000),
+    ram_mb: run.constraints.ram_mb,
+    vram_mb: run.constraints.vram_mb,
+    gpu_count: run.constraints.gpu_count,
+    doc: encodeRun(run),
   };
-  if (row.msg !== null) event.msg = row.msg;
-  if (row.payload !== null) event.payload = JSON.parse(row.payload);
-  return event;
 }

@@ -1,0 +1,42 @@
+import type { LeaseStore } from '@gyoza/store';
+import type { Model } from 'mongoose';
+import { isDuplicateKey } from './errors';
+import type { LeaseDocument } from './models/lease.model';
+import { type TokenDocument, takeToken } from './models/token.model';
+
+/**
+ * Leases built on inserts only: the first holder inserts the lease; taking over an expired
+ * or released lease means winning the token of its next epoch. Released leases are expired,
+ * not deleted, so epochs keep counting up.
+ */
+export class MongoLeaseStore implements LeaseStore {
+  constructor(
+    private readonly leases: Model<LeaseDocument>,
+    private readonly tokens: Model<TokenDocument>,
+  ) {}
+
+  async acquireLease(name: string, holder: string, ttlMs: number, now: Date): Promise<boolean> {
+    const expires_at = new Date(now.getTime() + ttlMs);
+    try {
+      await this.leases.create({ _id: name, holder, expires_at, epoch: 1 });
+      return true;
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+    const lease = await this.leases.findById(name).lean();
+    if (!lease) return false; // never deleted; only a concurrent first insert can get here
+    if (lease.holder === holder && lease.expires_at > now) {
+      await this.leases.updateOne({ _id: name, epoch: lease.epoch }, { $set: { expires_at } });
+      return true;
+    }
+    if (lease.expires_at > now) return false;
+    const epoch = lease.epoch + 1;
+    if (!(await takeToken(this.tokens, `lease:${name}:${epoch}`, now))) return false;
+    await this.leases.updateOne({ _id: name }, { $set: { holder, expires_at, epoch } });
+    return true;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.leases.updateOne({ _id: name, holder }, { $set: { expires_at: new Date(0) } });
+  }
+}

@@ -1,0 +1,34 @@
+import { type Connection, type Model, Schema } from 'mongoose';
+
+export interface EventDocument {
+  /** `<run id>:<rev>:<n>` for events of a transition (so applying it twice is harmless). */
+  _id?: string;
+  run_id: string;
+  index: number;
+  attempt: number;
+  type: string;
+  msg?: string | null;
+  /** JSON text, like run documents, so payload keys are free. */
+  payload?: string | null;
+  created_at: Date;
+}
+
+const schema = new Schema<EventDocument>(
+  {
+    _id: { type: String },
+    run_id: { type: String, required: true },
+    index: { type: Number, required: true },
+    attempt: { type: Number, required: true },
+    type: { type: String, required: true },
+    msg: { type: String },
+    payload: { type: String },
+    created_at: { type: Date, required: true },
+  },
+  { versionKey: false, autoIndex: false },
+);
+// The unique key is what makes "last index + 1" safe between concurrent writers.
+schema.index({ run_id: 1, index: 1 }, { unique: true });
+
+export function eventModel(connection: Connection): Model<EventDocument> {
+  return connection.model<EventDocument>('Event', schema, 'events');
+}

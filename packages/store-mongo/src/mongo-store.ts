@@ -1,0 +1,69 @@
+import type { Store } from '@gyoza/store';
+import mongoose from 'mongoose';
+import { MongoDefinitionStore } from './definition-store';
+import { MongoLeaseStore } from './lease-store';
+import { definitionModel } from './models/definition.model';
+import { eventModel } from './models/event.model';
+import { leaseModel } from './models/lease.model';
+import { revisionModel } from './models/revision.model';
+import { runModel } from './models/run.model';
+import { tokenModel } from './models/token.model';
+import { workerModel } from './models/worker.model';
+import { MongoRunStore } from './run-store';
+import { MongoWorkerStore } from './worker-store';
+
+const NAMESPACE_EXISTS = 48;
+
+export interface MongoStoreOptions {
+  /** `mongodb://…`; the database comes from the URI path unless `dbName` is given. */
+  uri: string;
+  dbName?: string;
+  /** How long to wait for the server before giving up at start. Default 5000. */
+  serverSelectionTimeoutMs?: number;
+}
+
+/** MongoDB through mongoose, on its own connection; creates its indexes before answering. */
+export async function openMongoStore(options: MongoStoreOptions): Promise<Store> {
+  const connection = mongoose.createConnection(options.uri, {
+    dbName: options.dbName,
+    serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 5000,
+    autoIndex: false,
+    autoCreate: false,
+  });
+  try {
+    await connection.asPromise();
+    const models = {
+      definitions: definitionModel(connection),
+      runs: runModel(connection),
+      revisions: revisionModel(connection),
+      events: eventModel(connection),
+      workers: workerModel(connection),
+      leases: leaseModel(connection),
+      tokens: tokenModel(connection),
+    };
+    for (const model of Object.values(models)) {
+      // Created up front: FerretDB creating a collection on first insert from several
+      // connections at once can lose the _id uniqueness those first inserts rely on.
+      await model.createCollection().catch((error: { code?: number }) => {
+        if (error.code !== NAMESPACE_EXISTS) throw error;
+      });
+      await model.createIndexes();
+    }
+    const leases = new MongoLeaseStore(models.leases, models.tokens);
+    const runs = new MongoRunStore(models.runs, models.revisions, models.events, models.workers, leases);
+    return {
+      kind: 'mongo',
+      definitions: new MongoDefinitionStore(models.definitions),
+      runs,
+      claims: runs,
+      workers: new MongoWorkerStore(models.workers, models.tokens),
+      leases,
+      async close() {
+        await connection.close();
+      },
+    };
+  } catch (error) {
+    await connection.close().catch(() => undefined);
+    throw error;
+  }
+}

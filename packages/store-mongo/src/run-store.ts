@@ -1,0 +1,308 @@
+import { randomUUID } from 'node:crypto';
+import {
+  assign,
+  ConcurrentModificationError,
+  freeCapacity,
+  NotFoundError,
+  type OpRun,
+  type Reservation,
+  RUN_STATES,
+  type RunEvent,
+  type RunEventDraft,
+  type RunState,
+  reservationOf,
+  type Transition,
+  WorkerNotActiveError,
+} from '@gyoza/domain';
+import {
+  type ClaimRequest,
+  type ClaimStore,
+  type CreatedRun,
+  checkClaimChoices,
+  decodeRun,
+  decodeRunCursor,
+  decodeWorker,
+  type EventQuery,
+  encodeRun,
+  encodeRunCursor,
+  type LeaseStore,
+  pageSize,
+  type RunPage,
+  type RunQuery,
+  type RunStore,
+  runColumns,
+  type SavedTransition,
+  statesOf,
+} from '@gyoza/store';
+import type { Model, QueryFilter } from 'mongoose';
+import { isDuplicateKey } from './errors';
+import type { EventDocument } from './models/event.model';
+import type { RevisionDocument } from './models/revision.model';
+import type { RunDocument } from './models/run.model';
+import type { WorkerDocument } from './models/worker.model';
+
+const DEFAULT_SCAN = 500;
+const NULLABLE = ['definition_id', 'worker_id', 'not_before', 'idempotency_key'] as const;
+const CLAIM_LOCK_TTL_MS = 10_000;
+
+/** Absent optional fields are left out, not stored as null: the idempotency key index is sparse. */
+function toDocument(run: OpRun): RunDocument {
+  const { id, ...columns } = runColumns(run);
+  const doc: Record<string, unknown> = { _id: id };
+  for (const [key, value] of Object.entries(columns)) if (value !== null) doc[key] = value;
+  return doc as unknown as RunDocument;
+}
+
+function toEvent(doc: EventDocument): RunEvent {
+  const event: RunEvent = {
+    run_id: doc.run_id,
+    index: doc.index,
+    attempt: doc.attempt,
+    type: doc.type as RunEvent['type'],
+    created_at: doc.created_at,
+  };
+  if (doc.msg !== undefined && doc.msg !== null) event.msg = doc.msg;
+  if (doc.payload !== undefined && doc.payload !== null) event.payload = JSON.parse(doc.payload);
+  return event;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs without transactions, and without trusting conditional updates: FerretDB applies an
+ * update as "query, then write by _id", so two writers can both match `{_id, rev}`. The only
+ * atomic step relied on is an insert against a unique key. A transition commits by inserting
+ * revision `<id>:<rev + 1>` (one writer wins); the `runs` collection is then brought up to date
+ * from it, by the writer or by any reader that finds a newer revision. Event indexes are taken
+ * the same way, through the unique (run_id, index) key.
+ */
+export class MongoRunStore implements RunStore, ClaimStore {
+  constructor(
+    private readonly runs: Model<RunDocument>,
+    private readonly revisions: Model<RevisionDocument>,
+    private readonly events: Model<EventDocument>,
+    private readonly workers: Model<WorkerDocument>,
+    private readonly leases: LeaseStore,
+  ) {}
+
+  async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
+    const key = transition.run.idempotency_key;
+    if (key !== undefined) {
+      const existing = await this.runs.findOne({ idempotency_key: key }).lean();
+      if (existing) return { run: decodeRun(existing.doc, existing.rev), created: false };
+    }
+    const run = { ...transition.run, rev: 1 };
+    try {
+      await this.runs.create(toDocument(run));
+    } catch (error) {
+      if (key === undefined || !isDuplicateKey(error)) throw error;
+      // Another request with the same key won the insert.
+      const winner = await this.runs.findOne({ idempotency_key: key }).lean();
+      if (!winner) throw error;
+      return { run: decodeRun(winner.doc, winner.rev), created: false };
+    }
+    await this.insertEvents(run.id, transition.events, now, run.rev);
+    return { run, created: true };
+  }
+
+  /** The newest committed revision: a revision not yet applied to `runs` is applied first. */
+  async getRun(id: string): Promise<OpRun | null> {
+    const doc = await this.runs.findById(id).lean();
+    if (!doc) return null;
+    let run = decodeRun(doc.doc, doc.rev);
+    for (;;) {
+      const newer = await this.revisions.findById(`${id}:${run.rev + 1}`).lean();
+      if (!newer) return run;
+      await this.apply(newer);
+      run = decodeRun(newer.doc, newer.rev);
+    }
+  }
+
+  async listRuns(query: RunQuery): Promise<RunPage> {
+    const limit = pageSize(query.limit);
+    const filter: QueryFilter<RunDocument> = {};
+    const states = statesOf(query.state);
+    if (states) filter.state = { $in: states };
+    if (query.definition_id !== undefined) filter.definition_id = query.definition_id;
+    if (query.worker_id !== undefined) filter.worker_id = query.worker_id;
+    if (query.due_before !== undefined) filter.not_before = { $ne: null, $lte: query.due_before };
+    if (query.cursor !== undefined) {
+      const after = decodeRunCursor(query.cursor);
+      filter.$or = [
+        { created_at: { $lt: after.created_at } },
+        { created_at: after.created_at, _id: { $lt: after.id } },
+      ];
+    }
+    const docs = await this.runs
+      .find(filter)
+      .sort({ created_at: -1, _id: -1 })
+      .limit(limit + 1)
+      .lean();
+    const runs = docs.slice(0, limit).map((d) => decodeRun(d.doc, d.rev));
+    const page: RunPage = { runs };
+    if (docs.length > limit) {
+      const last = runs[runs.length - 1];
+      page.next_cursor = encodeRunCursor({ created_at: last.created_at, id: last.id });
+    }
+    return page;
+  }
+
+  async saveTransition(transition: Transition, now: Date): Promise<SavedTransition> {
+    if (!(await this.runs.exists({ _id: transition.run.id }))) throw new NotFoundError('run', transition.run.id);
+    const saved = await this.commit(transition, now);
+    if (!saved) throw new ConcurrentModificationError(transition.run.id);
+    return saved;
+  }
+
+  async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
+    if (!(await this.runs.exists({ _id: runId }))) throw new NotFoundError('run', runId);
+    return this.insertEvents(runId, events, now);
+  }
+
+  async listEvents(runId: string, query: EventQuery = {}): Promise<RunEvent[]> {
+    if (!(await this.runs.exists({ _id: runId }))) throw new NotFoundError('run', runId);
+    const docs = await this.events
+      .find({ run_id: runId, index: { $gt: query.after ?? 0 } })
+      .sort({ index: 1 })
+      .limit(query.limit ?? 1000)
+      .lean();
+    return docs.map(toEvent);
+  }
+
+  async listReservations(workerId: string): Promise<Reservation[]> {
+    const docs = await this.runs.find({ worker_id: workerId, state: { $in: ['ASSIGNED', 'RUNNING'] } }).lean();
+    return docs.map((d) => {
+      const run = decodeRun(d.doc, d.rev);
+      return reservationOf(run.id, run.constraints, run.gpu_ids);
+    });
+  }
+
+  async countRunsByState(): Promise<Record<RunState, number>> {
+    const counts = Object.fromEntries(RUN_STATES.map((s) => [s, 0])) as Record<RunState, number>;
+    const rows = await this.runs.aggregate<{ _id: RunState; n: number }>([
+      { $group: { _id: '$state', n: { $sum: 1 } } },
+    ]);
+    for (const row of rows) counts[row._id] = row.n;
+    return counts;
+  }
+
+  /**
+   * Claims for one worker run one at a time (a short per-worker lease), so its reservations
+   * cannot change between reading them and assigning; claims of different workers race only
+   * on the runs themselves, where the conditional update on `rev` lets exactly one win.
+   */
+  async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
+    const workerDoc = await this.workers.findById(request.worker_id).lean();
+    if (!workerDoc) throw new NotFoundError('worker', request.worker_id);
+    const worker = decodeWorker(workerDoc.doc);
+    if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
+
+    const lock = `claim:${worker.id}`;
+    const holder = randomUUID();
+    // The lock lives on the wall clock, not the request's clock: it guards real concurrency.
+    for (let wait = 2; !(await this.leases.acquireLease(lock, holder, CLAIM_LOCK_TTL_MS, new Date())); ) {
+      await sleep(wait);
+      wait = Math.min(wait * 2, 50);
+    }
+    try {
+      const reservations = await this.listReservations(worker.id);
+      const free = freeCapacity(worker, reservations);
+      const maxFreeVram = Math.max(0, ...free.gpus.map((g) => g.free_vram_mb));
+      const docs = await this.runs
+        .find({
+          state: 'PENDING',
+          cpu_milli: { $lte: Math.round(free.cpu_cores * 1000) },
+          ram_mb: { $lte: free.ram_mb },
+          gpu_count: { $lte: free.gpus.length },
+          vram_mb: { $lte: maxFreeVram },
+        })
+        .sort({ state: 1, priority: -1, created_at: 1, _id: 1 })
+        .limit(request.scan ?? DEFAULT_SCAN)
+        .lean();
+      const candidates = docs.map((d) => decodeRun(d.doc, d.rev));
+      if (candidates.length === 0) return [];
+      const choices = request.plan({ worker, reservations, candidates, limit: request.limit });
+      const claimed: OpRun[] = [];
+      for (const { run, gpu_ids } of checkClaimChoices(worker, reservations, candidates, choices, request.limit)) {
+        const saved = await this.commit(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now);
+        if (saved) claimed.push(saved.run); // otherwise another claim or transition got there first
+      }
+      return claimed;
+    } finally {
+      await this.leases.releaseLease(lock, holder);
+    }
+  }
+
+  /** Inserts revision rev + 1 (fails, returning null, if another writer has it), then applies it. */
+  private async commit(transition: Transition, now: Date): Promise<SavedTransition | null> {
+    const next = { ...transition.run, rev: transition.run.rev + 1 };
+    const revision: RevisionDocument = {
+      _id: `${next.id}:${next.rev}`,
+      run_id: next.id,
+      rev: next.rev,
+      doc: encodeRun(next),
+      events: JSON.stringify(transition.events),
+      created_at: now,
+    };
+    try {
+      await this.revisions.create(revision);
+    } catch (error) {
+      if (isDuplicateKey(error)) return null;
+      throw error;
+    }
+    return { run: next, events: await this.apply(revision) };
+  }
+
+  /** Idempotent: brings `runs` up to the revision (never back) and records its events once. */
+  private async apply(revision: RevisionDocument): Promise<RunEvent[]> {
+    const { _id, ...fields } = toDocument(decodeRun(revision.doc, revision.rev));
+    const cleared = Object.fromEntries(NULLABLE.filter((key) => !(key in fields)).map((key) => [key, 1]));
+    await this.runs.updateOne(
+      { _id, rev: { $lt: revision.rev } },
+      { $set: fields, ...(Object.keys(cleared).length ? { $unset: cleared } : {}) },
+    );
+    return this.insertEvents(revision.run_id, JSON.parse(revision.events), revision.created_at, revision.rev);
+  }
+
+  /**
+   * Each event takes the next free index; the unique key turns a race into a retry. Events of
+   * a revision have fixed ids, so a second application finds them instead of adding copies.
+   */
+  private async insertEvents(
+    runId: string,
+    drafts: readonly RunEventDraft[],
+    now: Date,
+    rev?: number,
+  ): Promise<RunEvent[]> {
+    const inserted: RunEvent[] = [];
+    for (const [n, draft] of drafts.entries()) {
+      const id = rev === undefined ? randomUUID() : `${runId}:${rev}:${n}`;
+      for (;;) {
+        const last = await this.events.findOne({ run_id: runId }, { index: 1 }).sort({ index: -1 }).lean();
+        const doc: EventDocument = {
+          _id: id,
+          run_id: runId,
+          index: (last?.index ?? 0) + 1,
+          attempt: draft.attempt,
+          type: draft.type,
+          msg: draft.msg ?? null,
+          payload: draft.payload === undefined ? null : JSON.stringify(draft.payload),
+          created_at: now,
+        };
+        try {
+          await this.events.create(doc);
+          inserted.push(toEvent(doc));
+          break;
+        } catch (error) {
+          if (!isDuplicateKey(error)) throw error;
+          const existing = await this.events.findById(id).lean();
+          if (existing) {
+            inserted.push(toEvent(existing));
+            break;
+          }
+        }
+      }
+    }
+    return inserted;
+  }
+}

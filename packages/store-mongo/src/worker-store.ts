@@ -1,0 +1,55 @@
+import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '@gyoza/domain';
+import { decodeWorker, encodeWorker, type WorkerStore } from '@gyoza/store';
+import type { Model } from 'mongoose';
+import { type TokenDocument, takeToken } from './models/token.model';
+import type { WorkerDocument } from './models/worker.model';
+
+export class MongoWorkerStore implements WorkerStore {
+  constructor(
+    private readonly workers: Model<WorkerDocument>,
+    private readonly tokens: Model<TokenDocument>,
+  ) {}
+
+  async heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker> {
+    const existing = await this.workers.findById(heartbeat.worker_id).lean();
+    const worker = applyHeartbeat(existing ? decodeWorker(existing.doc) : null, heartbeat, now);
+    await this.workers.updateOne(
+      { _id: worker.id },
+      { $set: { status: worker.status, last_heartbeat_at: worker.last_heartbeat_at, doc: encodeWorker(worker) } },
+      { upsert: true },
+    );
+    return worker;
+  }
+
+  async getWorker(id: string): Promise<Worker | null> {
+    const doc = await this.workers.findById(id).lean();
+    return doc ? decodeWorker(doc.doc) : null;
+  }
+
+  async listWorkers(status?: WorkerStatus): Promise<Worker[]> {
+    const docs = await this.workers
+      .find(status === undefined ? {} : { status })
+      .sort({ _id: 1 })
+      .lean();
+    return docs.map((d) => decodeWorker(d.doc));
+  }
+
+  /**
+   * One eviction per silence: the token names the last heartbeat, so of several reapers only
+   * one evicts (FerretDB does not apply conditional updates atomically), and a worker that
+   * heartbeats again can be evicted again later.
+   */
+  async evictWorker(id: string, silentSince: Date, now: Date): Promise<boolean> {
+    const doc = await this.workers
+      .findOne({ _id: id, status: 'active', last_heartbeat_at: { $lt: silentSince } })
+      .lean();
+    if (!doc) return false;
+    if (!(await takeToken(this.tokens, `evict:${id}:${doc.last_heartbeat_at.getTime()}`, now))) return false;
+    const evicted: Worker = { ...decodeWorker(doc.doc), status: 'evicted', evicted_at: now };
+    const result = await this.workers.updateOne(
+      { _id: id, status: 'active', last_heartbeat_at: doc.last_heartbeat_at },
+      { $set: { status: 'evicted', doc: encodeWorker(evicted) } },
+    );
+    return result.matchedCount === 1;
+  }
+}
