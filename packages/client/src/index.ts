@@ -1,2 +1,19 @@
-// Not built yet: see the open issues.
-export {};
+export {
+  type ClaimOptions,
+  type CreateRunOptions,
+  type FollowOptions,
+  GyozaClient,
+  isRunFinal,
+  type WaitOptions,
+} from './client';
+export {
+  DEFAULT_SERVER_URL,
+  type GyozaClientOptions,
+  LOCAL_API_KEY_FILE,
+  type ResolvedConfig,
+  readLocalApiKey,
+  resolveConfig,
+} from './config';
+export { type ApiErrorDetail, GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
+export { parseSse, type SseMessage } from './sse';
+export * from './types';

@@ -1,0 +1,358 @@
+import { randomUUID } from 'node:crypto';
+import type { OpDefinitionInput, RunState } from '@gyoza/domain';
+import { type GyozaClientOptions, type ResolvedConfig, resolveConfig } from './config';
+import { GyozaWaitTimeoutError } from './errors';
+import { buildUrl, HttpTransport, sleep } from './http';
+import { parseSse } from './sse';
+import type {
+  AttemptJson,
+  CreateRunBody,
+  DefinitionJson,
+  EventJson,
+  EventsPage,
+  HealthJson,
+  HeartbeatInput,
+  HeartbeatResponse,
+  ListRunsFilter,
+  PostEventBody,
+  RunFromDefinitionInput,
+  RunJson,
+  RunsPage,
+  UpdateRunBody,
+  WorkerJson,
+  WorkerOpRun,
+} from './types';
+
+const FINISHED: readonly RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+/**
+ * True when a run will not change by itself any more: COMPLETED, CANCELLED, or FAILED with
+ * no automatic retry scheduled (`not_before` unset).
+ */
+export function isRunFinal(run: Pick<RunJson, 'state' | 'not_before'>): boolean {
+  if (run.state === 'COMPLETED' || run.state === 'CANCELLED') return true;
+  return run.state === 'FAILED' && !run.not_before;
+}
+
+export interface CreateRunOptions {
+  /** Makes the creation safe to repeat; generated when retries are on and none is given. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+export interface ClaimOptions {
+  /** How many runs to take at most (1..100, default 1). */
+  limit?: number;
+  /** Long poll: the server waits up to this long (0..60 s) for work. */
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface FollowOptions {
+  /** Start after this event index (default 0: from the first event). */
+  after?: number;
+  signal?: AbortSignal;
+  /** Delay between polls and before reconnecting a dropped stream (default 1000 ms). */
+  pollIntervalMs?: number;
+  /** Skip SSE and poll from the start. */
+  polling?: boolean;
+}
+
+export interface WaitOptions {
+  /** Give up after this long with a `GyozaWaitTimeoutError` (default: wait forever). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  pollIntervalMs?: number;
+}
+
+const enc = encodeURIComponent;
+
+/** A typed client for every route of the gyoza HTTP API (see docs/api.md). */
+export class GyozaClient {
+  readonly config: ResolvedConfig;
+  private readonly http: HttpTransport;
+
+  constructor(options: GyozaClientOptions = {}) {
+    this.config = resolveConfig(options);
+    this.http = new HttpTransport(this.config);
+  }
+
+  get baseUrl(): string {
+    return this.config.baseUrl;
+  }
+
+  // --- health and introspection ---
+
+  health(signal?: AbortSignal): Promise<HealthJson> {
+    return this.http.request({ method: 'GET', path: '/health', retryable: true, signal });
+  }
+
+  openapi(): Promise<Record<string, unknown>> {
+    return this.http.request({ method: 'GET', path: '/openapi.json', retryable: true });
+  }
+
+  /** The Prometheus exposition text. */
+  metrics(): Promise<string> {
+    return this.http.request({ method: 'GET', path: '/metrics', retryable: true, responseType: 'text' });
+  }
+
+  // --- definitions ---
+
+  /** Upserts a definition; safe to repeat, so it is retried like a PUT. */
+  putDefinition(definition: OpDefinitionInput): Promise<DefinitionJson> {
+    return this.http.request({ method: 'POST', path: '/definitions', body: definition, retryable: true });
+  }
+
+  /** The given version, or the latest (most recently created) one. */
+  getDefinition(id: string, version?: string): Promise<DefinitionJson> {
+    return this.http.request({ method: 'GET', path: `/definitions/${enc(id)}`, query: { version }, retryable: true });
+  }
+
+  /** The latest version of each definition, by id. */
+  listDefinitions(): Promise<DefinitionJson[]> {
+    return this.http.request({ method: 'GET', path: '/definitions', retryable: true });
+  }
+
+  /** Every version of one definition, newest first. */
+  listDefinitionVersions(id: string): Promise<DefinitionJson[]> {
+    return this.http.request({ method: 'GET', path: `/definitions/${enc(id)}/versions`, retryable: true });
+  }
+
+  /** Deletes one version, or every version when `version` is omitted. */
+  deleteDefinition(id: string, version?: string): Promise<{ deleted: number }> {
+    return this.http.request({
+      method: 'DELETE',
+      path: `/definitions/${enc(id)}`,
+      query: { version },
+      retryable: true,
+    });
+  }
+
+  // --- runs ---
+
+  createRunFromDefinition(
+    id: string,
+    body: RunFromDefinitionInput = {},
+    options: CreateRunOptions & { version?: string } = {},
+  ): Promise<RunJson> {
+    const key = this.idempotencyKey(options.idempotencyKey);
+    return this.http.request({
+      method: 'POST',
+      path: `/definitions/${enc(id)}/runs`,
+      query: { version: options.version },
+      body,
+      headers: key ? { 'idempotency-key': key } : {},
+      retryable: key !== undefined,
+      signal: options.signal,
+    });
+  }
+
+  /** A run from a definition (`definition_id`) or an ad-hoc one (`image`). */
+  createRun(body: CreateRunBody, options: CreateRunOptions = {}): Promise<RunJson> {
+    const key = this.idempotencyKey(options.idempotencyKey);
+    return this.http.request({
+      method: 'POST',
+      path: '/runs',
+      body,
+      headers: key ? { 'idempotency-key': key } : {},
+      retryable: key !== undefined,
+      signal: options.signal,
+    });
+  }
+
+  getRun(id: string, signal?: AbortSignal): Promise<RunJson> {
+    return this.http.request({ method: 'GET', path: `/runs/${enc(id)}`, retryable: true, signal });
+  }
+
+  /** One page of runs, newest first; pass `next_cursor` back as `cursor` for the next. */
+  listRuns(filter: ListRunsFilter = {}): Promise<RunsPage> {
+    const state = filter.state === undefined ? undefined : ([] as RunState[]).concat(filter.state);
+    return this.http.request({
+      method: 'GET',
+      path: '/runs',
+      query: {
+        state,
+        definition_id: filter.definition_id,
+        worker_id: filter.worker_id,
+        limit: filter.limit,
+        cursor: filter.cursor,
+      },
+      retryable: true,
+    });
+  }
+
+  /** Every run matching the filter, fetching pages as the caller iterates. */
+  async *iterateRuns(filter: Omit<ListRunsFilter, 'cursor'> = {}): AsyncGenerator<RunJson> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listRuns({ ...filter, cursor });
+      yield* page.runs;
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+
+  /** PATCH: a state transition (RUNNING/COMPLETED/FAILED/CANCELLED), outputs or priority. */
+  updateRun(id: string, body: UpdateRunBody): Promise<RunJson> {
+    return this.http.request({ method: 'PATCH', path: `/runs/${enc(id)}`, body });
+  }
+
+  cancelRun(id: string, reason?: string): Promise<RunJson> {
+    return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/cancel`, body: reason ? { reason } : {} });
+  }
+
+  /** A new attempt of a FAILED or CANCELLED run (400 MAX_ATTEMPTS_REACHED when used up). */
+  retryRun(id: string): Promise<RunJson> {
+    return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/retry` });
+  }
+
+  listAttempts(id: string): Promise<AttemptJson[]> {
+    return this.http.request({ method: 'GET', path: `/runs/${enc(id)}/attempts`, retryable: true });
+  }
+
+  /** Events with an index above `after`, and the run's state. */
+  listEvents(id: string, after?: number, signal?: AbortSignal): Promise<EventsPage> {
+    return this.http.request({
+      method: 'GET',
+      path: `/runs/${enc(id)}/events`,
+      query: { after },
+      retryable: true,
+      signal,
+    });
+  }
+
+  /** A worker's report: STARTED, PROGRESS (msg 0..100), COMPLETED, FAILED, CANCELLED, LOG, INFO. */
+  postEvent(id: string, event: PostEventBody): Promise<EventsPage> {
+    return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/events`, body: event });
+  }
+
+  // --- workers ---
+
+  /** Registers or refreshes a worker; it replaces the worker's state, so it is retried. */
+  heartbeat(body: HeartbeatInput): Promise<HeartbeatResponse> {
+    return this.http.request({ method: 'POST', path: '/workers/heartbeat', body, retryable: true });
+  }
+
+  /**
+   * Takes up to `limit` runs for the worker. Never retried: a lost answer would lose the
+   * runs it handed out until the worker's next heartbeat gives them back.
+   */
+  async claim(workerId: string, options: ClaimOptions = {}): Promise<WorkerOpRun[]> {
+    const waitSeconds = options.waitSeconds ?? 0;
+    const answer = await this.http.request<{ ops: WorkerOpRun[] }>({
+      method: 'POST',
+      path: `/workers/${enc(workerId)}/claim`,
+      query: { limit: options.limit, wait_seconds: waitSeconds || undefined },
+      timeoutMs: this.config.timeoutMs + waitSeconds * 1000,
+      signal: options.signal,
+    });
+    return answer.ops;
+  }
+
+  listWorkers(): Promise<WorkerJson[]> {
+    return this.http.request({ method: 'GET', path: '/workers', retryable: true });
+  }
+
+  // --- following runs ---
+
+  /**
+   * Yields the run's events in order, live, until the run is final. Uses the SSE stream,
+   * reconnecting with `Last-Event-ID` after a drop; falls back to polling `?after=` when
+   * the stream cannot be opened.
+   */
+  async *followEvents(runId: string, options: FollowOptions = {}): AsyncGenerator<EventJson> {
+    const { signal } = options;
+    const interval = options.pollIntervalMs ?? 1000;
+    let last = options.after ?? 0;
+    let useSse = !options.polling;
+    for (;;) {
+      if (useSse) {
+        const streamed: EventJson[] = [];
+        let opened = false;
+        try {
+          const res = await this.http.open(
+            buildUrl(this.config.baseUrl, `/runs/${enc(runId)}/events/stream`),
+            { headers: this.http.headers({ accept: 'text/event-stream', 'last-event-id': String(last) }) },
+            this.config.timeoutMs,
+            signal,
+          );
+          if (!res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+            await res.body?.cancel();
+            throw new Error('not an event stream');
+          }
+          opened = true;
+          for await (const message of parseSse(res.body)) {
+            const event = parseEvent(message.data);
+            if (!event || event.index <= last) continue;
+            last = event.index;
+            streamed.push(event);
+            yield event;
+          }
+        } catch {
+          if (signal?.aborted) throw signal.reason;
+          // Could not open the stream at all: poll from here on. A drop mid-stream reconnects.
+          if (!opened) useSse = false;
+        }
+        if (!useSse) continue;
+        // The stream ended or dropped: finished, or reconnect where we left off.
+        const run = await this.getRun(runId, signal);
+        if (isRunFinal(run)) {
+          yield* this.drainEvents(runId, last, signal);
+          return;
+        }
+        if (streamed.length === 0) await sleep(interval, signal);
+        continue;
+      }
+
+      const page = await this.listEvents(runId, last, signal);
+      for (const event of page.events) {
+        if (event.index <= last) continue;
+        last = event.index;
+        yield event;
+      }
+      if (page.events.length > 0) continue;
+      if (FINISHED.includes(page.state) && isRunFinal(await this.getRun(runId, signal))) {
+        yield* this.drainEvents(runId, last, signal);
+        return;
+      }
+      await sleep(interval, signal);
+    }
+  }
+
+  /** Waits until the run is final and returns it. */
+  async waitForRun(id: string, options: WaitOptions = {}): Promise<RunJson> {
+    const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+    const signals = [timeout, options.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+    try {
+      let run = await this.getRun(id, signal);
+      if (isRunFinal(run)) return run;
+      for await (const _event of this.followEvents(id, { signal, pollIntervalMs: options.pollIntervalMs })) {
+        // Only the end matters here.
+      }
+      run = await this.getRun(id, signal);
+      return run;
+    } catch (error) {
+      if (timeout?.aborted && !options.signal?.aborted) throw new GyozaWaitTimeoutError(id, options.timeoutMs ?? 0);
+      throw error;
+    }
+  }
+
+  private async *drainEvents(runId: string, after: number, signal?: AbortSignal): AsyncGenerator<EventJson> {
+    const page = await this.listEvents(runId, after, signal);
+    for (const event of page.events) if (event.index > after) yield event;
+  }
+
+  private idempotencyKey(given: string | undefined): string | undefined {
+    if (given) return given;
+    return this.config.retries > 0 ? `gyoza-client-${randomUUID()}` : undefined;
+  }
+}
+
+function parseEvent(data: string): EventJson | undefined {
+  try {
+    const event = JSON.parse(data) as EventJson;
+    return typeof event?.index === 'number' ? event : undefined;
+  } catch {
+    return undefined;
+  }
+}

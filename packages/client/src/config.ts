@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5555';
+
+/**
+ * Where a local server keeps the key it generated when `GYOZA_API_KEY` was unset: the
+ * directory of its default database, `./.gyoza`.
+ */
+export const LOCAL_API_KEY_FILE = '.gyoza/api-key';
+
+export interface GyozaClientOptions {
+  /** Defaults to `GYOZA_SERVER_URL`, then http://127.0.0.1:5555. */
+  baseUrl?: string;
+  /** Defaults to `GYOZA_API_KEY`, then the key file a local server wrote. */
+  apiKey?: string;
+  /** Per-request timeout in ms (default 30 000); long-poll claims add their wait. */
+  timeoutMs?: number;
+  /** Extra tries for retryable calls (default 2). 0 turns retries off. */
+  retries?: number;
+  /** First backoff delay in ms (default 200), doubled per try, capped at 5 s. */
+  retryDelayMs?: number;
+  /** Paths searched for the local key file, relative to the working directory. */
+  apiKeyFiles?: string[];
+  /** Environment to read from (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ResolvedConfig {
+  baseUrl: string;
+  apiKey?: string;
+  timeoutMs: number;
+  retries: number;
+  retryDelayMs: number;
+}
+
+/** Reads the key a local server wrote; undefined when there is none. */
+export function readLocalApiKey(files: string[] = [LOCAL_API_KEY_FILE], env = process.env): string | undefined {
+  const candidates = env.GYOZA_API_KEY_FILE ? [env.GYOZA_API_KEY_FILE, ...files] : files;
+  for (const file of candidates) {
+    try {
+      const key = readFileSync(resolve(file), 'utf8').trim();
+      if (key) return key;
+    } catch {
+      // Missing or unreadable: try the next place.
+    }
+  }
+  return undefined;
+}
+
+export function resolveConfig(options: GyozaClientOptions = {}): ResolvedConfig {
+  const env = options.env ?? process.env;
+  const baseUrl = (options.baseUrl || env.GYOZA_SERVER_URL || DEFAULT_SERVER_URL).replace(/\/+$/, '');
+  const apiKey = options.apiKey || env.GYOZA_API_KEY || readLocalApiKey(options.apiKeyFiles, env);
+  const config: ResolvedConfig = {
+    baseUrl,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    retries: Math.max(0, options.retries ?? 2),
+    retryDelayMs: options.retryDelayMs ?? 200,
+  };
+  if (apiKey) config.apiKey = apiKey;
+  return config;
+}

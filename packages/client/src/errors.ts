@@ -1,0 +1,62 @@
+/** One field-level problem the server reported. */
+export interface ApiErrorDetail {
+  field: string;
+  message: string;
+}
+
+/** The server answered with an error body (`{"error": {code, message, details?}}`). */
+export class GyozaApiError extends Error {
+  readonly status: number;
+  /** The server's stable error code, e.g. `NOT_FOUND`, `VALIDATION_FAILED`. */
+  readonly code: string;
+  readonly details: ApiErrorDetail[];
+
+  constructor(status: number, code: string, message: string, details: ApiErrorDetail[] = []) {
+    super(message);
+    this.name = 'GyozaApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The server could not be reached (refused, DNS, reset, or timed out). */
+export class GyozaConnectionError extends Error {
+  readonly url: string;
+  override readonly cause: unknown;
+
+  constructor(url: string, cause: unknown) {
+    super(`cannot reach the gyoza server at ${url}: ${describeCause(cause)}`);
+    this.name = 'GyozaConnectionError';
+    this.url = url;
+    this.cause = cause;
+  }
+
+  /** True when the request gave up because of the client's timeout. */
+  get timedOut(): boolean {
+    return this.cause instanceof Error && this.cause.name === 'TimeoutError';
+  }
+}
+
+function describeCause(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  if (cause.name === 'TimeoutError') return 'timed out';
+  // undici wraps the socket error: "fetch failed" with the real reason in `cause`.
+  const inner = (cause as { cause?: unknown }).cause;
+  if (inner instanceof Error) {
+    const code = (inner as { code?: string }).code;
+    return code ? `${code} (${inner.message})` : inner.message;
+  }
+  return cause.message;
+}
+
+/** `waitForRun` gave up before the run finished; the run itself is untouched. */
+export class GyozaWaitTimeoutError extends Error {
+  constructor(
+    readonly runId: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`run ${runId} did not finish within ${timeoutMs} ms`);
+    this.name = 'GyozaWaitTimeoutError';
+  }
+}
