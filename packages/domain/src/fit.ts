@@ -138,3 +138,33 @@ export function placeOnEmptyWorker(constraints: Constraints, worker: Pick<Worker
 export function isWithinCapacity(free: FreeCapacity): boolean {
   return free.cpu_cores >= 0 && free.ram_mb >= 0 && free.gpus.every((g) => g.free_vram_mb >= 0);
 }
+
+/** One placement decided by `planPlacements`. */
+export interface PlannedPlacement {
+  run_id: string;
+  gpu_ids: number[];
+}
+
+/**
+ * Walks runs in the given (claim) order and keeps each that fits what is still free,
+ * reserving as it goes, until `limit` runs are placed. Runs that do not fit are skipped,
+ * so a large run at the head of the queue does not block smaller ones behind it.
+ */
+export function planPlacements(
+  worker: Pick<Worker, 'resources' | 'tags'>,
+  reservations: readonly Reservation[],
+  runs: readonly { id: string; constraints: Constraints }[],
+  limit: number,
+  strategy: GpuStrategy,
+): PlannedPlacement[] {
+  let free = freeCapacity(worker, reservations);
+  const placements: PlannedPlacement[] = [];
+  for (const run of runs) {
+    if (placements.length >= limit) break;
+    const placement = placeRun(run.constraints, worker.tags, free, strategy);
+    if (!placement.fits) continue;
+    placements.push({ run_id: run.id, gpu_ids: placement.gpu_ids });
+    free = reserve(free, reservationOf(run.id, run.constraints, placement.gpu_ids));
+  }
+  return placements;
+}

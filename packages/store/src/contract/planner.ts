@@ -1,18 +1,8 @@
-import { freeCapacity, type GpuStrategy, placeRun, reservationOf, reserve } from '@gyoza/domain';
-import type { ClaimChoice, ClaimPlanner } from '../ports';
+import { type GpuStrategy, planPlacements } from '@gyoza/domain';
+import type { ClaimPlanner } from '../ports';
 
-/** A reference planner for the contract: walk candidates in order, keep what fits. */
+/** A reference planner for the contract: the domain's placement walk. */
 export function fitPlanner(strategy: GpuStrategy = 'direct'): ClaimPlanner {
-  return ({ worker, reservations, candidates, limit }) => {
-    let free = freeCapacity(worker, reservations);
-    const choices: ClaimChoice[] = [];
-    for (const run of candidates) {
-      if (choices.length >= limit) break;
-      const placement = placeRun(run.constraints, worker.tags, free, strategy);
-      if (!placement.fits) continue;
-      choices.push({ run_id: run.id, gpu_ids: placement.gpu_ids });
-      free = reserve(free, reservationOf(run.id, run.constraints, placement.gpu_ids));
-    }
-    return choices;
-  };
+  return ({ worker, reservations, candidates, limit }) =>
+    planPlacements(worker, reservations, candidates, limit, strategy);
 }

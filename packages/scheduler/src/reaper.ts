@@ -1,0 +1,107 @@
+import {
+  InvalidTransitionError,
+  isGyozaError,
+  isSilent,
+  type OpRun,
+  retry,
+  type Transition,
+  timeOut,
+  unassign,
+  workerLost,
+} from '@gyoza/domain';
+import { type Store, updateRun } from '@gyoza/store';
+
+export interface ReapResult {
+  /** False when another process holds the reaper lease; nothing was done. */
+  leader: boolean;
+  evicted: string[];
+  unassigned: string[];
+  lost: string[];
+  timed_out: string[];
+  retried: string[];
+}
+
+export interface ReapOptions {
+  store: Store;
+  now: Date;
+  holderId: string;
+  workerTimeoutSeconds: number;
+  leaseTtlMs: number;
+}
+
+// Another writer changing the run first (it finished, was cancelled, already reaped) is fine.
+const RACE_CODES = new Set(['INVALID_TRANSITION', 'RUN_LOCKED', 'NOT_FOUND', 'MAX_ATTEMPTS_REACHED']);
+
+/**
+ * Applies `transition` to the run as stored now, but only if it is still the attempt on the
+ * worker this pass looked at (it may have been re-queued and claimed elsewhere since).
+ */
+async function apply(store: Store, run: OpRun, transition: (run: OpRun) => Transition, now: Date): Promise<boolean> {
+  const sameAttempt = (current: OpRun) => {
+    if (current.current_attempt !== run.current_attempt || current.worker_id !== run.worker_id) {
+      throw new InvalidTransitionError(current.state, 'reap a changed attempt of');
+    }
+    return transition(current);
+  };
+  try {
+    await updateRun(store.runs, run.id, sameAttempt, () => now);
+    return true;
+  } catch (error) {
+    if (isGyozaError(error) && RACE_CODES.has(error.code)) return false;
+    throw error;
+  }
+}
+
+async function* allRuns(store: Store, query: Parameters<Store['runs']['listRuns']>[0]): AsyncGenerator<OpRun> {
+  let cursor: string | undefined;
+  do {
+    const page = await store.runs.listRuns({ ...query, limit: 500, cursor });
+    yield* page.runs;
+    cursor = page.next_cursor;
+  } while (cursor);
+}
+
+/**
+ * One pass of the background loop. Only the lease holder acts, and every step is a
+ * conditional store update through a domain transition, so a pass that dies half-way or
+ * overlaps another is harmless: the next pass finds what is left.
+ */
+export async function reapOnce(options: ReapOptions): Promise<ReapResult> {
+  const { store, now } = options;
+  const result: ReapResult = { leader: false, evicted: [], unassigned: [], lost: [], timed_out: [], retried: [] };
+  if (!(await store.leases.acquireLease('reaper', options.holderId, options.leaseTtlMs, now))) return result;
+  result.leader = true;
+
+  const silentSince = new Date(now.getTime() - options.workerTimeoutSeconds * 1000);
+  const workers = await store.workers.listWorkers();
+  for (const worker of workers) {
+    if (worker.status === 'active' && isSilent(worker, now, options.workerTimeoutSeconds)) {
+      if (await store.workers.evictWorker(worker.id, silentSince, now)) result.evicted.push(worker.id);
+    }
+  }
+  const active = new Set((await store.workers.listWorkers('active')).map((w) => w.id));
+
+  // Held runs are bounded by the pool's capacity, so this scan stays small.
+  for await (const run of allRuns(store, { state: ['ASSIGNED', 'RUNNING'] })) {
+    const workerGone = run.worker_id === undefined || !active.has(run.worker_id);
+    if (run.state === 'ASSIGNED' && workerGone) {
+      if (await apply(store, run, (r) => unassign(r, now, `worker ${run.worker_id} lost before start`), now)) {
+        result.unassigned.push(run.id);
+      }
+    } else if (run.state === 'RUNNING' && workerGone) {
+      if (await apply(store, run, (r) => workerLost(r, now), now)) result.lost.push(run.id);
+    } else if (run.state === 'RUNNING' && isPastTimeout(run, now)) {
+      if (await apply(store, run, (r) => timeOut(r, now), now)) result.timed_out.push(run.id);
+    }
+  }
+
+  for await (const run of allRuns(store, { state: 'FAILED', due_before: now })) {
+    if (await apply(store, run, (r) => retry(r, now, { automatic: true }), now)) result.retried.push(run.id);
+  }
+  return result;
+}
+
+function isPastTimeout(run: OpRun, now: Date): boolean {
+  const limit = run.constraints.timeout_seconds;
+  return limit > 0 && run.started_at !== undefined && now.getTime() - run.started_at.getTime() > limit * 1000;
+}

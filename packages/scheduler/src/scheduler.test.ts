@@ -1,0 +1,287 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  assign,
+  type ConstraintsInput,
+  createRun,
+  type Heartbeat,
+  type OpRun,
+  start,
+  WorkerNotActiveError,
+} from '@gyoza/domain';
+import { type Store, updateRun } from '@gyoza/store';
+import { openMongoStore } from '@gyoza/store-mongo';
+import { openSqliteStore } from '@gyoza/store-sqlite';
+import mongoose from 'mongoose';
+import { bestFitStrategy, directStrategy, Scheduler, type SchedulerOptions, strategyByName } from './index';
+
+interface Database {
+  open(): Promise<Store>;
+  destroy(): Promise<void>;
+}
+
+const databases: [string, () => Database][] = [
+  [
+    'sqlite',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gyoza-sched-'));
+      return {
+        open: () => openSqliteStore({ path: join(dir, 'gyoza.db') }),
+        destroy: async () => rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  ],
+  [
+    'mongo',
+    () => {
+      const uri = process.env.GYOZA_TEST_MONGODB_URI as string;
+      const dbName = `gyoza_sched_${randomBytes(6).toString('hex')}`;
+      return {
+        open: () => openMongoStore({ uri, dbName }),
+        destroy: async () => {
+          const c = await mongoose.createConnection(uri, { dbName }).asPromise();
+          await c.dropDatabase();
+          await c.close();
+        },
+      };
+    },
+  ],
+];
+
+const T0 = Date.UTC(2026, 0, 1);
+
+describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
+  let db: Database;
+  let stores: Store[];
+  let schedulers: Scheduler[];
+  let store: Store;
+  let now: Date;
+  const clock = () => now;
+  const advance = (seconds: number) => {
+    now = new Date(now.getTime() + seconds * 1000);
+  };
+
+  beforeEach(async () => {
+    db = makeDatabase();
+    stores = [];
+    schedulers = [];
+    now = new Date(T0);
+    store = await connect();
+  });
+
+  afterEach(async () => {
+    for (const s of schedulers) await s.stop();
+    for (const s of stores) await s.close();
+    await db.destroy();
+  });
+
+  async function connect(): Promise<Store> {
+    const s = await db.open();
+    stores.push(s);
+    return s;
+  }
+
+  function scheduler(options: Partial<SchedulerOptions> = {}): Scheduler {
+    const s = new Scheduler({ store, clock, pollIntervalMs: 20, workerTimeoutSeconds: 60, ...options });
+    schedulers.push(s);
+    return s;
+  }
+
+  function hb(id: string, gpus: number[] = [], tags: string[] = [], cpu = 8, gpuTags: string[][] = []): Heartbeat {
+    return {
+      worker_id: id,
+      resources: {
+        cpu_cores: cpu,
+        ram_mb: 16000,
+        gpus: gpus.map((vram, i) => ({ id: i, vram_mb: vram, tags: gpuTags[i] ?? [] })),
+      },
+      tags,
+      running_ops: [],
+    };
+  }
+
+  async function submit(
+    options: { priority?: number; constraints?: ConstraintsInput; max_attempts?: number } = {},
+    into = store,
+  ): Promise<OpRun> {
+    const t = createRun(
+      {
+        image: 'busybox',
+        priority: options.priority,
+        constraints: options.constraints,
+        retry_policy: { max_attempts: options.max_attempts ?? 1, backoff_seconds: 10 },
+      },
+      null,
+      now,
+    );
+    advance(0.001); // distinct creation times, as in real life
+    return (await into.runs.createRun(t, now)).run;
+  }
+
+  async function runOn(run: OpRun, worker: string): Promise<OpRun> {
+    await updateRun(store.runs, run.id, (r) => assign(r, { worker_id: worker, gpu_ids: [] }, now), clock);
+    return (await updateRun(store.runs, run.id, (r) => start(r, { worker_id: worker }, now), clock)).run;
+  }
+
+  it('hands out runs by priority, then oldest first', async () => {
+    await store.workers.heartbeat(hb('w'), now);
+    const low = await submit({ priority: 0 });
+    const highOld = await submit({ priority: 7 });
+    const highNew = await submit({ priority: 7 });
+    const mid = await submit({ priority: 3 });
+    const s = scheduler();
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) order.push(...(await s.claim('w')).map((r) => r.id));
+    expect(order).toEqual([highOld.id, highNew.id, mid.id, low.id]);
+    expect(await s.claim('w')).toEqual([]);
+  });
+
+  it('skips a run that does not fit for smaller ones behind it, up to the limit', async () => {
+    await store.workers.heartbeat(hb('w', [], [], 4), now);
+    await submit({ priority: 9, constraints: { cpu_cores: 5 } });
+    const a = await submit({ constraints: { cpu_cores: 2 } });
+    const b = await submit({ constraints: { cpu_cores: 2 } });
+    await submit({ constraints: { cpu_cores: 2 } });
+    const claimed = await scheduler().claim('w', { limit: 10 });
+    expect(claimed.map((r) => r.id)).toEqual([a.id, b.id]);
+  });
+
+  it('chooses GPUs by strategy', async () => {
+    await store.workers.heartbeat(hb('w', [8000, 24000, 12000]), now);
+    const first = await submit({ constraints: { vram_mb: 10000 } });
+    const [direct] = await scheduler({ strategy: directStrategy }).claim('w');
+    expect([direct.id, direct.gpu_ids]).toEqual([first.id, [1]]);
+    const second = await submit({ constraints: { vram_mb: 10000 } });
+    const [best] = await scheduler({ strategy: bestFitStrategy }).claim('w');
+    expect([best.id, best.gpu_ids]).toEqual([second.id, [2]]);
+    expect(strategyByName('best-fit')).toBe(bestFitStrategy);
+    expect(() => strategyByName('random')).toThrow('GYOZA_SCHEDULER_STRATEGY');
+  });
+
+  it('shares a GPU while VRAM fits, and honors worker and GPU tags', async () => {
+    await store.workers.heartbeat(hb('plain', [16000]), now);
+    await store.workers.heartbeat(hb('tagged', [16000, 16000], ['eu'], 8, [[], ['a100']]), now);
+    const a = await submit({ constraints: { vram_mb: 6000, worker_tags: ['eu'], gpu_tags: ['a100'] } });
+    const b = await submit({ constraints: { vram_mb: 6000, worker_tags: ['eu'], gpu_tags: ['a100'] } });
+    const c = await submit({ constraints: { vram_mb: 6000, worker_tags: ['eu'], gpu_tags: ['a100'] } });
+    const s = scheduler();
+    expect(await s.claim('plain', { limit: 5 })).toEqual([]);
+    const claimed = await s.claim('tagged', { limit: 5 });
+    expect(claimed.map((r) => [r.id, r.gpu_ids])).toEqual([
+      [a.id, [1]],
+      [b.id, [1]],
+    ]);
+    expect(await s.pendingReason((await store.runs.getRun(c.id)) as OpRun)).toBe(
+      'waiting for capacity: every worker that can run it is busy',
+    );
+  });
+
+  it('explains why a run stays pending', async () => {
+    const s = scheduler();
+    const big = await submit({ constraints: { vram_mb: 40000 } });
+    expect(await s.pendingReason(big)).toBe('no active worker');
+    await store.workers.heartbeat(hb('w', [24000]), now);
+    expect(await s.pendingReason(big)).toBe('no active worker can run it (w: needs 1 GPU(s) with 40000 MB VRAM free)');
+    const small = await submit();
+    expect(await s.pendingReason(small)).toBeUndefined();
+  });
+
+  it('wakes a waiting claim at once when this process notifies', async () => {
+    await store.workers.heartbeat(hb('w'), now);
+    const s = scheduler({ pollIntervalMs: 60_000 });
+    const waiting = s.claim('w', { waitSeconds: 30 });
+    await new Promise((r) => setTimeout(r, 50));
+    const run = await submit();
+    s.notifyRunnable();
+    expect((await waiting).map((r) => r.id)).toEqual([run.id]);
+  });
+
+  it('finds work created by another process by polling', async () => {
+    await store.workers.heartbeat(hb('w'), now);
+    const other = await connect();
+    const s = scheduler({ pollIntervalMs: 20 });
+    const waiting = s.claim('w', { waitSeconds: 30 });
+    await new Promise((r) => setTimeout(r, 50));
+    const run = await submit({}, other);
+    expect((await waiting).map((r) => r.id)).toEqual([run.id]);
+  });
+
+  it('returns nothing when the wait ends or the scheduler stops', async () => {
+    await store.workers.heartbeat(hb('w'), now);
+    const s = scheduler();
+    expect(await s.claim('w', { waitSeconds: 0.1 })).toEqual([]);
+    const waiting = s.claim('w', { waitSeconds: 30 });
+    await s.stop();
+    expect(await waiting).toEqual([]);
+    const controller = new AbortController();
+    const aborted = scheduler().claim('w', { waitSeconds: 30, signal: controller.signal });
+    controller.abort();
+    expect(await aborted).toEqual([]);
+  });
+
+  it('validates limit and wait', async () => {
+    const s = scheduler();
+    await expect(s.claim('w', { limit: 0 })).rejects.toThrow('limit');
+    await expect(s.claim('w', { waitSeconds: 61 })).rejects.toThrow('wait_seconds');
+  });
+
+  it('evicts a silent worker, re-queues its assigned runs and fails its running ones', async () => {
+    await store.workers.heartbeat(hb('gone'), now);
+    await store.workers.heartbeat(hb('alive'), now);
+    const s = scheduler();
+    const assigned = await submit({ max_attempts: 2 });
+    const running = await runOn(await submit({ max_attempts: 2 }), 'gone');
+    await updateRun(store.runs, assigned.id, (r) => assign(r, { worker_id: 'gone', gpu_ids: [] }, now), clock);
+    advance(59);
+    await store.workers.heartbeat(hb('alive'), now);
+    expect((await s.reap()).evicted).toEqual([]);
+    advance(2);
+    const pass = await s.reap();
+    expect(pass).toMatchObject({ leader: true, evicted: ['gone'], unassigned: [assigned.id], lost: [running.id] });
+    expect(await store.runs.getRun(assigned.id)).toMatchObject({ state: 'PENDING', current_attempt: 1 });
+    const lost = (await store.runs.getRun(running.id)) as OpRun;
+    expect(lost).toMatchObject({ state: 'FAILED', error_message: 'worker gone lost' });
+    expect((await store.runs.listEvents(running.id)).map((e) => e.type).slice(-2)).toEqual(['WORKER_LOST', 'FAILED']);
+    await expect(s.claim('gone')).rejects.toBeInstanceOf(WorkerNotActiveError);
+
+    advance(9);
+    expect((await s.reap()).retried).toEqual([]);
+    advance(2);
+    expect((await s.reap()).retried).toEqual([running.id]);
+    expect(await store.runs.getRun(running.id)).toMatchObject({ state: 'PENDING', current_attempt: 2 });
+    await store.workers.heartbeat(hb('alive'), now);
+    const claimed = await s.claim('alive', { limit: 5 });
+    expect(claimed.map((r) => r.id).sort()).toEqual([assigned.id, running.id].sort());
+
+    // A worker that heartbeats again is back in the pool.
+    await store.workers.heartbeat(hb('gone'), now);
+    expect(await s.claim('gone')).toEqual([]);
+  });
+
+  it('fails a run that runs past its timeout, once', async () => {
+    await store.workers.heartbeat(hb('w'), now);
+    const run = await runOn(await submit({ constraints: { timeout_seconds: 30 } }), 'w');
+    const s = scheduler();
+    advance(30);
+    await store.workers.heartbeat(hb('w'), now);
+    expect((await s.reap()).timed_out).toEqual([]);
+    advance(1);
+    expect((await s.reap()).timed_out).toEqual([run.id]);
+    expect((await s.reap()).timed_out).toEqual([]);
+    const failed = await store.runs.getRun(run.id);
+    expect(failed).toMatchObject({ state: 'FAILED', error_message: 'timed out after 30s' });
+    expect(failed?.not_before).toBeUndefined();
+  });
+
+  it('lets one process reap at a time', async () => {
+    const other = new Scheduler({ store: await connect(), clock, holderId: 'other' });
+    schedulers.push(other);
+    const s = scheduler({ holderId: 'first' });
+    expect((await s.reap()).leader).toBe(true);
+    expect((await other.reap()).leader).toBe(false);
+    await s.stop();
+    expect((await other.reap()).leader).toBe(true);
+  });
+});

@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import { type OpRun, ValidationError } from '@gyoza/domain';
+import type { Store } from '@gyoza/store';
+import { explainPending } from './pending-reason';
+import { type ReapResult, reapOnce } from './reaper';
+import { bestFitStrategy, type SchedulingStrategy } from './strategy';
+
+/** pino-compatible. */
+export interface SchedulerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SchedulerOptions {
+  store: Store;
+  strategy?: SchedulingStrategy;
+  /** The time used for state changes (tests drive it); long-poll waits use real time. */
+  clock?: () => Date;
+  logger?: SchedulerLogger;
+  /** Workers silent this long are evicted. Default 60. */
+  workerTimeoutSeconds?: number;
+  /** How often a long-poll re-checks the store for work created by other processes. Default 100. */
+  pollIntervalMs?: number;
+  /** Reaper period. Default 1000. */
+  reaperIntervalMs?: number;
+  /** This process's name in the reaper lease. */
+  holderId?: string;
+}
+
+export interface ClaimOptions {
+  limit?: number;
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export const MAX_CLAIM_LIMIT = 100;
+export const MAX_WAIT_SECONDS = 60;
+
+export class Scheduler {
+  readonly strategy: SchedulingStrategy;
+  private readonly store: Store;
+  private readonly clock: () => Date;
+  private readonly logger?: SchedulerLogger;
+  private readonly workerTimeoutSeconds: number;
+  private readonly pollIntervalMs: number;
+  private readonly reaperIntervalMs: number;
+  private readonly holderId: string;
+  private readonly waiters = new Set<() => void>();
+  private timer?: NodeJS.Timeout;
+  private reaping?: Promise<unknown>;
+  private stopped = false;
+
+  constructor(options: SchedulerOptions) {
+    this.store = options.store;
+    this.strategy = options.strategy ?? bestFitStrategy;
+    this.clock = options.clock ?? (() => new Date());
+    this.logger = options.logger;
+    this.workerTimeoutSeconds = options.workerTimeoutSeconds ?? 60;
+    this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    this.reaperIntervalMs = options.reaperIntervalMs ?? 1000;
+    this.holderId = options.holderId ?? `scheduler-${randomUUID()}`;
+  }
+
+  /**
+   * Claims up to `limit` pending runs for the worker. With `waitSeconds`, waits until work
+   * that fits appears: at once when this process creates or frees something
+   * (`notifyRunnable`), within `pollIntervalMs` when another process does.
+   */
+  async claim(workerId: string, options: ClaimOptions = {}): Promise<OpRun[]> {
+    const limit = options.limit ?? 1;
+    const waitSeconds = options.waitSeconds ?? 0;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CLAIM_LIMIT) {
+      throw ValidationError.field('limit', `must be an integer from 1 to ${MAX_CLAIM_LIMIT}`);
+    }
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
+      throw ValidationError.field('wait_seconds', `must be a number from 0 to ${MAX_WAIT_SECONDS}`);
+    }
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      // Armed before the claim, so a notify that lands while the claim runs is not missed.
+      const woken = this.nextWake(options.signal);
+      const runs = await this.store.claims.claimRuns({
+        worker_id: workerId,
+        limit,
+        now: this.clock(),
+        plan: (context) => this.strategy.plan(context),
+      });
+      const left = deadline - Date.now();
+      if (runs.length > 0 || left <= 0 || this.stopped || options.signal?.aborted) {
+        woken.cancel();
+        return runs;
+      }
+      await Promise.race([woken.promise, sleep(Math.min(left, this.pollIntervalMs))]);
+      woken.cancel();
+    }
+  }
+
+  /** Wakes this process's waiting claims: a run was created or re-queued, or capacity freed. */
+  notifyRunnable(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  pendingReason(run: OpRun): Promise<string | undefined> {
+    return explainPending(this.store, run);
+  }
+
+  async reap(): Promise<ReapResult> {
+    const result = await reapOnce({
+      store: this.store,
+      now: this.clock(),
+      holderId: this.holderId,
+      workerTimeoutSeconds: this.workerTimeoutSeconds,
+      leaseTtlMs: Math.max(this.reaperIntervalMs * 5, 5000),
+    });
+    const changed = result.evicted.length + result.unassigned.length + result.lost.length + result.timed_out.length;
+    if (changed + result.retried.length > 0) {
+      this.logger?.info({ ...result }, 'reaper pass');
+      this.notifyRunnable();
+    }
+    return result;
+  }
+
+  /** Starts the reaper loop. */
+  start(): void {
+    if (this.timer || this.stopped) return;
+    const tick = () => {
+      this.reaping = this.reap()
+        .catch((error: unknown) => this.logger?.error({ err: error }, 'reaper pass failed'))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, this.reaperIntervalMs).unref();
+        });
+    };
+    this.timer = setTimeout(tick, 0).unref();
+  }
+
+  /** Stops the loop and answers waiting claims with nothing. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.notifyRunnable();
+    await this.reaping;
+    await this.store.leases.releaseLease('reaper', this.holderId).catch(() => undefined);
+  }
+
+  private nextWake(signal?: AbortSignal): { promise: Promise<void>; cancel(): void } {
+    let wake!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    this.waiters.add(wake);
+    signal?.addEventListener('abort', wake, { once: true });
+    return {
+      promise,
+      cancel: () => {
+        this.waiters.delete(wake);
+        signal?.removeEventListener('abort', wake);
+      },
+    };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
