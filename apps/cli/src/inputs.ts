@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import type { InputSpecs } from '@gyoza/domain';
+import { UsageError } from './cli-error';
+
+/**
+ * Converts `--input k=v` strings to the types the op declares. Without a spec (ad-hoc runs,
+ * unknown names) a JSON literal is parsed and anything else stays a string.
+ */
+export function parseInputFlags(flags: readonly string[], specs: InputSpecs = {}): Record<string, unknown> {
+  const inputs: Record<string, unknown> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--input ${flag}: expected name=value`);
+    const name = flag.slice(0, eq);
+    inputs[name] = coerce(name, flag.slice(eq + 1), specs[name]?.type);
+  }
+  return inputs;
+}
+
+function coerce(name: string, raw: string, type: string | undefined): unknown {
+  const bad = (what: string) => new UsageError(`--input ${name}: '${raw}' is not ${what}`);
+  switch (type) {
+    case 'string':
+      return raw;
+    case 'integer': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isInteger(n)) throw bad('an integer');
+      return n;
+    }
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n)) throw bad('a number');
+      return n;
+    }
+    case 'boolean':
+      if (/^(true|yes|1)$/i.test(raw)) return true;
+      if (/^(false|no|0)$/i.test(raw)) return false;
+      throw bad('a boolean (true/false)');
+    case 'object':
+    case 'array': {
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        throw bad(`JSON ${type === 'object' ? 'object' : 'array'}`);
+      }
+      return value;
+    }
+    default:
+      try {
+        return JSON.parse(raw);
+      } catch {
+        return raw;
+      }
+  }
+}
+
+export function readInputsFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--inputs-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--inputs-file ${file}: not valid JSON (${(error as Error).message})`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(`--inputs-file ${file}: must hold a JSON object of input names to values`);
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,95 @@
+import type { EventJson, GyozaClient, RunJson } from '@gyoza/client';
+import { isRunFinal } from '@gyoza/client';
+import { stringify } from 'yaml';
+import { EXIT_FAILED, EXIT_OK } from './cli-error';
+import { printJson } from './context';
+
+const BAR_WIDTH = 30;
+
+export function progressBar(percent: number, width = BAR_WIDTH): string {
+  const p = Math.max(0, Math.min(100, percent));
+  const filled = Math.round((p / 100) * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.round(p)).padStart(3)}%`;
+}
+
+/** One human line for an event, or undefined for events that only move the bar. */
+export function describeEvent(e: EventJson): string | undefined {
+  const p = e.payload ?? {};
+  const msg = e.msg ? ` ${e.msg}` : '';
+  switch (e.type) {
+    case 'CREATED':
+      return `PENDING    created (image ${p.image ?? '?'})`;
+    case 'ASSIGNED': {
+      const gpus = Array.isArray(p.gpu_ids) && p.gpu_ids.length > 0 ? `, gpus ${p.gpu_ids.join(',')}` : '';
+      return `ASSIGNED   to worker ${p.worker_id ?? '?'}${gpus}`;
+    }
+    case 'UNASSIGNED':
+      return `PENDING    unassigned${msg}`;
+    case 'STARTED':
+      return `RUNNING    attempt ${e.attempt} started${p.worker_id ? ` on ${p.worker_id}` : ''}`;
+    case 'PROGRESS':
+      return undefined;
+    case 'COMPLETED':
+      return 'COMPLETED';
+    case 'FAILED':
+      return `FAILED     ${e.msg ?? p.error_message ?? ''}${p.retry_at ? ` (retry at ${p.retry_at})` : ''}`;
+    case 'CANCELLED':
+      return `CANCELLED ${msg}`.trimEnd();
+    case 'RETRIED':
+      return `PENDING    attempt ${e.attempt} (${p.automatic ? 'automatic retry' : 'retried'})`;
+    default:
+      return `${e.type.padEnd(10)}${msg}`.trimEnd();
+  }
+}
+
+export function formatEventLine(e: EventJson): string {
+  const time = e.created_at.slice(11, 19);
+  const text = e.type === 'PROGRESS' ? `PROGRESS   ${e.msg ?? ''}%` : (describeEvent(e) ?? e.type);
+  return `${time}  ${text}`;
+}
+
+/**
+ * Follows a run to its end: state changes (and a live bar on a terminal) go to stderr,
+ * the outputs or the final run to stdout. Returns the exit code for the outcome.
+ */
+export async function watchRun(client: GyozaClient, id: string, json = false): Promise<number> {
+  const tty = process.stderr.isTTY === true;
+  let progress = 0;
+  let barShown = false;
+  const clearBar = () => {
+    if (barShown) process.stderr.write('\r\x1b[2K');
+    barShown = false;
+  };
+  const drawBar = () => {
+    if (!tty) return;
+    process.stderr.write(`\r\x1b[2K${progressBar(progress)}`);
+    barShown = true;
+  };
+
+  let run: RunJson = await client.getRun(id);
+  if (!isRunFinal(run)) {
+    for await (const event of client.followEvents(id)) {
+      if (event.type === 'PROGRESS') {
+        const value = Number(event.msg);
+        if (Number.isFinite(value)) progress = value;
+        if (tty) drawBar();
+        else process.stderr.write(`${formatEventLine(event)}\n`);
+        continue;
+      }
+      if (event.type === 'RETRIED') progress = 0;
+      if (event.type === 'COMPLETED') progress = 100;
+      clearBar();
+      process.stderr.write(`${formatEventLine(event)}\n`);
+      if (event.type === 'STARTED' || event.type === 'RETRIED') drawBar();
+    }
+    clearBar();
+    run = await client.getRun(id);
+  }
+  if (json) printJson(run);
+  if (run.state === 'COMPLETED') {
+    if (!json) process.stdout.write(Object.keys(run.outputs).length > 0 ? stringify(run.outputs) : '{}\n');
+    return EXIT_OK;
+  }
+  process.stderr.write(`run ${run.id} ${run.state}${run.error_message ? `: ${run.error_message}` : ''}\n`);
+  return EXIT_FAILED;
+}
