@@ -18,7 +18,8 @@ async function collect(chunks: string[]): Promise<SseMessage[]> {
 
 describe('parseSse', () => {
   it('splits messages on blank lines across arbitrary chunk borders', async () => {
-    const text = ': hello\n\nid: 1\nevent: CREATED\ndata: {"index":1}\n\nid: 2\r\nevent: PROGRESS\r\ndata: {"index":2}\r\n\r\n';
+    const text =
+      ': hello\n\nid: 1\nevent: CREATED\ndata: {"index":1}\n\nid: 2\r\nevent: PROGRESS\r\ndata: {"index":2}\r\n\r\n';
     const chunks = text.match(/.{1,3}/gs) ?? [];
     expect(await collect(chunks)).toEqual([
       { id: '1', event: 'CREATED', data: '{"index":1}' },

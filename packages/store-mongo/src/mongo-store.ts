@@ -1,7 +1,11 @@
 import type { Store } from '@gyoza/store';
 import mongoose from 'mongoose';
+import { MongoClaimStore } from './claim-store';
 import { MongoDefinitionStore } from './definition-store';
+import { MongoStoreOpenError, redactUri } from './errors';
 import { MongoLeaseStore } from './lease-store';
+import { type MongoStoreLogger, silentLogger } from './logger';
+import { claimIntentModel } from './models/claim-intent.model';
 import { definitionModel } from './models/definition.model';
 import { eventModel } from './models/event.model';
 import { leaseModel } from './models/lease.model';
@@ -20,10 +24,17 @@ export interface MongoStoreOptions {
   dbName?: string;
   /** How long to wait for the server before giving up at start. Default 5000. */
   serverSelectionTimeoutMs?: number;
+  /** pino-compatible; silent when absent. */
+  logger?: MongoStoreLogger;
 }
 
-/** MongoDB through mongoose, on its own connection; creates its indexes before answering. */
+/**
+ * MongoDB through mongoose, on its own connection (never mongoose's default one, so several
+ * stores and the host app do not share state); creates its collections and indexes before
+ * answering. An unreachable or refusing database rejects with MongoStoreOpenError.
+ */
 export async function openMongoStore(options: MongoStoreOptions): Promise<Store> {
+  const logger = options.logger ?? silentLogger;
   const connection = mongoose.createConnection(options.uri, {
     dbName: options.dbName,
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 5000,
@@ -39,6 +50,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       events: eventModel(connection),
       workers: workerModel(connection),
       leases: leaseModel(connection),
+      claimIntents: claimIntentModel(connection),
       tokens: tokenModel(connection),
     };
     for (const model of Object.values(models)) {
@@ -50,12 +62,14 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       await model.createIndexes();
     }
     const leases = new MongoLeaseStore(models.leases, models.tokens);
-    const runs = new MongoRunStore(models.runs, models.revisions, models.events, models.workers, leases);
+    const runs = new MongoRunStore(models.runs, models.revisions, models.events, logger);
+    const claims = new MongoClaimStore(models.runs, models.workers, models.claimIntents, runs, leases, logger);
+    logger.info({ uri: redactUri(options.uri), db: connection.name }, 'mongo store open');
     return {
       kind: 'mongo',
       definitions: new MongoDefinitionStore(models.definitions),
       runs,
-      claims: runs,
+      claims,
       workers: new MongoWorkerStore(models.workers, models.tokens),
       leases,
       async close() {
@@ -64,6 +78,6 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
     };
   } catch (error) {
     await connection.close().catch(() => undefined);
-    throw error;
+    throw new MongoStoreOpenError(redactUri(options.uri), error);
   }
 }

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  assign,
   ConcurrentModificationError,
-  freeCapacity,
   NotFoundError,
   type OpRun,
   type Reservation,
@@ -12,20 +10,14 @@ import {
   type RunState,
   reservationOf,
   type Transition,
-  WorkerNotActiveError,
 } from '@gyoza/domain';
 import {
-  type ClaimRequest,
-  type ClaimStore,
   type CreatedRun,
-  checkClaimChoices,
   decodeRun,
   decodeRunCursor,
-  decodeWorker,
   type EventQuery,
   encodeRun,
   encodeRunCursor,
-  type LeaseStore,
   pageSize,
   type RunPage,
   type RunQuery,
@@ -36,14 +28,12 @@ import {
 } from '@gyoza/store';
 import type { Model, QueryFilter } from 'mongoose';
 import { isDuplicateKey } from './errors';
+import type { MongoStoreLogger } from './logger';
 import type { EventDocument } from './models/event.model';
 import type { RevisionDocument } from './models/revision.model';
 import type { RunDocument } from './models/run.model';
-import type { WorkerDocument } from './models/worker.model';
 
-const DEFAULT_SCAN = 500;
 const NULLABLE = ['definition_id', 'worker_id', 'not_before', 'idempotency_key'] as const;
-const CLAIM_LOCK_TTL_MS = 10_000;
 
 /** Absent optional fields are left out, not stored as null: the idempotency key index is sparse. */
 function toDocument(run: OpRun): RunDocument {
@@ -66,8 +56,6 @@ function toEvent(doc: EventDocument): RunEvent {
   return event;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Runs without transactions, and without trusting conditional updates: FerretDB applies an
  * update as "query, then write by _id", so two writers can both match `{_id, rev}`. The only
@@ -76,13 +64,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * from it, by the writer or by any reader that finds a newer revision. Event indexes are taken
  * the same way, through the unique (run_id, index) key.
  */
-export class MongoRunStore implements RunStore, ClaimStore {
+export class MongoRunStore implements RunStore {
   constructor(
     private readonly runs: Model<RunDocument>,
     private readonly revisions: Model<RevisionDocument>,
     private readonly events: Model<EventDocument>,
-    private readonly workers: Model<WorkerDocument>,
-    private readonly leases: LeaseStore,
+    private readonly logger: MongoStoreLogger,
   ) {}
 
   async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
@@ -113,8 +100,23 @@ export class MongoRunStore implements RunStore, ClaimStore {
     for (;;) {
       const newer = await this.revisions.findById(`${id}:${run.rev + 1}`).lean();
       if (!newer) return run;
+      // Normally a writer between its two steps; after a crash, this is the repair.
+      this.logger.debug({ run_id: id, rev: newer.rev }, 'applying a committed revision found unapplied');
       await this.apply(newer);
       run = decodeRun(newer.doc, newer.rev);
+    }
+  }
+
+  /** Brings these runs up to their newest committed revisions (two queries when nothing is due). */
+  async settle(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const docs = await this.runs.find({ _id: { $in: ids } }, { rev: 1 }).lean();
+    const due = await this.revisions
+      .find({ _id: { $in: docs.map((d) => `${d._id}:${d.rev + 1}`) } }, { run_id: 1 })
+      .lean();
+    for (const revision of due) {
+      this.logger.warn({ run_id: revision.run_id }, 'settling a run a failed writer left unapplied');
+      await this.getRun(revision.run_id);
     }
   }
 
@@ -187,54 +189,10 @@ export class MongoRunStore implements RunStore, ClaimStore {
   }
 
   /**
-   * Claims for one worker run one at a time (a short per-worker lease), so its reservations
-   * cannot change between reading them and assigning; claims of different workers race only
-   * on the runs themselves, where the conditional update on `rev` lets exactly one win.
+   * Inserts revision rev + 1 (fails, returning null, if another writer has it), then applies
+   * it. Shared with the claim store, whose assignments commit the same way.
    */
-  async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
-    const workerDoc = await this.workers.findById(request.worker_id).lean();
-    if (!workerDoc) throw new NotFoundError('worker', request.worker_id);
-    const worker = decodeWorker(workerDoc.doc);
-    if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
-
-    const lock = `claim:${worker.id}`;
-    const holder = randomUUID();
-    // The lock lives on the wall clock, not the request's clock: it guards real concurrency.
-    for (let wait = 2; !(await this.leases.acquireLease(lock, holder, CLAIM_LOCK_TTL_MS, new Date())); ) {
-      await sleep(wait);
-      wait = Math.min(wait * 2, 50);
-    }
-    try {
-      const reservations = await this.listReservations(worker.id);
-      const free = freeCapacity(worker, reservations);
-      const maxFreeVram = Math.max(0, ...free.gpus.map((g) => g.free_vram_mb));
-      const docs = await this.runs
-        .find({
-          state: 'PENDING',
-          cpu_milli: { $lte: Math.round(free.cpu_cores * 1000) },
-          ram_mb: { $lte: free.ram_mb },
-          gpu_count: { $lte: free.gpus.length },
-          vram_mb: { $lte: maxFreeVram },
-        })
-        .sort({ state: 1, priority: -1, created_at: 1, _id: 1 })
-        .limit(request.scan ?? DEFAULT_SCAN)
-        .lean();
-      const candidates = docs.map((d) => decodeRun(d.doc, d.rev));
-      if (candidates.length === 0) return [];
-      const choices = request.plan({ worker, reservations, candidates, limit: request.limit });
-      const claimed: OpRun[] = [];
-      for (const { run, gpu_ids } of checkClaimChoices(worker, reservations, candidates, choices, request.limit)) {
-        const saved = await this.commit(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now);
-        if (saved) claimed.push(saved.run); // otherwise another claim or transition got there first
-      }
-      return claimed;
-    } finally {
-      await this.leases.releaseLease(lock, holder);
-    }
-  }
-
-  /** Inserts revision rev + 1 (fails, returning null, if another writer has it), then applies it. */
-  private async commit(transition: Transition, now: Date): Promise<SavedTransition | null> {
+  async commit(transition: Transition, now: Date): Promise<SavedTransition | null> {
     const next = { ...transition.run, rev: transition.run.rev + 1 };
     const revision: RevisionDocument = {
       _id: `${next.id}:${next.rev}`,

@@ -14,10 +14,15 @@ import {
   WorkerNotActiveError,
 } from '@gyoza/domain';
 import {
+  type CandidateBounds,
+  type ClaimChoice,
   type ClaimRequest,
   type ClaimStore,
   type CreatedRun,
+  candidateBounds,
   checkClaimChoices,
+  claimPageSize,
+  DEFAULT_CLAIM_SCAN,
   decodeRun,
   decodeRunCursor,
   decodeWorker,
@@ -30,6 +35,7 @@ import {
   runColumns,
   type SavedTransition,
   statesOf,
+  wantsMoreCandidates,
 } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
 import { decodeEvent, type EventRow } from './event-row';
@@ -38,8 +44,6 @@ interface RunRow {
   doc: string;
   rev: number;
 }
-
-const DEFAULT_SCAN = 500;
 
 export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly insertRun: Statement;
@@ -181,30 +185,42 @@ export class SqliteRunStore implements RunStore, ClaimStore {
         const worker = decodeWorker(workerRow.doc);
         if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
         const reservations = this.reservations(worker.id);
-        const free = freeCapacity(worker, reservations);
-        const maxFreeVram = Math.max(0, ...free.gpus.map((g) => g.free_vram_mb));
-        // Numeric pre-filter: skip runs that cannot fit at all, so they do not fill the page.
-        const candidates = this.db
-          .prepare<unknown[], RunRow>(
-            `SELECT doc, rev FROM runs WHERE state = 'PENDING'
-              AND cpu_milli <= ? AND ram_mb <= ? AND gpu_count <= ? AND vram_mb <= ?
-              ORDER BY priority DESC, created_at, id LIMIT ?`,
-          )
-          .all(
-            Math.round(free.cpu_cores * 1000),
-            free.ram_mb,
-            free.gpus.length,
-            maxFreeVram,
-            request.scan ?? DEFAULT_SCAN,
-          )
-          .map((r) => decodeRun(r.doc, r.rev));
-        if (candidates.length === 0) return [];
-        const choices = request.plan({ worker, reservations, candidates, limit: request.limit });
+        const bounds = candidateBounds(freeCapacity(worker, reservations));
+        const scan = request.scan ?? DEFAULT_CLAIM_SCAN;
+        const size = claimPageSize(request.limit);
+        const candidates: OpRun[] = [];
+        let choices: ClaimChoice[] = [];
+        for (;;) {
+          const page = this.pendingPage(bounds, candidates.at(-1), Math.min(size, scan - candidates.length));
+          candidates.push(...page);
+          if (candidates.length === 0) return [];
+          choices = request.plan({ worker, reservations, candidates, limit: request.limit });
+          if (!wantsMoreCandidates(choices.length, request.limit, page.length, size, candidates.length, scan)) break;
+        }
         return checkClaimChoices(worker, reservations, candidates, choices, request.limit).map(
           ({ run, gpu_ids }) => this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
         );
       })
       .immediate();
+  }
+
+  /**
+   * Pending runs in claim order after `after`, skipping those that cannot fit at all (so they
+   * do not fill the page). Walks the partial index of pending runs.
+   */
+  private pendingPage(bounds: CandidateBounds, after: OpRun | undefined, size: number): OpRun[] {
+    const keyset = after
+      ? 'AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'
+      : '';
+    return this.db
+      .prepare<Record<string, unknown>, RunRow>(
+        // INDEXED BY: without statistics the planner would sort every pending run instead.
+        `SELECT doc, rev FROM runs INDEXED BY runs_pending WHERE state = 'PENDING'
+          AND cpu_milli <= @cpu_milli AND ram_mb <= @ram_mb AND gpu_count <= @gpu_count AND vram_mb <= @vram_mb ${keyset}
+          ORDER BY priority DESC, created_at, id LIMIT @size`,
+      )
+      .all({ ...bounds, size, p: after?.priority, c: after?.created_at.getTime(), id: after?.id })
+      .map((r) => decodeRun(r.doc, r.rev));
   }
 
   private reservations(workerId: string): Reservation[] {

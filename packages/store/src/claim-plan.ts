@@ -1,4 +1,5 @@
 import {
+  type FreeCapacity,
   freeCapacity,
   hasAllTags,
   isWithinCapacity,
@@ -41,4 +42,44 @@ export function checkClaimChoices(
     accepted.push({ run, gpu_ids: gpus });
   }
   return accepted;
+}
+
+/** At most this many candidates are read per claim unless the request says otherwise. */
+export const DEFAULT_CLAIM_SCAN = 500;
+
+/**
+ * Candidates are read in small pages, so a claim costs about its limit, not the backlog;
+ * the next page is read only when the planner could not fill the limit from the first.
+ */
+export function claimPageSize(limit: number): number {
+  return Math.max(limit * 2, 16);
+}
+
+/** Whether a claim should read another page of candidates. */
+export function wantsMoreCandidates(
+  choices: number,
+  limit: number,
+  pageLength: number,
+  pageSize: number,
+  read: number,
+  scan: number,
+): boolean {
+  return choices < limit && pageLength === pageSize && read < scan;
+}
+
+/** Upper bounds a candidate's constraints must be within to have any chance on the worker. */
+export interface CandidateBounds {
+  cpu_milli: number;
+  ram_mb: number;
+  gpu_count: number;
+  vram_mb: number;
+}
+
+export function candidateBounds(free: FreeCapacity): CandidateBounds {
+  return {
+    cpu_milli: Math.round(free.cpu_cores * 1000),
+    ram_mb: free.ram_mb,
+    gpu_count: free.gpus.length,
+    vram_mb: Math.max(0, ...free.gpus.map((g) => g.free_vram_mb)),
+  };
 }
