@@ -8,17 +8,21 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
+const { parseArgs } = require('node:util');
 const { createRun } = require('../packages/domain');
 const { Scheduler } = require('../packages/scheduler');
 const { openSqliteStore } = require('../packages/store-sqlite');
 const { openMongoStore } = require('../packages/store-mongo');
 const { ferretdbBinary } = require('./ferretdb-path');
 
-const args = Object.fromEntries(
-  process.argv
-    .slice(2)
-    .reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
-);
+const { values: args } = parseArgs({
+  options: Object.fromEntries(
+    ['stores', 'backlogs', 'claims', 'mongo-backlogs', 'mongo-claims', 'mongo-uri'].map((name) => [
+      name,
+      { type: 'string' },
+    ]),
+  ),
+});
 const STORES = (args.stores ?? 'sqlite,mongo').split(',');
 // FerretDB 1.x (the only MongoDB-wire server here) filters and sorts in its own process
 // instead of using indexes, so every query reads whole collections: its rows are kept
