@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import {
+  assign,
+  ConcurrentModificationError,
+  cancel,
+  createRun,
+  freeCapacity,
+  isWithinCapacity,
+  type OpRun,
+  type Worker,
+} from '@gyoza/domain';
+import { type ClaimPlanner, encodeRun, type Store } from '@gyoza/store';
+import { fitPlanner } from '@gyoza/store/contract';
+import mongoose, { type Connection } from 'mongoose';
+import { MongoStoreOpenError, openMongoStore } from './index';
+import type { MongoStoreLogger } from './logger';
+
+// What the contract cannot see: the dedicated connection, start-up, BSON-unsafe data, and
+// recovery from a writer that died between committing a revision and applying it.
+const uri = process.env.GYOZA_TEST_MONGODB_URI as string;
+if (!uri) throw new Error('GYOZA_TEST_MONGODB_URI is not set: the jest global setup starts FerretDB');
+
+let dbName: string;
+let store: Store;
+let raw: Connection;
+beforeEach(async () => {
+  dbName = `gyoza_adapter_${randomBytes(6).toString('hex')}`;
+  store = await openMongoStore({ uri, dbName });
+  raw = await mongoose.createConnection(uri, { dbName }).asPromise();
+});
+afterEach(async () => {
+  await store.close();
+  await raw.dropDatabase();
+  await raw.close();
+});
+
+const T = new Date('2026-03-01T12:00:00.000Z');
+
+async function worker(id: string, cpu: number, vram: number[] = []): Promise<Worker> {
+  return store.workers.heartbeat(
+    {
+      worker_id: id,
+      resources: { cpu_cores: cpu, ram_mb: 4000, gpus: vram.map((v, i) => ({ id: i, vram_mb: v, tags: [] })) },
+      tags: [],
+      running_ops: [],
+    },
+    T,
+  );
+}
+
+async function pending(cpu: number, seconds: number, priority = 0): Promise<OpRun> {
+  const at = new Date(T.getTime() + seconds * 1000);
+  const transition = createRun({ image: 'busybox', constraints: { cpu_cores: cpu }, priority }, null, at);
+  return (await store.runs.createRun(transition, at)).run;
+}
+
+/** What a writer that died after its revision insert leaves behind. */
+async function commitWithoutApplying(transition: { run: OpRun; events: unknown[] }): Promise<OpRun> {
+  const next = { ...transition.run, rev: transition.run.rev + 1 };
+  await raw.collection('run_revisions').insertOne({
+    _id: `${next.id}:${next.rev}` as never,
+    run_id: next.id,
+    rev: next.rev,
+    doc: encodeRun(next),
+    events: JSON.stringify(transition.events),
+    created_at: T,
+  });
+  return next;
+}
+
+it('uses its own connection, not mongoose default one, and closes it', async () => {
+  expect(mongoose.connection.readyState).toBe(0);
+  const other = await openMongoStore({ uri, dbName });
+  await other.close();
+  expect(mongoose.connection.readyState).toBe(0);
+  await expect(other.runs.getRun('run_x')).rejects.toThrow();
+  // The first store is unaffected by the second one closing.
+  expect(await store.runs.getRun('run_x')).toBeNull();
+});
+
+it('names the database it cannot reach, without the password', async () => {
+  const error = await openMongoStore({
+    uri: 'mongodb://gyoza:s3cret@127.0.0.1:1/gyoza',
+    serverSelectionTimeoutMs: 300,
+  }).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(MongoStoreOpenError);
+  expect((error as MongoStoreOpenError).code).toBe('STORE_UNAVAILABLE');
+  expect((error as Error).message).toContain('mongodb://gyoza:***@127.0.0.1:1/gyoza');
+  expect((error as Error).message).not.toContain('s3cret');
+});
+
+it('creates its indexes at start-up and reopens an existing database', async () => {
+  const indexes = async (collection: string) =>
+    (await raw.collection(collection).indexes()).map((i) => ({ key: i.key, unique: i.unique === true }));
+  expect(await indexes('runs')).toContainEqual({
+    key: { state: 1, priority: -1, created_at: 1, _id: 1 },
+    unique: false,
+  });
+  expect(await indexes('runs')).toContainEqual({ key: { idempotency_key: 1 }, unique: true });
+  expect(await indexes('events')).toContainEqual({ key: { run_id: 1, index: 1 }, unique: true });
+  expect(await indexes('definitions')).toContainEqual({ key: { id: 1, version: 1 }, unique: true });
+
+  const run = await pending(1, 0);
+  const again = await openMongoStore({ uri, dbName });
+  expect(await again.runs.getRun(run.id)).toStrictEqual(run);
+  await again.close();
+});
+
+it('keeps user keys with dots and dollars, and unicode, in inputs, outputs and payloads', async () => {
+  const inputs = { 'a.b': 1, $where: { 'x.y': ['ü', '🥟', null] }, nested: { deep: { k$: true } } };
+  const { run } = await store.runs.createRun(createRun({ image: 'busybox', inputs }, null, T), T);
+  expect((await store.runs.getRun(run.id))?.inputs).toStrictEqual(inputs);
+  await store.runs.appendEvents(run.id, [{ attempt: 1, type: 'INFO', payload: { 'p.q': { $gt: 'ä' } } }], T);
+  const events = await store.runs.listEvents(run.id);
+  expect(events.at(-1)?.payload).toStrictEqual({ 'p.q': { $gt: 'ä' } });
+  expect(events.at(-1)?.created_at).toBeInstanceOf(Date);
+});
+
+it('finishes a transition whose writer died after committing it, once, and refuses the stale writer', async () => {
+  await worker('w1', 4);
+  const run = await pending(1, 0);
+  const assigned = await commitWithoutApplying(assign(run, { worker_id: 'w1', gpu_ids: [] }, T));
+
+  // Any reader finishes it, even several at once; its ASSIGNED event lands exactly once.
+  const [a, b] = await Promise.all([store.runs.getRun(run.id), store.runs.getRun(run.id)]);
+  expect(a).toStrictEqual(assigned);
+  expect(b).toStrictEqual(assigned);
+  expect((await store.runs.listEvents(run.id)).map((e) => [e.index, e.type])).toEqual([
+    [1, 'CREATED'],
+    [2, 'ASSIGNED'],
+  ]);
+  expect(await store.runs.listReservations('w1')).toHaveLength(1);
+  // A writer that read the run before the dead one committed loses, and writes nothing.
+  await expect(store.runs.saveTransition(cancel(run, T), T)).rejects.toBeInstanceOf(ConcurrentModificationError);
+  expect((await store.runs.getRun(run.id))?.state).toBe('ASSIGNED');
+});
+
+it('counts an assignment a dead claimer committed but did not apply before claiming again', async () => {
+  const w = await worker('w1', 2);
+  const first = await pending(2, 0);
+  // Came in after the dead claim, ahead of its run: the next claim will want this one.
+  const urgent = await pending(2, 1, 5);
+  // The claimer wrote its intent, committed the assignment, and died before applying it.
+  await raw.collection('claim_intents').insertOne({ _id: 'w1' as never, run_ids: [first.id], updated_at: T });
+  await commitWithoutApplying(assign(first, { worker_id: 'w1', gpu_ids: [] }, T));
+
+  expect(await store.claims.claimRuns({ worker_id: 'w1', limit: 2, now: T, plan: fitPlanner() })).toEqual([]);
+  expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations('w1')))).toBe(true);
+  expect((await store.runs.getRun(first.id))?.state).toBe('ASSIGNED');
+  expect((await store.runs.getRun(urgent.id))?.state).toBe('PENDING');
+});
+
+it('serialises claims for one worker, so planners that disagree cannot over-commit it', async () => {
+  const w = await worker('w1', 1);
+  await pending(1, 0);
+  await pending(1, 1);
+  // Each claimer wants a different run; each alone would fit, both together would not.
+  const pick =
+    (n: number): ClaimPlanner =>
+    ({ candidates }) =>
+      candidates[n] ? [{ run_id: candidates[n].id, gpu_ids: [] }] : [];
+  const claims = await Promise.all(
+    [0, 1, 0, 1].map((n) => store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: pick(n) })),
+  );
+  expect(claims.flat()).toHaveLength(1);
+  expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations('w1')))).toBe(true);
+});
+
+it('logs through the logger it is given', async () => {
+  const lines: string[] = [];
+  const logger: MongoStoreLogger = {
+    debug: (_, msg) => lines.push(`debug ${msg}`),
+    info: (_, msg) => lines.push(`info ${msg}`),
+    warn: (_, msg) => lines.push(`warn ${msg}`),
+  };
+  const logged = await openMongoStore({ uri, dbName, logger });
+  await logged.close();
+  expect(lines).toContain('info mongo store open');
+});
