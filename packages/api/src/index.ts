@@ -1,2 +1,2 @@
-// Not built yet: see the open issues.
-export {};
+export { type AppOptions, createApp, ROUTES } from './app';
+export { STATUS_BY_CODE } from './http-errors';

@@ -1,0 +1,102 @@
+import 'reflect-metadata';
+import type { Scheduler } from '@gyoza/scheduler';
+import type { Store } from '@gyoza/store';
+import express, { type Express } from 'express';
+import pino, { type Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import { requireApiKey } from './auth';
+import { errorMiddleware, notFoundRoute } from './error-middleware';
+import { ApiMetrics } from './metrics';
+import { buildOpenApi } from './openapi';
+import type { ApiContext, RouteSpec } from './route';
+import { definitionRoutes } from './routes/definitions';
+import { runRoutes } from './routes/runs';
+import { healthRoute, metricsRoute } from './routes/system';
+import { workerRoutes } from './routes/workers';
+
+export interface AppOptions {
+  store: Store;
+  scheduler: Scheduler;
+  apiKey: string;
+  clock?: () => Date;
+  logger?: Logger;
+  /** Largest JSON body accepted (express/body-parser syntax). Default '1mb'. */
+  bodyLimit?: string | number;
+  version?: string;
+}
+
+/** Every route, in the order Express matches them (`/runs/:id/events/stream` before nothing ambiguous). */
+export const ROUTES: readonly RouteSpec[] = [
+  healthRoute,
+  ...definitionRoutes,
+  ...runRoutes,
+  ...workerRoutes,
+  metricsRoute,
+];
+
+/** The HTTP API as an Express app. No globals: each call gets its own metrics and state. */
+export function createApp(options: AppOptions): Express {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const context: ApiContext = {
+    store: options.store,
+    scheduler: options.scheduler,
+    clock: options.clock ?? (() => new Date()),
+    logger,
+    metrics: new ApiMetrics(options.store),
+  };
+  const openapi = buildOpenApi([...ROUTES, ...DOC_ROUTES], options.version ?? '0.1.0');
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'extended');
+  app.use(pinoHttp({ logger, genReqId: (req, res) => requestId(req.headers['x-request-id'], res) }));
+  app.use((req, res, next) => {
+    const end = context.metrics.requestDuration.startTimer({ method: req.method });
+    res.on('finish', () => end({ route: req.route?.path ?? 'unmatched', status: String(res.statusCode) }));
+    next();
+  });
+  app.use(
+    requireApiKey(
+      options.apiKey,
+      ROUTES.filter((r) => r.open).map((r) => r.path),
+    ),
+  );
+  app.use(express.json({ limit: options.bodyLimit ?? '1mb', strict: false }));
+  for (const route of ROUTES) {
+    app[route.method](route.path, (req, res) => route.handler(req, res, context));
+  }
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi));
+  app.use(notFoundRoute);
+  app.use(errorMiddleware);
+  return app;
+}
+
+/** Described in the spec; served by the app itself above. */
+const DOC_ROUTES: RouteSpec[] = [
+  {
+    method: 'get',
+    path: '/openapi.json',
+    tag: 'system',
+    summary: 'This OpenAPI 3.1 document',
+    success: { status: 200, description: 'OpenAPI' },
+    handler() {},
+  },
+  {
+    method: 'get',
+    path: '/docs',
+    tag: 'system',
+    summary: 'Swagger UI',
+    success: { status: 200, description: 'HTML', contentType: 'text/html' },
+    handler() {},
+  },
+];
+
+let sequence = 0;
+function requestId(given: unknown, res: { setHeader(name: string, value: string): void }): string {
+  const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : `${process.pid}-${++sequence}`;
+  res.setHeader('X-Request-Id', id);
+  return id;
+}

@@ -1,0 +1,67 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+
+export class ConstraintsDto {
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) cpu_cores?: number;
+  @IsOptional() @IsInt() @Min(0) ram_mb?: number;
+  @IsOptional() @IsInt() @Min(0) vram_mb?: number;
+  @IsOptional() @IsInt() @Min(0) @Max(64) gpu_count?: number;
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  gpu_tags?: string[];
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  worker_tags?: string[];
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) timeout_seconds?: number;
+}
+
+export class RetryPolicyDto {
+  @IsOptional() @IsInt() @Min(1) @Max(1000) max_attempts?: number;
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) backoff_seconds?: number;
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(1) backoff_multiplier?: number;
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) max_backoff_seconds?: number;
+}
+
+export class EventDeliveryDto {
+  @IsOptional() @IsUrl({ protocols: ['http', 'https'], require_tld: false }) webhook_url?: string;
+  @IsOptional() @IsArray() @IsString({ each: true }) event_types?: string[];
+  @IsOptional() @IsString() @MinLength(1) secret?: string;
+}
+
+export const INPUT_TYPE_NAMES = ['string', 'integer', 'number', 'boolean', 'object', 'array'];
+
+export class InputSpecDto {
+  @IsIn(INPUT_TYPE_NAMES) type!: string;
+  @IsOptional() @IsBoolean() required?: boolean;
+  @IsOptional() default?: unknown;
+  @IsOptional() @IsString() @MaxLength(2000) description?: string;
+}
+
+/** Shared by both ways of creating a run. */
+export class RunOverridesDto {
+  @IsOptional() @IsObject() inputs?: Record<string, unknown>;
+  @IsOptional() @IsInt() priority?: number;
+  @IsOptional() @ValidateNested() @Type(() => ConstraintsDto) constraints?: ConstraintsDto;
+}

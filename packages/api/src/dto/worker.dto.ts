@@ -1,0 +1,32 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+
+export class GpuDto {
+  @IsInt() @Min(0) id!: number;
+  @IsInt() @Min(0) vram_mb!: number;
+  @IsOptional() @IsArray() @IsString({ each: true }) tags?: string[];
+}
+
+export class ResourcesDto {
+  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) cpu_cores!: number;
+  @IsInt() @Min(0) ram_mb!: number;
+  @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => GpuDto) gpus?: GpuDto[];
+}
+
+/** POST /workers/heartbeat. `running_ops` holds run ids or the seed's `{id, …}` objects. */
+export class HeartbeatDto {
+  @IsString() @MinLength(1) worker_id!: string;
+  @ValidateNested() @Type(() => ResourcesDto) resources!: ResourcesDto;
+  @IsOptional() @IsArray() @IsString({ each: true }) tags?: string[];
+  @IsOptional() @IsArray() @ArrayMaxSize(1000) running_ops?: unknown[];
+}

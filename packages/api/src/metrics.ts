@@ -1,0 +1,47 @@
+import { RUN_STATES } from '@gyoza/domain';
+import type { Store } from '@gyoza/store';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One registry per app, so several apps (tests, workers of a cluster) never share counters. */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  readonly claims: Counter<'result'>;
+  readonly claimedRuns: Counter;
+  readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
+
+  constructor(store: Store) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'gyoza_runs',
+      help: 'Runs by state',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const counts = await store.runs.countRunsByState();
+        for (const state of RUN_STATES) this.set({ state }, counts[state]);
+      },
+    });
+    new Gauge({
+      name: 'gyoza_workers_active',
+      help: 'Workers in the pool (heartbeating)',
+      registers,
+      async collect() {
+        this.set((await store.workers.listWorkers('active')).length);
+      },
+    });
+    this.claims = new Counter({
+      name: 'gyoza_claims_total',
+      help: 'Claim requests by result (claimed: at least one run)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.claimedRuns = new Counter({ name: 'gyoza_claimed_runs_total', help: 'Runs handed to workers', registers });
+    this.requestDuration = new Histogram({
+      name: 'gyoza_http_request_duration_seconds',
+      help: 'HTTP request latency by route',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+  }
+}

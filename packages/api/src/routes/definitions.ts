@@ -1,0 +1,92 @@
+import { defineOp, NotFoundError, type OpDefinitionInput, validateDefinitionId } from '@gyoza/domain';
+import { DefinitionDto, VersionQuery } from '../dto/definition.dto';
+import { CreateRunFromDefinitionDto } from '../dto/run.dto';
+import type { RouteSpec } from '../route';
+import { parseDto } from '../validation';
+import { createRunFromRequest } from './runs';
+
+const name = (value: unknown) => validateDefinitionId(value, 'name');
+
+export const definitionRoutes: RouteSpec[] = [
+  {
+    method: 'post',
+    path: '/definitions',
+    tag: 'definitions',
+    summary: 'Create or replace a definition (same id and version: replaced; new version: added)',
+    body: DefinitionDto,
+    success: { status: 200, description: 'The stored definition' },
+    async handler(req, res, { store, clock }) {
+      const dto = parseDto(DefinitionDto, req.body, 'body');
+      const existing = await store.definitions.getDefinition(dto.id, dto.version);
+      const definition = defineOp(dto as OpDefinitionInput, clock(), existing);
+      res.json(await store.definitions.putDefinition(definition));
+    },
+  },
+  {
+    method: 'get',
+    path: '/definitions',
+    tag: 'definitions',
+    summary: 'The latest version of every definition, by id',
+    success: { status: 200, description: 'Definitions' },
+    async handler(_req, res, { store }) {
+      res.json(await store.definitions.listDefinitions());
+    },
+  },
+  {
+    method: 'get',
+    path: '/definitions/:name',
+    tag: 'definitions',
+    summary: 'A definition: the given version, or the latest (most recently created)',
+    query: VersionQuery,
+    success: { status: 200, description: 'The definition' },
+    async handler(req, res, { store }) {
+      const { version } = parseDto(VersionQuery, req.query, 'query');
+      const id = name(req.params.name);
+      const definition = await store.definitions.getDefinition(id, version);
+      if (!definition) throw new NotFoundError('definition', version ? `${id}@${version}` : id);
+      res.json(definition);
+    },
+  },
+  {
+    method: 'get',
+    path: '/definitions/:name/versions',
+    tag: 'definitions',
+    summary: 'Every version of a definition, newest first',
+    success: { status: 200, description: 'Definitions' },
+    async handler(req, res, { store }) {
+      const id = name(req.params.name);
+      const versions = await store.definitions.listDefinitionVersions(id);
+      if (versions.length === 0) throw new NotFoundError('definition', id);
+      res.json(versions);
+    },
+  },
+  {
+    method: 'delete',
+    path: '/definitions/:name',
+    tag: 'definitions',
+    summary: 'Delete one version, or every version when none is given (runs are kept)',
+    query: VersionQuery,
+    success: { status: 200, description: '{deleted: n}' },
+    async handler(req, res, { store }) {
+      const { version } = parseDto(VersionQuery, req.query, 'query');
+      const id = name(req.params.name);
+      const deleted = await store.definitions.deleteDefinition(id, version);
+      if (deleted === 0) throw new NotFoundError('definition', version ? `${id}@${version}` : id);
+      res.json({ deleted });
+    },
+  },
+  {
+    method: 'post',
+    path: '/definitions/:name/runs',
+    tag: 'runs',
+    summary: 'Create a run of a definition (latest version unless ?version=); honors Idempotency-Key',
+    query: VersionQuery,
+    body: CreateRunFromDefinitionDto,
+    success: { status: 201, description: 'The new run (200 with the same run on an idempotent replay)' },
+    async handler(req, res, ctx) {
+      const { version } = parseDto(VersionQuery, req.query, 'query');
+      const dto = parseDto(CreateRunFromDefinitionDto, req.body ?? {}, 'body');
+      await createRunFromRequest(req, res, ctx, { ...dto, definition_id: name(req.params.name), version });
+    },
+  },
+];

@@ -1,0 +1,278 @@
+import { isDeepStrictEqual } from 'node:util';
+import {
+  applyWorkerEvent,
+  cancel,
+  complete,
+  createRun,
+  fail,
+  IdempotencyConflictError,
+  isFinished,
+  NotFoundError,
+  type OpRun,
+  reprioritize,
+  retry,
+  start,
+  type Transition,
+  ValidationError,
+  type WorkerEvent,
+} from '@gyoza/domain';
+import { updateRun } from '@gyoza/store';
+import type { Request, Response } from 'express';
+import type { ConstraintsDto, EventDeliveryDto, RetryPolicyDto } from '../dto/common.dto';
+import { CancelRunDto, CreateRunDto, EventsQuery, ListRunsQuery, PatchRunDto, PostEventDto } from '../dto/run.dto';
+import type { ApiContext, RouteSpec } from '../route';
+import { eventJson, runJson } from '../serialize';
+import { parseDto } from '../validation';
+import { streamEvents } from './event-stream';
+
+interface RunRequest {
+  definition_id?: string;
+  version?: string;
+  image?: string;
+  inputs?: Record<string, unknown>;
+  priority?: number;
+  constraints?: ConstraintsDto;
+  retry_policy?: RetryPolicyDto;
+  event_delivery?: EventDeliveryDto;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** What a replay with the same Idempotency-Key must match to get the first run back. */
+const sameRequest = (a: OpRun, b: OpRun) =>
+  isDeepStrictEqual(
+    [a.definition_id, a.definition_version, a.image, a.inputs, a.priority, a.constraints, a.retry_policy],
+    [b.definition_id, b.definition_version, b.image, b.inputs, b.priority, b.constraints, b.retry_policy],
+  );
+
+export async function createRunFromRequest(req: Request, res: Response, ctx: ApiContext, body: RunRequest) {
+  const key = req.get('idempotency-key');
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+    throw ValidationError.field('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
+  }
+  let definition = null;
+  if (body.definition_id !== undefined) {
+    definition = await ctx.store.definitions.getDefinition(body.definition_id, body.version);
+    if (!definition) {
+      const id = body.version ? `${body.definition_id}@${body.version}` : body.definition_id;
+      throw new NotFoundError('definition', id);
+    }
+  } else if (body.version !== undefined) {
+    throw ValidationError.field('version', 'needs definition_id');
+  }
+  const now = ctx.clock();
+  const transition = createRun({ ...body, idempotency_key: key }, definition, now);
+  const { run, created } = await ctx.store.runs.createRun(transition, now);
+  if (!created && !sameRequest(run, transition.run)) throw new IdempotencyConflictError(key as string);
+  if (created) ctx.scheduler.notifyRunnable();
+  res.status(created ? 201 : 200).json(runJson(run, await ctx.scheduler.pendingReason(run)));
+}
+
+async function getRun(ctx: ApiContext, id: string): Promise<OpRun> {
+  const run = await ctx.store.runs.getRun(id);
+  if (!run) throw new NotFoundError('run', id);
+  return run;
+}
+
+/** Saves a transition and wakes waiting claims when it may have freed or queued work. */
+async function change(ctx: ApiContext, id: string, mutate: (run: OpRun) => Transition) {
+  const saved = await updateRun(ctx.store.runs, id, mutate, ctx.clock);
+  if (saved.run.state === 'PENDING' || isFinished(saved.run.state)) ctx.scheduler.notifyRunnable();
+  return saved;
+}
+
+function patchTransition(dto: PatchRunDto, now: Date): (run: OpRun) => Transition {
+  if (dto.outputs !== undefined && dto.state !== 'COMPLETED') {
+    throw ValidationError.field('outputs', 'can only be set together with state COMPLETED');
+  }
+  return (original) => {
+    let run = original;
+    const events: Transition['events'] = [];
+    const step = (t: Transition) => {
+      run = t.run;
+      events.push(...t.events);
+    };
+    if (dto.priority !== undefined) step(reprioritize(run, dto.priority, now));
+    switch (dto.state) {
+      case undefined:
+        break;
+      case 'PENDING':
+        step(retry(run, now));
+        break;
+      case 'RUNNING':
+        step(start(run, {}, now));
+        break;
+      case 'COMPLETED':
+        step(complete(run, dto.outputs, now));
+        break;
+      case 'FAILED':
+        step(fail(run, dto.error_message, now));
+        break;
+      case 'CANCELLED':
+        step(cancel(run, now, dto.error_message));
+        break;
+    }
+    return { run, events };
+  };
+}
+
+function statesOf(query: Request['query']): string[] | undefined {
+  const raw = query.state;
+  if (raw === undefined) return undefined;
+  return (Array.isArray(raw) ? raw : [raw]).flatMap((s) => String(s).split(',')).filter(Boolean);
+}
+
+export const runRoutes: RouteSpec[] = [
+  {
+    method: 'post',
+    path: '/runs',
+    tag: 'runs',
+    summary: 'Create a run from a definition (definition_id, version) or ad hoc (image); honors Idempotency-Key',
+    body: CreateRunDto,
+    success: { status: 201, description: 'The new run (200 with the same run on an idempotent replay)' },
+    async handler(req, res, ctx) {
+      const dto = parseDto(CreateRunDto, req.body, 'body');
+      if (dto.definition_id !== undefined && (dto.image !== undefined || dto.retry_policy || dto.event_delivery)) {
+        throw ValidationError.field('image', 'image, retry_policy and event_delivery come from the definition');
+      }
+      await createRunFromRequest(req, res, ctx, dto);
+    },
+  },
+  {
+    method: 'get',
+    path: '/runs',
+    tag: 'runs',
+    summary: 'List runs, newest first, filtered by state / definition / worker, with cursor pagination',
+    query: ListRunsQuery,
+    success: { status: 200, description: '{runs, next_cursor?}' },
+    async handler(req, res, { store }) {
+      const query = parseDto(ListRunsQuery, { ...req.query, state: statesOf(req.query) }, 'query');
+      const page = await store.runs.listRuns({
+        state: query.state as OpRun['state'][] | undefined,
+        definition_id: query.definition_id,
+        worker_id: query.worker_id,
+        limit: query.limit,
+        cursor: query.cursor,
+      });
+      res.json({
+        runs: page.runs.map((r) => runJson(r)),
+        ...(page.next_cursor ? { next_cursor: page.next_cursor } : {}),
+      });
+    },
+  },
+  {
+    method: 'get',
+    path: '/runs/:id',
+    tag: 'runs',
+    summary: 'A run with its attempts; `pending_reason` says why a PENDING run has no worker yet',
+    success: { status: 200, description: 'The run' },
+    async handler(req, res, ctx) {
+      const run = await getRun(ctx, req.params.id as string);
+      res.json(runJson(run, await ctx.scheduler.pendingReason(run)));
+    },
+  },
+  {
+    method: 'patch',
+    path: '/runs/:id',
+    tag: 'runs',
+    summary:
+      'Change priority, or move the run to a state (PENDING = retry, RUNNING, COMPLETED with outputs, FAILED, CANCELLED)',
+    body: PatchRunDto,
+    success: { status: 200, description: 'The run' },
+    async handler(req, res, ctx) {
+      const dto = parseDto(PatchRunDto, req.body, 'body');
+      const saved = await change(ctx, req.params.id as string, patchTransition(dto, ctx.clock()));
+      res.json(runJson(saved.run));
+    },
+  },
+  {
+    method: 'post',
+    path: '/runs/:id/cancel',
+    tag: 'runs',
+    summary: 'Cancel a PENDING, ASSIGNED or RUNNING run (its worker is told to stop on its next heartbeat)',
+    body: CancelRunDto,
+    success: { status: 200, description: 'The run' },
+    async handler(req, res, ctx) {
+      const dto = parseDto(CancelRunDto, req.body ?? {}, 'body');
+      const saved = await change(ctx, req.params.id as string, (run) => cancel(run, ctx.clock(), dto.reason));
+      res.json(runJson(saved.run));
+    },
+  },
+  {
+    method: 'post',
+    path: '/runs/:id/retry',
+    tag: 'runs',
+    summary: 'Retry a FAILED or CANCELLED run as a new attempt (400 once max_attempts is reached)',
+    success: { status: 200, description: 'The run' },
+    async handler(req, res, ctx) {
+      const saved = await change(ctx, req.params.id as string, (run) => retry(run, ctx.clock()));
+      res.json(runJson(saved.run));
+    },
+  },
+  {
+    method: 'get',
+    path: '/runs/:id/attempts',
+    tag: 'runs',
+    summary: 'Every attempt of a run',
+    success: { status: 200, description: 'Attempts' },
+    async handler(req, res, ctx) {
+      res.json((await getRun(ctx, req.params.id as string)).attempts);
+    },
+  },
+  {
+    method: 'get',
+    path: '/runs/:id/events',
+    tag: 'events',
+    summary: 'Events after an index (poll with ?after=N), with the run state',
+    query: EventsQuery,
+    success: { status: 200, description: '{events, state}' },
+    async handler(req, res, ctx) {
+      const { after } = parseDto(EventsQuery, req.query, 'query');
+      const run = await getRun(ctx, req.params.id as string);
+      const events = await ctx.store.runs.listEvents(run.id, { after });
+      res.json({ events: events.map(eventJson), state: run.state });
+    },
+  },
+  {
+    method: 'post',
+    path: '/runs/:id/events',
+    tag: 'events',
+    summary:
+      'Report an event on the current attempt (worker): STARTED, PROGRESS, COMPLETED, FAILED, CANCELLED, LOG, INFO',
+    body: PostEventDto,
+    success: { status: 201, description: '{events, state}' },
+    async handler(req, res, ctx) {
+      const dto = parseDto(PostEventDto, req.body, 'body');
+      if (dto.msg !== undefined && typeof dto.msg !== 'string' && typeof dto.msg !== 'number') {
+        throw ValidationError.field('msg', 'must be a string or a number');
+      }
+      const id = req.params.id as string;
+      const event = dto as WorkerEvent;
+      if (event.type === 'LOG' || event.type === 'INFO') {
+        // Free-form lines do not change the run, so they skip the revision check.
+        const run = await getRun(ctx, id);
+        const { events } = applyWorkerEvent(run, event, ctx.clock());
+        const stored = await ctx.store.runs.appendEvents(id, events, ctx.clock());
+        res.status(201).json({ events: stored.map(eventJson), state: run.state });
+        return;
+      }
+      const saved = await change(ctx, id, (run) => applyWorkerEvent(run, event, ctx.clock()));
+      res.status(201).json({ events: saved.events.map(eventJson), state: saved.run.state });
+    },
+  },
+  {
+    method: 'get',
+    path: '/runs/:id/events/stream',
+    tag: 'events',
+    summary: 'Server-Sent Events of a run; resumes after Last-Event-ID (or ?after=); ends when the run is finished',
+    query: EventsQuery,
+    success: { status: 200, description: 'text/event-stream', contentType: 'text/event-stream' },
+    async handler(req, res, ctx) {
+      const { after } = parseDto(EventsQuery, req.query, 'query');
+      const lastEventId = req.get('last-event-id');
+      const resumeAt = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : (after ?? 0);
+      const run = await getRun(ctx, req.params.id as string);
+      await streamEvents(req, res, ctx, run.id, resumeAt);
+    },
+  },
+];

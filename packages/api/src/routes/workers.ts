@@ -1,0 +1,117 @@
+import {
+  type Heartbeat,
+  NotFoundError,
+  RESERVING_STATES,
+  unassign,
+  ValidationError,
+  WORKER_ID_PATTERN,
+} from '@gyoza/domain';
+import { updateRun } from '@gyoza/store';
+import { ClaimQuery } from '../dto/run.dto';
+import { HeartbeatDto } from '../dto/worker.dto';
+import type { ApiContext, RouteSpec } from '../route';
+import { workerJson, workerOpJson } from '../serialize';
+import { parseDto } from '../validation';
+
+function workerId(value: unknown, field = 'worker_id'): string {
+  if (typeof value !== 'string' || !WORKER_ID_PATTERN.test(value)) {
+    throw ValidationError.field(field, `must match ${WORKER_ID_PATTERN.source}`);
+  }
+  return value;
+}
+
+function runningOpIds(ops: unknown[] | undefined): string[] {
+  return (ops ?? []).map((op, i) => {
+    const id = typeof op === 'string' ? op : (op as { id?: unknown } | null)?.id;
+    if (typeof id !== 'string' || id === '')
+      throw ValidationError.field(`running_ops.${i}`, 'must be a run id or {id}');
+    return id;
+  });
+}
+
+/** Reported runs the worker should no longer run: cancelled, finished, or now someone else's. */
+async function runsToStop(ctx: ApiContext, worker: string, running: string[]): Promise<string[]> {
+  const stop: string[] = [];
+  for (const id of running) {
+    const run = await ctx.store.runs.getRun(id);
+    if (!run || run.worker_id !== worker || !RESERVING_STATES.includes(run.state)) stop.push(id);
+  }
+  return stop;
+}
+
+export const workerRoutes: RouteSpec[] = [
+  {
+    method: 'get',
+    path: '/workers',
+    tag: 'workers',
+    summary: 'Every registered worker (active and evicted), with its free capacity as the server reserves it',
+    success: { status: 200, description: 'Workers' },
+    async handler(_req, res, { store }) {
+      const workers = await store.workers.listWorkers();
+      res.json(await Promise.all(workers.map(async (w) => workerJson(w, await store.runs.listReservations(w.id)))));
+    },
+  },
+  {
+    method: 'post',
+    path: '/workers/heartbeat',
+    tag: 'workers',
+    summary: 'Register or refresh a worker; the answer lists `stop_runs`, reported runs it must stop',
+    body: HeartbeatDto,
+    success: { status: 200, description: 'The worker, its free capacity and stop_runs' },
+    async handler(req, res, ctx) {
+      const dto = parseDto(HeartbeatDto, req.body, 'body');
+      const heartbeat: Heartbeat = {
+        worker_id: workerId(dto.worker_id),
+        resources: {
+          cpu_cores: dto.resources.cpu_cores,
+          ram_mb: dto.resources.ram_mb,
+          gpus: (dto.resources.gpus ?? []).map((g) => ({ id: g.id, vram_mb: g.vram_mb, tags: g.tags ?? [] })),
+        },
+        tags: dto.tags ?? [],
+        running_ops: runningOpIds(dto.running_ops),
+      };
+      const ids = heartbeat.resources.gpus.map((g) => g.id);
+      if (new Set(ids).size !== ids.length) throw ValidationError.field('resources.gpus', 'GPU ids must be unique');
+      const worker = await ctx.store.workers.heartbeat(heartbeat, ctx.clock());
+      // A worker back from eviction, or with more room, may take waiting work.
+      ctx.scheduler.notifyRunnable();
+      const reservations = await ctx.store.runs.listReservations(worker.id);
+      res.json({
+        ...workerJson(worker, reservations),
+        stop_runs: await runsToStop(ctx, worker.id, heartbeat.running_ops),
+      });
+    },
+  },
+  {
+    method: 'post',
+    path: '/workers/:id/claim',
+    tag: 'workers',
+    summary:
+      'Claim pending runs that fit this worker (?limit=1..100); with ?wait_seconds= long-polls until work appears',
+    query: ClaimQuery,
+    success: { status: 200, description: '{ops: [...]}' },
+    async handler(req, res, ctx) {
+      const query = parseDto(ClaimQuery, req.query, 'query');
+      const id = workerId(req.params.id, 'id');
+      if (!(await ctx.store.workers.getWorker(id))) throw new NotFoundError('worker', id);
+      const abort = new AbortController();
+      res.on('close', () => abort.abort());
+      const runs = await ctx.scheduler.claim(id, {
+        limit: query.limit ?? 1,
+        waitSeconds: query.wait_seconds ?? 0,
+        signal: abort.signal,
+      });
+      if (abort.signal.aborted && runs.length > 0) {
+        // The worker hung up while we claimed: put its runs back rather than strand them.
+        for (const run of runs) {
+          await updateRun(ctx.store.runs, run.id, (r) => unassign(r, ctx.clock(), 'claim not delivered'), ctx.clock);
+        }
+        ctx.scheduler.notifyRunnable();
+        return;
+      }
+      ctx.metrics.claims.inc({ result: runs.length > 0 ? 'claimed' : 'empty' });
+      ctx.metrics.claimedRuns.inc(runs.length);
+      res.json({ ops: runs.map(workerOpJson) });
+    },
+  },
+];
