@@ -1,5 +1,4 @@
 import type { EventJson, GyozaClient, RunJson } from '@gyoza/client';
-import { isRunFinal } from '@gyoza/client';
 import { stringify } from 'yaml';
 import { EXIT_FAILED, EXIT_OK } from './cli-error';
 import { printJson } from './context';
@@ -66,25 +65,23 @@ export async function watchRun(client: GyozaClient, id: string, json = false): P
     barShown = true;
   };
 
-  let run: RunJson = await client.getRun(id);
-  if (!isRunFinal(run)) {
-    for await (const event of client.followEvents(id)) {
-      if (event.type === 'PROGRESS') {
-        const value = Number(event.msg);
-        if (Number.isFinite(value)) progress = value;
-        if (tty) drawBar();
-        else process.stderr.write(`${formatEventLine(event)}\n`);
-        continue;
-      }
-      if (event.type === 'RETRIED') progress = 0;
-      if (event.type === 'COMPLETED') progress = 100;
-      clearBar();
-      process.stderr.write(`${formatEventLine(event)}\n`);
-      if (event.type === 'STARTED' || event.type === 'RETRIED') drawBar();
+  // A finished run replays its history too, so the output has the same shape either way.
+  for await (const event of client.followEvents(id)) {
+    if (event.type === 'PROGRESS') {
+      const value = Number(event.msg);
+      if (Number.isFinite(value)) progress = value;
+      if (tty) drawBar();
+      else process.stderr.write(`${formatEventLine(event)}\n`);
+      continue;
     }
+    if (event.type === 'RETRIED') progress = 0;
+    if (event.type === 'COMPLETED') progress = 100;
     clearBar();
-    run = await client.getRun(id);
+    process.stderr.write(`${formatEventLine(event)}\n`);
+    if (event.type === 'STARTED' || event.type === 'RETRIED') drawBar();
   }
+  clearBar();
+  const run: RunJson = await client.getRun(id);
   if (json) printJson(run);
   if (run.state === 'COMPLETED') {
     if (!json) process.stdout.write(Object.keys(run.outputs).length > 0 ? stringify(run.outputs) : '{}\n');

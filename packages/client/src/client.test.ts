@@ -82,6 +82,7 @@ async function startProxy(target: string, decide: (req: IncomingMessage, n: numb
         }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         if (verdict === 'cut-after-first-message') {
+          res.flushHeaders();
           // Forward exactly one SSE message (comments aside), then break the connection.
           let pending = '';
           let cut = false;
@@ -93,9 +94,8 @@ async function startProxy(target: string, decide: (req: IncomingMessage, n: numb
               pos = end + 2;
               if (block.split('\n').every((line) => line.startsWith(':'))) continue;
               cut = true;
-              res.write(pending.slice(0, pos));
               answer.destroy();
-              res.socket?.destroy();
+              res.write(pending.slice(0, pos), () => res.socket?.destroy());
               return;
             }
           });
@@ -382,10 +382,13 @@ describe('following runs', () => {
     );
     try {
       const api = client({ baseUrl: proxy.url });
-      const events = collect(api.followEvents(run.id, { pollIntervalMs: 50 }));
+      const follow = api.followEvents(run.id, { pollIntervalMs: 50 });
+      // One event arrives before the cut; the next ones come over a second connection.
+      const first = await follow.next();
       await api0.postEvent(run.id, { type: 'STARTED', worker_id: 'w1' });
+      const second = await follow.next();
       await api0.postEvent(run.id, { type: 'COMPLETED', payload: { outputs: {} } });
-      const seen = await events;
+      const seen = [first.value as EventJson, second.value as EventJson, ...(await collect(follow))];
       expect(seen.map((e) => e.type)).toEqual(['CREATED', 'ASSIGNED', 'STARTED', 'COMPLETED']);
       const streams = proxy.log.filter((r) => r.path.includes('/events/stream'));
       expect(streams.length).toBeGreaterThanOrEqual(2);

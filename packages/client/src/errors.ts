@@ -34,13 +34,18 @@ export class GyozaConnectionError extends Error {
 
   /** True when the request gave up because of the client's timeout. */
   get timedOut(): boolean {
-    return this.cause instanceof Error && this.cause.name === 'TimeoutError';
+    return nameOf(this.cause) === 'TimeoutError';
   }
 }
 
+// Duck-typed: fetch's DOMExceptions may come from another realm than this module's Error.
+function nameOf(value: unknown): string | undefined {
+  return typeof value === 'object' && value !== null ? (value as { name?: string }).name : undefined;
+}
+
 function describeCause(cause: unknown): string {
-  if (!(cause instanceof Error)) return String(cause);
-  if (cause.name === 'TimeoutError') return 'timed out';
+  if (nameOf(cause) === 'TimeoutError') return 'timed out';
+  if (!(cause instanceof Error)) return String((cause as { message?: string })?.message ?? cause);
   // undici wraps the socket error: "fetch failed" with the real reason in `cause`.
   const inner = (cause as { cause?: unknown }).cause;
   if (inner instanceof Error) {
