@@ -88,7 +88,7 @@ export class MongoRunStore implements RunStore {
       if (!winner) throw error;
       return { run: decodeRun(winner.doc, winner.rev), created: false };
     }
-    await this.insertEvents(run.id, transition.events, now, run.rev);
+    await this.insertEvents(run.id, transition.events, now, run.rev, 1);
     return { run, created: true };
   }
 
@@ -107,17 +107,12 @@ export class MongoRunStore implements RunStore {
     }
   }
 
-  /** Brings these runs up to their newest committed revisions (two queries when nothing is due). */
+  /**
+   * Brings these runs up to their newest committed revisions. Point reads by id: FerretDB
+   * pushes `_id` equality down but scans the collection for `$in`.
+   */
   async settle(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    const docs = await this.runs.find({ _id: { $in: ids } }, { rev: 1 }).lean();
-    const due = await this.revisions
-      .find({ _id: { $in: docs.map((d) => `${d._id}:${d.rev + 1}`) } }, { run_id: 1 })
-      .lean();
-    for (const revision of due) {
-      this.logger.warn({ run_id: revision.run_id }, 'settling a run a failed writer left unapplied');
-      await this.getRun(revision.run_id);
-    }
+    await Promise.all(ids.map((id) => this.getRun(id)));
   }
 
   async listRuns(query: RunQuery): Promise<RunPage> {
@@ -225,22 +220,30 @@ export class MongoRunStore implements RunStore {
   /**
    * Each event takes the next free index; the unique key turns a race into a retry. Events of
    * a revision have fixed ids, so a second application finds them instead of adding copies.
+   * `next` is a guess that can only be too low (then the insert collides and the last index is
+   * read), never too high, so indexes stay gap-free: 1 for a run just created, and after each
+   * insert the index after it.
    */
   private async insertEvents(
     runId: string,
     drafts: readonly RunEventDraft[],
     now: Date,
     rev?: number,
+    guess?: number,
   ): Promise<RunEvent[]> {
     const inserted: RunEvent[] = [];
+    let next = guess;
     for (const [n, draft] of drafts.entries()) {
       const id = rev === undefined ? randomUUID() : `${runId}:${rev}:${n}`;
       for (;;) {
-        const last = await this.events.findOne({ run_id: runId }, { index: 1 }).sort({ index: -1 }).lean();
+        if (next === undefined) {
+          const last = await this.events.findOne({ run_id: runId }, { index: 1 }).sort({ index: -1 }).lean();
+          next = (last?.index ?? 0) + 1;
+        }
         const doc: EventDocument = {
           _id: id,
           run_id: runId,
-          index: (last?.index ?? 0) + 1,
+          index: next,
           attempt: draft.attempt,
           type: draft.type,
           msg: draft.msg ?? null,
@@ -250,9 +253,11 @@ export class MongoRunStore implements RunStore {
         try {
           await this.events.create(doc);
           inserted.push(toEvent(doc));
+          next += 1;
           break;
         } catch (error) {
           if (!isDuplicateKey(error)) throw error;
+          next = undefined;
           const existing = await this.events.findById(id).lean();
           if (existing) {
             inserted.push(toEvent(existing));
