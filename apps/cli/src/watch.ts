@@ -4,6 +4,8 @@ import { EXIT_FAILED, EXIT_OK } from './cli-error';
 import { printJson } from './context';
 
 const BAR_WIDTH = 30;
+/** Events after which no attempt is running. */
+const STOPPING = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'UNASSIGNED', 'RETRIED', 'TIMED_OUT', 'WORKER_LOST']);
 
 export function progressBar(percent: number, width = BAR_WIDTH): string {
   const p = Math.max(0, Math.min(100, percent));
@@ -54,6 +56,7 @@ export function formatEventLine(e: EventJson): string {
 export async function watchRun(client: GyozaClient, id: string, json = false): Promise<number> {
   const tty = process.stderr.isTTY === true;
   let progress = 0;
+  let running = false;
   let barShown = false;
   const clearBar = () => {
     if (barShown) process.stderr.write('\r\x1b[2K');
@@ -76,9 +79,12 @@ export async function watchRun(client: GyozaClient, id: string, json = false): P
     }
     if (event.type === 'RETRIED') progress = 0;
     if (event.type === 'COMPLETED') progress = 100;
+    if (event.type === 'STARTED') running = true;
+    else if (STOPPING.has(event.type)) running = false;
     clearBar();
     process.stderr.write(`${formatEventLine(event)}\n`);
-    if (event.type === 'STARTED' || event.type === 'RETRIED') drawBar();
+    // Keep the bar under the latest line while the attempt runs.
+    if (running) drawBar();
   }
   clearBar();
   const run: RunJson = await client.getRun(id);

@@ -269,3 +269,44 @@ describe('connection problems', () => {
     expect(result.stderr).toContain('UNAUTHORIZED');
   });
 });
+
+describe('gyoza server start', () => {
+  it('serves with the flags given, writes a key the CLI then finds, and stops on SIGTERM', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'gyoza-cli-server-'));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GYOZA_')));
+    const child = spawn(process.execPath, [MAIN, 'server', 'start', '--port', '0', '--log-level', 'info'], {
+      cwd: home,
+      env,
+    });
+    try {
+      let logs = '';
+      const serverUrl = await new Promise<string>((found, failed) => {
+        child.stdout.on('data', (c: Buffer) => {
+          logs += c.toString();
+          const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(logs);
+          if (match?.[1]) found(match[1]);
+        });
+        child.on('close', (code) => failed(new Error(`server exited with ${code}: ${logs}`)));
+      });
+      // No GYOZA_API_KEY anywhere: the CLI reads ./.gyoza/api-key like the server wrote it.
+      const ls = await new Promise<Result>((done) => {
+        execFile(process.execPath, [MAIN, 'op', 'ls', '--json', '--server', serverUrl], { cwd: home, env }, (e, o, s) =>
+          done({ code: e ? Number(e.code) : 0, stdout: o, stderr: s }),
+        );
+      });
+      expect(ls).toMatchObject({ code: 0, stdout: '[]\n' });
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('stops with exit 2 and one line naming a bad setting', async () => {
+    const result = await gyoza(['server', 'start'], { GYOZA_PORT: 'abc' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe("gyoza: GYOZA_PORT: must be an integer from 0 to 65535, got 'abc'\n");
+  });
+});

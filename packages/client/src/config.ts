@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5555';
 
@@ -34,9 +34,20 @@ export interface ResolvedConfig {
   retryDelayMs: number;
 }
 
-/** Reads the key a local server wrote; undefined when there is none. */
+/**
+ * Reads the key a local server wrote; undefined when there is none. Looks at
+ * `GYOZA_API_KEY_FILE`, then beside the SQLite file of `GYOZA_DATABASE_URL` (the server's
+ * data directory), then `files`.
+ */
 export function readLocalApiKey(files: string[] = [LOCAL_API_KEY_FILE], env = process.env): string | undefined {
-  const candidates = env.GYOZA_API_KEY_FILE ? [env.GYOZA_API_KEY_FILE, ...files] : files;
+  const candidates: string[] = [];
+  if (env.GYOZA_API_KEY_FILE) candidates.push(env.GYOZA_API_KEY_FILE);
+  const db = env.GYOZA_DATABASE_URL;
+  if (db?.startsWith('sqlite:')) {
+    const path = db.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path && path !== ':memory:') candidates.push(join(dirname(path), 'api-key'));
+  }
+  candidates.push(...files);
   for (const file of candidates) {
     try {
       const key = readFileSync(resolve(file), 'utf8').trim();
