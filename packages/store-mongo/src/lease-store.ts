@@ -26,14 +26,21 @@ export class MongoLeaseStore implements LeaseStore {
     const lease = await this.leases.findById(name).lean();
     if (!lease) return false; // never deleted; only a concurrent first insert can get here
     if (lease.holder === holder && lease.expires_at > now) {
-      await this.leases.updateOne({ _id: name, epoch: lease.epoch }, { $set: { expires_at } });
-      return true;
+      const renewed = await this.leases.updateOne({ _id: name, epoch: lease.epoch }, { $set: { expires_at } });
+      return renewed.matchedCount === 1;
     }
     if (lease.expires_at > now) return false;
     const epoch = lease.epoch + 1;
     if (!(await takeToken(this.tokens, `lease:${name}:${epoch}`, now))) return false;
-    await this.leases.updateOne({ _id: name }, { $set: { holder, expires_at, epoch } });
-    return true;
+    // Conditional on the epoch read, so a contender that read long ago and finds its token
+    // pruned still cannot take the lease; that makes dropping the previous token safe, which
+    // keeps per-claim locks from leaving a token per claim behind.
+    const taken = await this.leases.updateOne(
+      { _id: name, epoch: lease.epoch },
+      { $set: { holder, expires_at, epoch } },
+    );
+    await this.tokens.deleteOne({ _id: `lease:${name}:${lease.epoch}` });
+    return taken.matchedCount === 1;
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {

@@ -166,6 +166,15 @@ it('serialises claims for one worker, so planners that disagree cannot over-comm
   expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations('w1')))).toBe(true);
 });
 
+it('leaves no token per claim behind', async () => {
+  await worker('w1', 8);
+  for (let i = 0; i < 6; i++) await pending(1, i);
+  for (let i = 0; i < 6; i++) {
+    expect(await store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() })).toHaveLength(1);
+  }
+  expect(await raw.collection('tokens').countDocuments({})).toBeLessThanOrEqual(1);
+});
+
 it('logs through the logger it is given', async () => {
   const lines: string[] = [];
   const logger: MongoStoreLogger = {
