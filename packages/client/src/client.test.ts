@@ -38,7 +38,7 @@ let gyoza: TestServer;
 async function startGyoza(): Promise<TestServer> {
   dir = mkdtempSync(join(tmpdir(), 'gyoza-client-'));
   store = await openSqliteStore({ path: join(dir, 'gyoza.db') });
-  scheduler = new Scheduler({ store, pollIntervalMs: 20 });
+  scheduler = new Scheduler({ store, pollIntervalMs: 20, reaperIntervalMs: 50 });
   const app = createApp({ store, scheduler, apiKey: API_KEY });
   const server = createServer(app);
   const url = await listen(server);
@@ -415,6 +415,32 @@ describe('following runs', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('keeps following through an automatic retry and ends with the final attempt', async () => {
+    scheduler.start();
+    const api = client();
+    const run = await api.createRun({ image: 'alpine:3', retry_policy: { max_attempts: 2, backoff_seconds: 0 } });
+    const events = collect(api.followEvents(run.id, { pollIntervalMs: 50 }));
+    await runAsWorker(client(), 'w1', 'FAILED');
+    // The scheduler's loop puts the run back to PENDING; the second attempt completes.
+    await runAsWorker(client(), 'w1', 'COMPLETED');
+    const seen = await events;
+    expect(seen.map((e) => `${e.attempt}:${e.type}`)).toEqual([
+      '1:CREATED',
+      '1:ASSIGNED',
+      '1:STARTED',
+      '1:PROGRESS',
+      '1:LOG',
+      '1:FAILED',
+      '2:RETRIED',
+      '2:ASSIGNED',
+      '2:STARTED',
+      '2:PROGRESS',
+      '2:LOG',
+      '2:COMPLETED',
+    ]);
+    expect((await api.getRun(run.id)).state).toBe('COMPLETED');
   });
 
   it('waits for a run to finish, and gives up with a typed error after its timeout', async () => {
