@@ -122,7 +122,15 @@ it('finishes a transition whose writer died after committing it, once, and refus
   const assigned = await commitWithoutApplying(assign(run, { worker_id: 'w1', gpu_ids: [] }, T));
 
   // Any reader finishes it, even several at once; its ASSIGNED event lands exactly once.
-  const [a, b] = await Promise.all([store.runs.getRun(run.id), store.runs.getRun(run.id)]);
+  const [events, a, b] = await Promise.all([
+    store.runs.listEvents(run.id),
+    store.runs.getRun(run.id),
+    store.runs.getRun(run.id),
+  ]);
+  expect(events.map((e) => [e.index, e.type])).toEqual([
+    [1, 'CREATED'],
+    [2, 'ASSIGNED'],
+  ]);
   expect(a).toStrictEqual(assigned);
   expect(b).toStrictEqual(assigned);
   expect((await store.runs.listEvents(run.id)).map((e) => [e.index, e.type])).toEqual([

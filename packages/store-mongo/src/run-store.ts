@@ -152,12 +152,13 @@ export class MongoRunStore implements RunStore {
   }
 
   async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
-    if (!(await this.runs.exists({ _id: runId }))) throw new NotFoundError('run', runId);
+    // getRun, not a bare existence check: a committed transition's events go in first.
+    if (!(await this.getRun(runId))) throw new NotFoundError('run', runId);
     return this.insertEvents(runId, events, now);
   }
 
   async listEvents(runId: string, query: EventQuery = {}): Promise<RunEvent[]> {
-    if (!(await this.runs.exists({ _id: runId }))) throw new NotFoundError('run', runId);
+    if (!(await this.getRun(runId))) throw new NotFoundError('run', runId);
     const docs = await this.events
       .find({ run_id: runId, index: { $gt: query.after ?? 0 } })
       .sort({ index: 1 })
