@@ -14,6 +14,7 @@ import { fitPlanner } from '@gyoza/store/contract';
 import mongoose, { type Connection } from 'mongoose';
 import { MongoStoreOpenError, openMongoStore } from './index';
 import type { MongoStoreLogger } from './logger';
+import { databaseName } from './mongo-store';
 
 // What the contract cannot see: the dedicated connection, start-up, BSON-unsafe data, and
 // recovery from a writer that died between committing a revision and applying it.
@@ -87,6 +88,20 @@ it('names the database it cannot reach, without the password', async () => {
   expect((error as MongoStoreOpenError).code).toBe('STORE_UNAVAILABLE');
   expect((error as Error).message).toContain('mongodb://gyoza:***@127.0.0.1:1/gyoza');
   expect((error as Error).message).not.toContain('s3cret');
+});
+
+it('refuses a malformed URI with the same one-line error', async () => {
+  const error = await openMongoStore({ uri: 'postgres://127.0.0.1/gyoza' }).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(MongoStoreOpenError);
+  expect((error as Error).message).toMatch(/^cannot open the MongoDB store at postgres:\/\/127\.0\.0\.1\/gyoza: /);
+});
+
+it('takes the database from dbName, else the URI path, else gyoza', () => {
+  expect(databaseName('mongodb://h:1/app?replicaSet=rs', 'other')).toBe('other');
+  expect(databaseName('mongodb://u:p@h1:1,h2:2/app?replicaSet=rs')).toBe('app');
+  expect(databaseName('mongodb+srv://cluster.example/app')).toBe('app');
+  expect(databaseName('mongodb://h:1/?replicaSet=rs')).toBe('gyoza');
+  expect(databaseName('mongodb://h:1')).toBe('gyoza');
 });
 
 it('creates its indexes at start-up and reopens an existing database', async () => {

@@ -1,5 +1,5 @@
 import type { Store } from '@gyoza/store';
-import mongoose from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import { MongoClaimStore } from './claim-store';
 import { MongoDefinitionStore } from './definition-store';
 import { MongoStoreOpenError, redactUri } from './errors';
@@ -18,9 +18,13 @@ import { MongoWorkerStore } from './worker-store';
 
 const NAMESPACE_EXISTS = 48;
 
+/** Used when neither `dbName` nor the URI names a database (the driver would pick `test`). */
+export const DEFAULT_DATABASE = 'gyoza';
+
 export interface MongoStoreOptions {
-  /** `mongodb://…`; the database comes from the URI path unless `dbName` is given. */
+  /** `mongodb://…` or `mongodb+srv://…`. */
   uri: string;
+  /** The database; else the URI's path; else `gyoza`. */
   dbName?: string;
   /** How long to wait for the server before giving up at start. Default 5000. */
   serverSelectionTimeoutMs?: number;
@@ -35,13 +39,15 @@ export interface MongoStoreOptions {
  */
 export async function openMongoStore(options: MongoStoreOptions): Promise<Store> {
   const logger = options.logger ?? silentLogger;
-  const connection = mongoose.createConnection(options.uri, {
-    dbName: options.dbName,
-    serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 5000,
-    autoIndex: false,
-    autoCreate: false,
-  });
+  let connection: Connection | undefined;
   try {
+    // Inside the try: a malformed URI throws here, and gets the same one-line error.
+    connection = mongoose.createConnection(options.uri, {
+      dbName: databaseName(options.uri, options.dbName),
+      serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 5000,
+      autoIndex: false,
+      autoCreate: false,
+    });
     await connection.asPromise();
     const models = {
       definitions: definitionModel(connection),
@@ -65,6 +71,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
     const runs = new MongoRunStore(models.runs, models.revisions, models.events, logger);
     const claims = new MongoClaimStore(models.runs, models.workers, models.claimIntents, runs, leases, logger);
     logger.info({ uri: redactUri(options.uri), db: connection.name }, 'mongo store open');
+    const open = connection;
     return {
       kind: 'mongo',
       definitions: new MongoDefinitionStore(models.definitions),
@@ -73,11 +80,18 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       workers: new MongoWorkerStore(models.workers, models.tokens),
       leases,
       async close() {
-        await connection.close();
+        await open.close();
       },
     };
   } catch (error) {
-    await connection.close().catch(() => undefined);
+    await connection?.close().catch(() => undefined);
     throw new MongoStoreOpenError(redactUri(options.uri), error);
   }
+}
+
+/** The database a store on `uri` uses: `dbName`, else the URI's path, else DEFAULT_DATABASE. */
+export function databaseName(uri: string, dbName?: string): string {
+  if (dbName) return dbName;
+  const path = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]*)/.exec(uri)?.[1];
+  return path ? decodeURIComponent(path) : DEFAULT_DATABASE;
 }
