@@ -69,16 +69,38 @@ const MIGRATIONS: readonly string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
- * Brings the file up to the latest schema. BEGIN IMMEDIATE takes the write lock before
- * reading the version, so two processes opening a new file at once apply each step once.
+ * Brings the file up to the latest schema, recording each applied step in `schema_version`.
+ * BEGIN IMMEDIATE takes the write lock before the version is read, so when several processes
+ * open a new file at once each step is applied exactly once.
  */
-export function migrate(db: Database): void {
+export function migrate(db: Database, now: Date = new Date()): void {
   db.transaction(() => {
-    const current = db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new Error(`database schema version ${current} is newer than this gyoza (${MIGRATIONS.length})`);
+    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    let current = schemaVersion(db);
+    if (current === 0) {
+      // Files made before the table existed recorded their version in user_version only.
+      const legacy = db.pragma('user_version', { simple: true }) as number;
+      for (let version = 1; version <= legacy; version++) record(db, version, now);
+      current = legacy;
     }
-    for (let version = current; version < MIGRATIONS.length; version++) db.exec(MIGRATIONS[version]);
-    db.pragma(`user_version = ${MIGRATIONS.length}`);
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `database schema version ${current} is newer than this gyoza supports (${MIGRATIONS.length}); upgrade gyoza`,
+      );
+    }
+    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+      db.exec(MIGRATIONS[version - 1]);
+      record(db, version, now);
+    }
   }).immediate();
+}
+
+/** The highest applied schema step, 0 for a new file. */
+export function schemaVersion(db: Database): number {
+  const row = db.prepare<[], { version: number | null }>('SELECT MAX(version) AS version FROM schema_version').get();
+  return row?.version ?? 0;
+}
+
+function record(db: Database, version: number, now: Date): void {
+  db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(version, now.getTime());
 }

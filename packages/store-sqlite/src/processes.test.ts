@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRun, freeCapacity, isWithinCapacity, placeRun, type Worker } from '@gyoza/domain';
 import Database from 'better-sqlite3';
-import { openSqliteStore } from './index';
+import { openSqliteStore, SCHEMA_VERSION } from './index';
 
 // The children run the compiled package, as a deployed server would.
 const fixtures = join(__dirname, '..', 'fixtures');
@@ -26,7 +26,7 @@ function run(script: string, args: string[]): { child: ChildProcess; output: Pro
       out += chunk;
     });
     child.on('error', reject);
-    child.on('exit', () => resolve(out));
+    child.on('close', () => resolve(out));
   });
   return { child, output };
 }
@@ -69,6 +69,23 @@ it('keeps every acknowledged run when the writer is killed with SIGKILL', async 
     expect(stored).toStrictEqual({ ...expected, rev: 1 });
     expect((await store.runs.listEvents(id)).map((e) => e.type)).toEqual(['CREATED']);
   }
+  await store.close();
+});
+
+it('migrates a new file once when several processes open it at the same time', async () => {
+  const path = join(dir, 'new', 'gyoza.db');
+  const children = Array.from({ length: 5 }, () => run('open-store.js', [path]));
+  const codes = children.map(({ child }) => new Promise((resolve) => child.on('exit', resolve)));
+  const ids = await Promise.all(children.map((c) => c.output));
+  expect(await Promise.all(codes)).toEqual([0, 0, 0, 0, 0]);
+
+  const db = new Database(path, { readonly: true });
+  const versions = db.prepare('SELECT version FROM schema_version ORDER BY version').all();
+  db.close();
+  expect(versions).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })));
+  const store = await openSqliteStore({ path });
+  for (const id of ids) expect(await store.runs.getRun(id)).toMatchObject({ id, state: 'PENDING' });
+  expect((await store.runs.listRuns({})).runs).toHaveLength(5);
   await store.close();
 });
 

@@ -40,6 +40,17 @@ import {
 import type { Database, Statement } from 'better-sqlite3';
 import { decodeEvent, type EventRow } from './event-row';
 
+/**
+ * Pending runs in claim order (after a keyset position, when given), skipping those that
+ * cannot fit at all so they do not fill the page. Walks the partial index of pending runs;
+ * INDEXED BY because without statistics SQLite would sort every pending run instead.
+ */
+function pendingSql(keyset: string): string {
+  return `SELECT doc, rev FROM runs INDEXED BY runs_pending WHERE state = 'PENDING'
+    AND cpu_milli <= @cpu_milli AND ram_mb <= @ram_mb AND gpu_count <= @gpu_count AND vram_mb <= @vram_mb ${keyset}
+    ORDER BY priority DESC, created_at, id LIMIT @size`;
+}
+
 interface RunRow {
   doc: string;
   rev: number;
@@ -54,6 +65,9 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly insertEvent: Statement;
   private readonly lastIndex: Statement<[string], { last: number | null }>;
   private readonly selectReserving: Statement<[string], RunRow>;
+  private readonly selectWorker: Statement<[string], { doc: string }>;
+  private readonly selectPendingFirst: Statement<Record<string, unknown>, RunRow>;
+  private readonly selectPendingAfter: Statement<Record<string, unknown>, RunRow>;
 
   constructor(private readonly db: Database) {
     this.insertRun =
@@ -72,6 +86,11 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     this.lastIndex = db.prepare('SELECT MAX(idx) AS last FROM events WHERE run_id = ?');
     this.selectReserving = db.prepare(
       `SELECT doc, rev FROM runs WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`,
+    );
+    this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
+    this.selectPendingFirst = db.prepare(pendingSql(''));
+    this.selectPendingAfter = db.prepare(
+      pendingSql('AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'),
     );
   }
 
@@ -178,9 +197,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
     return this.db
       .transaction((): OpRun[] => {
-        const workerRow = this.db
-          .prepare<[string], { doc: string }>('SELECT doc FROM workers WHERE id = ?')
-          .get(request.worker_id);
+        const workerRow = this.selectWorker.get(request.worker_id);
         if (!workerRow) throw new NotFoundError('worker', request.worker_id);
         const worker = decodeWorker(workerRow.doc);
         if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
@@ -204,21 +221,10 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       .immediate();
   }
 
-  /**
-   * Pending runs in claim order after `after`, skipping those that cannot fit at all (so they
-   * do not fill the page). Walks the partial index of pending runs.
-   */
+  /** One page of `pendingSql`, after the last candidate read so far. */
   private pendingPage(bounds: CandidateBounds, after: OpRun | undefined, size: number): OpRun[] {
-    const keyset = after
-      ? 'AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'
-      : '';
-    return this.db
-      .prepare<Record<string, unknown>, RunRow>(
-        // INDEXED BY: without statistics the planner would sort every pending run instead.
-        `SELECT doc, rev FROM runs INDEXED BY runs_pending WHERE state = 'PENDING'
-          AND cpu_milli <= @cpu_milli AND ram_mb <= @ram_mb AND gpu_count <= @gpu_count AND vram_mb <= @vram_mb ${keyset}
-          ORDER BY priority DESC, created_at, id LIMIT @size`,
-      )
+    const statement = after ? this.selectPendingAfter : this.selectPendingFirst;
+    return statement
       .all({ ...bounds, size, p: after?.priority, c: after?.created_at.getTime(), id: after?.id })
       .map((r) => decodeRun(r.doc, r.rev));
   }

@@ -1,16 +1,24 @@
 import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '@gyoza/domain';
 import { decodeWorker, encodeWorker, type LeaseStore, type WorkerStore } from '@gyoza/store';
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 
 export class SqliteWorkerStore implements WorkerStore {
-  constructor(private readonly db: Database) {}
+  private readonly selectWorker: Statement<[string], { doc: string }>;
+  private readonly upsertWorker: Statement<[string, string, number, string]>;
+
+  constructor(private readonly db: Database) {
+    this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
+    this.upsertWorker = db.prepare(
+      `INSERT INTO workers (id, status, last_heartbeat_at, doc) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+         last_heartbeat_at = excluded.last_heartbeat_at, doc = excluded.doc`,
+    );
+  }
 
   async heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker> {
     return this.db
       .transaction(() => {
-        const row = this.db
-          .prepare<[string], { doc: string }>('SELECT doc FROM workers WHERE id = ?')
-          .get(heartbeat.worker_id);
+        const row = this.selectWorker.get(heartbeat.worker_id);
         const worker = applyHeartbeat(row ? decodeWorker(row.doc) : null, heartbeat, now);
         this.save(worker);
         return worker;
@@ -19,7 +27,7 @@ export class SqliteWorkerStore implements WorkerStore {
   }
 
   async getWorker(id: string): Promise<Worker | null> {
-    const row = this.db.prepare<[string], { doc: string }>('SELECT doc FROM workers WHERE id = ?').get(id);
+    const row = this.selectWorker.get(id);
     return row ? decodeWorker(row.doc) : null;
   }
 
@@ -49,13 +57,7 @@ export class SqliteWorkerStore implements WorkerStore {
   }
 
   private save(worker: Worker): void {
-    this.db
-      .prepare(
-        `INSERT INTO workers (id, status, last_heartbeat_at, doc) VALUES (?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-           last_heartbeat_at = excluded.last_heartbeat_at, doc = excluded.doc`,
-      )
-      .run(worker.id, worker.status, worker.last_heartbeat_at.getTime(), encodeWorker(worker));
+    this.upsertWorker.run(worker.id, worker.status, worker.last_heartbeat_at.getTime(), encodeWorker(worker));
   }
 }
 

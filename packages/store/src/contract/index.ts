@@ -14,6 +14,7 @@ import {
   type OpDefinition,
   type OpRun,
   reprioritize,
+  retry,
   start,
   ValidationError,
   WorkerNotActiveError,
@@ -241,6 +242,25 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
           started_at: at(3),
           finished_at: at(4),
         });
+      });
+
+      it('keeps optional fields absent, also after a transition clears them', async () => {
+        const created = newRun(1);
+        const { run } = await store.runs.createRun(created, at(1));
+        expect(await store.runs.getRun(run.id)).toStrictEqual({ ...created.run, rev: 1 });
+        const assigned = await store.runs.saveTransition(assign(run, { worker_id: 'w', gpu_ids: [] }, at(2)), at(2));
+        const started = await store.runs.saveTransition(start(assigned.run, {}, at(3)), at(3));
+        const failed = await store.runs.saveTransition(fail(started.run, 'boom', at(4)), at(4));
+        const retried = await store.runs.saveTransition(retry(failed.run, at(9), { automatic: true }), at(9));
+        const stored = await store.runs.getRun(run.id);
+        expect(stored).toStrictEqual(retried.run);
+        for (const field of ['worker_id', 'not_before', 'error_message', 'started_at', 'finished_at', 'definition_id'])
+          expect(stored).not.toHaveProperty(field);
+        expect(stored?.attempts).toHaveLength(2);
+        // The indexed columns follow the document: the cleared worker and due time no longer match.
+        expect((await store.runs.listRuns({ worker_id: 'w' })).runs).toEqual([]);
+        expect((await store.runs.listRuns({ due_before: at(100) })).runs).toEqual([]);
+        expect((await store.runs.listRuns({ state: 'PENDING' })).runs.map((r) => r.id)).toEqual([run.id]);
       });
 
       it('stores the creation events and numbers events from 1', async () => {

@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRun } from '@gyoza/domain';
+import Database from 'better-sqlite3';
+import { openSqliteStore, SCHEMA_VERSION } from './index';
+import { migrate } from './migrations';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gyoza-sqlite-mig-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const versions = (path: string) => {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare<[], { version: number }>('SELECT version FROM schema_version ORDER BY version').all();
+  } finally {
+    db.close();
+  }
+};
+
+it('creates the file and its directory, records each step once, and keeps data on reopen', async () => {
+  const path = join(dir, 'a', 'b', 'gyoza.db');
+  const store = await openSqliteStore({ path });
+  const now = new Date(1_000);
+  const { run } = await store.runs.createRun(createRun({ image: 'busybox' }, null, now), now);
+  await store.close();
+  expect(versions(path)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })));
+
+  const again = await openSqliteStore({ path });
+  expect(await again.runs.getRun(run.id)).toStrictEqual(run);
+  await again.close();
+  expect(versions(path)).toHaveLength(SCHEMA_VERSION);
+
+  const db = new Database(path, { readonly: true });
+  expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+  db.close();
+});
+
+it('takes over a file that recorded its version in user_version only', async () => {
+  const path = join(dir, 'legacy.db');
+  const db = new Database(path);
+  migrate(db);
+  db.exec('DROP TABLE schema_version');
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  db.close();
+
+  const store = await openSqliteStore({ path });
+  expect(await store.runs.countRunsByState()).toMatchObject({ PENDING: 0 });
+  await store.close();
+  expect(versions(path)).toHaveLength(SCHEMA_VERSION);
+});
+
+it('refuses a file from a newer gyoza and leaves it as it was', async () => {
+  const path = join(dir, 'future.db');
+  (await openSqliteStore({ path })).close();
+  const db = new Database(path);
+  db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, 0)').run(SCHEMA_VERSION + 1);
+  db.close();
+
+  await expect(openSqliteStore({ path })).rejects.toThrow(
+    `database schema version ${SCHEMA_VERSION + 1} is newer than this gyoza supports (${SCHEMA_VERSION})`,
+  );
+  expect(versions(path)).toHaveLength(SCHEMA_VERSION + 1);
+});
