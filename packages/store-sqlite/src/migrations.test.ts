@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRun } from '@gyoza/domain';
+import { createRun, ValidationError } from '@gyoza/domain';
 import Database from 'better-sqlite3';
 import { openSqliteStore, SCHEMA_VERSION } from './index';
 import { migrate } from './migrations';
@@ -64,4 +64,12 @@ it('refuses a file from a newer gyoza and leaves it as it was', async () => {
     `database schema version ${SCHEMA_VERSION + 1} is newer than this gyoza supports (${SCHEMA_VERSION})`,
   );
   expect(versions(path)).toHaveLength(SCHEMA_VERSION + 1);
+});
+
+it('refuses bad options by name and creates nothing', async () => {
+  const path = join(dir, 'never', 'gyoza.db');
+  await expect(openSqliteStore({ path: '' })).rejects.toThrow(ValidationError);
+  await expect(openSqliteStore({ path, busyTimeoutMs: -1 })).rejects.toThrow('busyTimeoutMs');
+  await expect(openSqliteStore({ path, busyTimeoutMs: 1.5 })).rejects.toThrow('busyTimeoutMs');
+  expect(existsSync(join(dir, 'never'))).toBe(false);
 });

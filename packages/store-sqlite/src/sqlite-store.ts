@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ValidationError } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
 import Database from 'better-sqlite3';
 import { SqliteDefinitionStore } from './definition-store';
@@ -19,10 +20,17 @@ export interface SqliteStoreOptions {
  * server processes (every write is one IMMEDIATE transaction; readers never block).
  */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  if (typeof options.path !== 'string' || options.path.trim() === '') {
+    throw ValidationError.field('path', 'must be the path of the database file');
+  }
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw ValidationError.field('busyTimeoutMs', 'must be a non-negative integer (milliseconds)');
+  }
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
   const db = new Database(options.path);
   try {
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma('journal_mode = WAL');
     // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the tail).
     db.pragma('synchronous = NORMAL');
