@@ -29,6 +29,8 @@ export const NO_CONSTRAINTS: Readonly<Constraints> = Object.freeze({
 
 /** Fills defaults; `gpu_count` defaults to 1 when VRAM is asked for. */
 export function normalizeConstraints(input: ConstraintsInput | undefined | null, field = 'constraints'): Constraints {
+  if (input !== undefined && input !== null && (typeof input !== 'object' || Array.isArray(input)))
+    throw ValidationError.field(field, 'must be an object');
   const c = input ?? {};
   const issues: FieldIssue[] = [];
   const num = (name: keyof Constraints, integer: boolean): number => {
@@ -70,7 +72,9 @@ export function normalizeConstraints(input: ConstraintsInput | undefined | null,
 
 /** A request's constraint overrides on top of a definition's. */
 export function mergeConstraints(base: Constraints, override: ConstraintsInput | undefined | null): Constraints {
-  if (!override) return base;
+  if (override === undefined || override === null) return base;
+  if (typeof override !== 'object' || Array.isArray(override))
+    throw ValidationError.field('constraints', 'must be an object');
   const merged: ConstraintsInput = { ...base };
   for (const [key, value] of Object.entries(override)) {
     if (value !== undefined && value !== null) (merged as Record<string, unknown>)[key] = value;

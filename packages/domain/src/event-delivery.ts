@@ -12,7 +12,8 @@ export function normalizeEventDelivery(
   input: EventDelivery | undefined | null,
   field = 'event_delivery',
 ): EventDelivery {
-  if (!input) return {};
+  if (input === undefined || input === null) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) throw ValidationError.field(field, 'must be an object');
   const out: EventDelivery = {};
   if (input.webhook_url !== undefined && input.webhook_url !== null) {
     let url: URL | undefined;

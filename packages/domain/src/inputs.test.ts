@@ -71,7 +71,94 @@ describe('validateInputs rules', () => {
   });
 });
 
+describe('validateInputs per field', () => {
+  it.each(['string', 'integer', 'number', 'boolean', 'object', 'array'] as const)(
+    'a required %s that is missing or null is reported as inputs.<name>',
+    (type) => {
+      const specs: InputSpecs = { value: { type } };
+      const missing = [{ field: 'inputs.value', message: 'is required' }];
+      expect(issues(() => validateInputs(specs, {}))).toEqual(missing);
+      expect(issues(() => validateInputs(specs, { value: null }))).toEqual(missing);
+      expect(issues(() => validateInputs(specs, undefined))).toEqual(missing);
+    },
+  );
+
+  it.each([
+    ['string', 'x'],
+    ['integer', 3],
+    ['number', 0.5],
+    ['boolean', true],
+    ['object', { deep: { list: [1] } }],
+    ['array', [{ a: 1 }]],
+  ] as const)('a %s default is filled in as a copy', (type, value) => {
+    const specs: InputSpecs = { value: { type, default: value } };
+    const first = validateInputs(specs, {});
+    expect(first).toEqual({ value });
+    if (typeof value === 'object') {
+      expect(first.value).not.toBe(value);
+      expect(validateInputs(specs, {}).value).not.toBe(first.value);
+    }
+  });
+
+  it('a given value wins over the default, and an optional input without default stays absent', () => {
+    const specs: InputSpecs = { steps: { type: 'integer', default: 20 }, seed: { type: 'integer', required: false } };
+    expect(validateInputs(specs, { steps: 5 })).toEqual({ steps: 5 });
+    expect(validateInputs(specs, { seed: null })).toEqual({ steps: 20 });
+    expect(validateInputs(specs, { seed: 1 })).toEqual({ steps: 20, seed: 1 });
+  });
+
+  it('names each unknown input', () => {
+    expect(issues(() => validateInputs({ a: { type: 'string', required: false } }, { b: 1, c: 2 }))).toEqual([
+      { field: 'inputs.b', message: 'unknown input' },
+      { field: 'inputs.c', message: 'unknown input' },
+    ]);
+  });
+
+  it('does not take inherited names as specs', () => {
+    expect(issues(() => validateInputs({ a: { type: 'string', required: false } }, { toString: 'x' }))).toEqual([
+      { field: 'inputs.toString', message: 'unknown input' },
+    ]);
+  });
+
+  it.each([['text'], [42], [true]])('refuses inputs %p that are not an object', (value) => {
+    expect(issues(() => validateInputs({}, value as never))).toEqual([
+      { field: 'inputs', message: 'must be an object' },
+    ]);
+  });
+
+  it('returns a new object and never changes the one given', () => {
+    const given = { prompt: 'a' };
+    const out = validateInputs({ prompt: { type: 'string' }, n: { type: 'integer', default: 1 } }, given);
+    expect(out).not.toBe(given);
+    expect(given).toEqual({ prompt: 'a' });
+    expect(validateInputs(undefined, given)).not.toBe(given);
+  });
+});
+
 describe('validateInputSpecs', () => {
+  it('accepts good specs and treats none as empty', () => {
+    const specs: InputSpecs = {
+      prompt: { type: 'string', description: 'what to draw' },
+      steps: { type: 'integer', required: false, default: 20 },
+      'opt.sub-name_2': { type: 'array', default: [] },
+    };
+    expect(validateInputSpecs(specs)).toEqual(specs);
+    expect(validateInputSpecs(null)).toEqual({});
+    expect(validateInputSpecs(undefined)).toEqual({});
+  });
+
+  it.each([
+    [[], 'input_specs', 'must be an object'],
+    ['x', 'input_specs', 'must be an object'],
+    [{ a: null }, 'input_specs.a', 'must be an object'],
+    [{ a: 'string' }, 'input_specs.a', 'must be an object'],
+    [{ a: {} }, 'input_specs.a.type', 'must be one of string, integer, number, boolean, object, array'],
+    [JSON.parse('{"__proto__": {"type": "string"}}'), 'input_specs.__proto__', 'invalid input name'],
+    [{ '1st': { type: 'string' } }, 'input_specs.1st', 'invalid input name'],
+  ])('refuses %j at %s', (specs, field, message) => {
+    expect(issues(() => validateInputSpecs(specs as never))).toEqual([{ field, message }]);
+  });
+
   it('checks type, required and default of each spec', () => {
     expect(
       issues(() =>

@@ -38,7 +38,9 @@ export function validateInputSpecs(specs: InputSpecs | undefined | null, field =
   const issues: FieldIssue[] = [];
   for (const [name, spec] of Object.entries(specs)) {
     const at = `${field}.${name}`;
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/.test(name)) issues.push({ field: at, message: 'invalid input name' });
+    // `__proto__` would set the prototype of the filled-in inputs instead of a field.
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/.test(name) || name === '__proto__')
+      issues.push({ field: at, message: 'invalid input name' });
     if (!spec || typeof spec !== 'object') {
       issues.push({ field: at, message: 'must be an object' });
       continue;

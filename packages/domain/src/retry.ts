@@ -18,6 +18,8 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
 });
 
 export function normalizeRetryPolicy(input: RetryPolicyInput | undefined | null, field = 'retry_policy'): RetryPolicy {
+  if (input !== undefined && input !== null && (typeof input !== 'object' || Array.isArray(input)))
+    throw ValidationError.field(field, 'must be an object');
   const p = input ?? {};
   const issues: FieldIssue[] = [];
   const check = (name: keyof RetryPolicy, min: number, integer: boolean, fallback: number | undefined) => {

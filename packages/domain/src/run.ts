@@ -115,6 +115,16 @@ function validatePriority(priority: unknown): number {
   return priority;
 }
 
+function copyConstraints(c: Constraints): Constraints {
+  return { ...c, gpu_tags: [...c.gpu_tags], worker_tags: [...c.worker_tags] };
+}
+
+function copyEventDelivery(e: EventDelivery): EventDelivery {
+  const copy = { ...e };
+  if (e.event_types) copy.event_types = [...e.event_types];
+  return copy;
+}
+
 /**
  * A new PENDING run. From a definition it copies image, constraints, retry policy and
  * event delivery; the request may override priority and constraints. Inputs are checked
@@ -127,11 +137,14 @@ export function createRun(
   id: string = newRunId(),
 ): Transition {
   const image = definition ? definition.image : validateImage(input.image);
+  // Copies, so a run never shares an object with the definition it came from.
   const constraints = definition
-    ? mergeConstraints(definition.constraints, input.constraints)
+    ? copyConstraints(mergeConstraints(definition.constraints, input.constraints))
     : normalizeConstraints(input.constraints);
-  const retry_policy = definition ? definition.retry_policy : normalizeRetryPolicy(input.retry_policy);
-  const event_delivery = definition ? definition.event_delivery : normalizeEventDelivery(input.event_delivery);
+  const retry_policy = definition ? { ...definition.retry_policy } : normalizeRetryPolicy(input.retry_policy);
+  const event_delivery = definition
+    ? copyEventDelivery(definition.event_delivery)
+    : normalizeEventDelivery(input.event_delivery);
   const inputs = validateInputs(definition?.input_specs, input.inputs);
   const run: OpRun = {
     id,

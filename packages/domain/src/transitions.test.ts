@@ -5,19 +5,26 @@ import {
   complete,
   createRun,
   fail,
+  type GyozaError,
   InvalidTransitionError,
   MaxAttemptsReachedError,
+  note,
+  type OpAttempt,
   type OpRun,
   progress,
+  type RetryPolicyInput,
   RUN_STATES,
   RunLockedError,
   type RunState,
+  reprioritize,
   retry,
   start,
   type Transition,
   timeOut,
   unassign,
   ValidationError,
+  WORKER_EVENT_TYPES,
+  type WorkerEvent,
   WorkerMismatchError,
   workerLost,
 } from './index';
@@ -25,7 +32,7 @@ import {
 const t0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
 
-function pending(retryPolicy = { max_attempts: 3, backoff_seconds: 10 }): OpRun {
+function pending(retryPolicy: RetryPolicyInput = { max_attempts: 3, backoff_seconds: 10 }): OpRun {
   return createRun(
     { image: 'busybox', retry_policy: retryPolicy, constraints: { timeout_seconds: 60 } },
     null,
@@ -34,9 +41,9 @@ function pending(retryPolicy = { max_attempts: 3, backoff_seconds: 10 }): OpRun 
   ).run;
 }
 
-/** A run brought into `state` through the real transitions. */
-function runIn(state: RunState): OpRun {
-  const p = pending();
+/** A run brought into `state` through the real transitions: assigned at 1s, started at 2s, finished at 3s. */
+function runIn(state: RunState, policy?: RetryPolicyInput): OpRun {
+  const p = pending(policy);
   const assigned = assign(p, { worker_id: 'w1', gpu_ids: [0] }, at(1)).run;
   const running = start(assigned, { worker_id: 'w1' }, at(2)).run;
   switch (state) {
@@ -55,6 +62,26 @@ function runIn(state: RunState): OpRun {
   }
 }
 
+/** Freezes the whole aggregate, so any in-place write by a transition throws. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function captureError(fn: () => unknown): GyozaError {
+  try {
+    fn();
+  } catch (error) {
+    return error as GyozaError;
+  }
+  throw new Error('expected an error');
+}
+
+const attemptOf = (run: OpRun): OpAttempt | undefined => run.attempts.find((a) => a.attempt === run.current_attempt);
+
 type Apply = (run: OpRun) => Transition;
 const now = at(100);
 const transitions: Record<string, Apply> = {
@@ -70,186 +97,380 @@ const transitions: Record<string, Apply> = {
   workerLost: (r) => workerLost(r, now),
 };
 
-// Written out from DESIGN.md §2, independently of ALLOWED_FROM: [to state, event types].
-const allowed: Record<string, Partial<Record<RunState, [RunState, string[]]>>> = {
-  assign: { PENDING: ['ASSIGNED', ['ASSIGNED']] },
-  unassign: { ASSIGNED: ['PENDING', ['UNASSIGNED']] },
-  start: { ASSIGNED: ['RUNNING', ['STARTED']] },
-  progress: { RUNNING: ['RUNNING', ['PROGRESS']] },
-  complete: { RUNNING: ['COMPLETED', ['COMPLETED']] },
-  fail: { RUNNING: ['FAILED', ['FAILED']] },
-  cancel: {
-    PENDING: ['CANCELLED', ['CANCELLED']],
-    ASSIGNED: ['CANCELLED', ['CANCELLED']],
-    RUNNING: ['CANCELLED', ['CANCELLED']],
-  },
-  retry: { FAILED: ['PENDING', ['RETRIED']], CANCELLED: ['PENDING', ['RETRIED']] },
-  timeOut: { RUNNING: ['FAILED', ['TIMED_OUT', 'FAILED']] },
-  workerLost: { RUNNING: ['FAILED', ['WORKER_LOST', 'FAILED']] },
-};
-const workerReported = ['start', 'progress', 'complete', 'fail'];
-const finished: RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+interface Expected {
+  /** The run's state afterwards. */
+  state: RunState;
+  /** Event types emitted, in order. */
+  events: string[];
+  /** The current attempt afterwards, in full. */
+  attempt: OpAttempt;
+  /** Run-level fields afterwards; `undefined` means the field is absent. */
+  run?: Partial<Record<keyof OpRun, unknown>>;
+}
 
-const table = Object.keys(transitions).flatMap((name) => RUN_STATES.map((state) => [name, state] as const));
+// Attempt 1 as it looks in each starting state (see runIn).
+const base = { attempt: 1, progress: 0, outputs: {}, created_at: t0 };
+const assigned1 = { ...base, worker_id: 'w1', gpu_ids: [0] };
+const running1 = { ...assigned1, state: 'RUNNING' as const, started_at: at(2) };
+const cancelled = (from: OpAttempt): Expected => ({
+  state: 'CANCELLED',
+  events: ['CANCELLED'],
+  attempt: { ...from, state: 'CANCELLED', finished_at: now },
+  run: { finished_at: now, not_before: undefined },
+});
+const retried = (from: RunState): Expected => ({
+  state: 'PENDING',
+  events: ['RETRIED'],
+  attempt: { attempt: 2, state: 'PENDING', gpu_ids: [], progress: 0, outputs: {}, created_at: now },
+  run: {
+    current_attempt: 2,
+    worker_id: undefined,
+    gpu_ids: [],
+    error_message: undefined,
+    started_at: undefined,
+    finished_at: undefined,
+    not_before: undefined,
+    attempts: [expect.objectContaining({ attempt: 1, state: from }), expect.anything()],
+  },
+});
+
+// Written out from DESIGN.md §2 ("States"), independently of ALLOWED_FROM, so a wrong
+// ALLOWED_FROM fails here. Every pair not listed must be refused.
+const allowed: Record<string, Partial<Record<RunState, Expected>>> = {
+  assign: {
+    PENDING: {
+      state: 'ASSIGNED',
+      events: ['ASSIGNED'],
+      attempt: { ...assigned1, state: 'ASSIGNED' },
+      run: { worker_id: 'w1', gpu_ids: [0] },
+    },
+  },
+  unassign: {
+    ASSIGNED: {
+      state: 'PENDING',
+      events: ['UNASSIGNED'],
+      attempt: { ...base, state: 'PENDING', gpu_ids: [] },
+      run: { current_attempt: 1, worker_id: undefined, gpu_ids: [] },
+    },
+  },
+  start: {
+    ASSIGNED: {
+      state: 'RUNNING',
+      events: ['STARTED'],
+      attempt: { ...assigned1, state: 'RUNNING', started_at: now },
+      run: { started_at: now, worker_id: 'w1' },
+    },
+  },
+  progress: {
+    RUNNING: { state: 'RUNNING', events: ['PROGRESS'], attempt: { ...running1, progress: 50 }, run: { progress: 50 } },
+  },
+  complete: {
+    RUNNING: {
+      state: 'COMPLETED',
+      events: ['COMPLETED'],
+      attempt: { ...running1, state: 'COMPLETED', progress: 100, outputs: { ok: true }, finished_at: now },
+      run: { progress: 100, outputs: { ok: true }, finished_at: now },
+    },
+  },
+  fail: {
+    RUNNING: {
+      state: 'FAILED',
+      events: ['FAILED'],
+      attempt: { ...running1, state: 'FAILED', error_message: 'exit 1', finished_at: now },
+      run: { error_message: 'exit 1', finished_at: now, not_before: at(110) },
+    },
+  },
+  cancel: {
+    PENDING: cancelled({ ...base, state: 'PENDING', gpu_ids: [] }),
+    ASSIGNED: cancelled({ ...assigned1, state: 'ASSIGNED' }),
+    RUNNING: cancelled(running1),
+  },
+  retry: { FAILED: retried('FAILED'), CANCELLED: retried('CANCELLED') },
+  timeOut: {
+    RUNNING: {
+      state: 'FAILED',
+      events: ['TIMED_OUT', 'FAILED'],
+      attempt: { ...running1, state: 'FAILED', error_message: 'timed out after 60s', finished_at: now },
+      run: { error_message: 'timed out after 60s', not_before: at(110) },
+    },
+  },
+  workerLost: {
+    RUNNING: {
+      state: 'FAILED',
+      events: ['WORKER_LOST', 'FAILED'],
+      attempt: { ...running1, state: 'FAILED', error_message: 'worker w1 lost', finished_at: now },
+      run: { error_message: 'worker w1 lost', not_before: at(110) },
+    },
+  },
+};
+const STATES: RunState[] = ['PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+const WORKER_REPORTED = ['start', 'progress', 'complete', 'fail'];
+const FINISHED: RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+const table = Object.keys(transitions).flatMap((name) => STATES.map((state) => [name, state] as const));
 
 describe('every (state, transition) pair', () => {
+  it('covers all six states and ten transitions', () => {
+    expect([...RUN_STATES].sort()).toEqual([...STATES].sort());
+    expect(table).toHaveLength(60);
+  });
+
   it.each(table)('%s from %s', (name, state) => {
     const run = runIn(state);
     const before = structuredClone(run);
+    deepFreeze(run);
     const expected = allowed[name][state];
     if (expected) {
       const result = transitions[name](run);
-      expect(result.run.state).toBe(expected[0]);
-      expect(result.events.map((e) => e.type)).toEqual(expected[1]);
-      const attempt = result.run.attempts.find((a) => a.attempt === result.run.current_attempt);
-      expect(attempt?.state).toBe(expected[0]);
+      expect(result.run.state).toBe(expected.state);
+      expect(attemptOf(result.run)).toEqual(expected.attempt);
+      expect(result.events.map((e) => e.type)).toEqual(expected.events);
+      for (const e of result.events) expect(e.attempt).toBe(result.run.current_attempt);
+      for (const [field, value] of Object.entries(expected.run ?? {})) {
+        if (value === undefined) expect(result.run).not.toHaveProperty(field);
+        else expect(result.run[field as keyof OpRun]).toEqual(value);
+      }
       expect(result.run.updated_at).toEqual(now);
+      expect(result.run.id).toBe(run.id);
+      expect(result.run.rev).toBe(run.rev);
     } else {
-      const wantLocked = workerReported.includes(name) && finished.includes(state);
+      const locked = WORKER_REPORTED.includes(name) && FINISHED.includes(state);
       const error = captureError(() => transitions[name](run));
-      expect(error).toBeInstanceOf(wantLocked ? RunLockedError : InvalidTransitionError);
-      expect((error as { code: string }).code).toBe(wantLocked ? 'RUN_LOCKED' : 'INVALID_TRANSITION');
+      expect(error).toBeInstanceOf(locked ? RunLockedError : InvalidTransitionError);
+      expect(error.code).toBe(locked ? 'RUN_LOCKED' : 'INVALID_TRANSITION');
     }
     expect(run).toEqual(before);
   });
 });
 
-function captureError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
+describe('start', () => {
+  it('refuses a worker the run is not assigned to, and changes nothing', () => {
+    const run = deepFreeze(runIn('ASSIGNED'));
+    const error = captureError(() => start(run, { worker_id: 'w2' }, now));
+    expect(error).toBeInstanceOf(WorkerMismatchError);
+    expect(error.code).toBe('WORKER_MISMATCH');
+    expect(run.state).toBe('ASSIGNED');
+  });
+
+  it('records the reported GPU in the STARTED event', () => {
+    const { events } = start(runIn('ASSIGNED'), { worker_id: 'w1', gpu_id: 0 }, now);
+    expect(events).toEqual([{ attempt: 1, type: 'STARTED', payload: { worker_id: 'w1', gpu_id: 0 } }]);
+  });
+});
+
+describe('fail and backoff', () => {
+  /** Runs attempt after attempt to failure, retrying as soon as allowed; returns each not_before. */
+  function failEveryAttempt(policy: RetryPolicyInput, attempts: number): (Date | undefined)[] {
+    let run = pending(policy);
+    let clock = 0;
+    const seen: (Date | undefined)[] = [];
+    for (let i = 0; i < attempts; i++) {
+      run = start(assign(run, { worker_id: 'w1', gpu_ids: [] }, at(clock)).run, {}, at(clock)).run;
+      run = fail(run, 'x', at(clock)).run;
+      seen.push(run.not_before);
+      if (!run.not_before) break;
+      clock = (run.not_before.getTime() - t0.getTime()) / 1000;
+      run = retry(run, run.not_before, { automatic: true }).run;
+    }
+    return seen;
   }
-  throw new Error('expected an error');
-}
 
-describe('transition details', () => {
-  it('assign records the worker and GPUs on the run and its attempt', () => {
-    const { run, events } = assign(pending(), { worker_id: 'w9', gpu_ids: [1, 3] }, at(5));
-    expect(run).toMatchObject({ state: 'ASSIGNED', worker_id: 'w9', gpu_ids: [1, 3] });
-    expect(run.attempts[0]).toMatchObject({ state: 'ASSIGNED', worker_id: 'w9', gpu_ids: [1, 3] });
-    expect(events[0].payload).toEqual({ worker_id: 'w9', gpu_ids: [1, 3] });
+  it('sets not_before from the backoff only while attempts are left', () => {
+    // backoff 10s, multiplier 2 (default): retries at +10s, then +20s; the third failure is final.
+    expect(failEveryAttempt({ max_attempts: 3, backoff_seconds: 10 }, 3)).toEqual([at(10), at(30), undefined]);
   });
 
-  it('unassign keeps the attempt and clears the worker', () => {
-    const { run } = unassign(runIn('ASSIGNED'), at(5));
-    expect(run.current_attempt).toBe(1);
-    expect(run.worker_id).toBeUndefined();
-    expect(run.gpu_ids).toEqual([]);
-    expect(run.attempts).toHaveLength(1);
+  it('applies the multiplier and the cap', () => {
+    const policy = { max_attempts: 5, backoff_seconds: 2, backoff_multiplier: 3, max_backoff_seconds: 10 };
+    // +2, +6, +10 (18 capped), +10 (54 capped), then final.
+    expect(failEveryAttempt(policy, 5)).toEqual([at(2), at(8), at(18), at(28), undefined]);
   });
 
-  it('start by a worker the run is not assigned to is refused', () => {
-    expect(() => start(runIn('ASSIGNED'), { worker_id: 'other' }, now)).toThrow(WorkerMismatchError);
+  it('announces the retry time in the FAILED event, or none on the last attempt', () => {
+    expect(fail(runIn('RUNNING'), 'exit 3', at(10)).events).toEqual([
+      {
+        attempt: 1,
+        type: 'FAILED',
+        msg: 'exit 3',
+        payload: { error_message: 'exit 3', retry_at: at(20).toISOString() },
+      },
+    ]);
+    const last = fail(runIn('RUNNING', { max_attempts: 1, backoff_seconds: 10 }), undefined, at(10));
+    expect(last.run).not.toHaveProperty('not_before');
+    expect(last.run.error_message).toBe('failed');
+    expect(last.events[0].payload).toEqual({ error_message: 'failed' });
   });
 
-  it('complete stores outputs and full progress', () => {
-    const { run } = complete(runIn('RUNNING'), { url: 's3://x' }, at(9));
-    expect(run).toMatchObject({ outputs: { url: 's3://x' }, progress: 100, finished_at: at(9) });
-    expect(run.attempts[0].outputs).toEqual({ url: 's3://x' });
+  const reasons = { timeOut, workerLost };
+  it.each([
+    ['timeOut', 'TIMED_OUT', 'timed out after 60s', undefined],
+    ['workerLost', 'WORKER_LOST', 'worker w1 lost', { worker_id: 'w1' }],
+  ] as const)('%s emits %s then FAILED and retries per policy', (name, type, message, payload) => {
+    const fn = reasons[name];
+    const { run, events } = fn(runIn('RUNNING'), now);
+    expect(events.map((e) => [e.type, e.msg])).toEqual([
+      [type, message],
+      ['FAILED', message],
+    ]);
+    expect(events[0].payload).toEqual(payload);
+    expect(run.not_before).toEqual(at(110));
+    const last = fn(runIn('RUNNING', { max_attempts: 1 }), now).run;
+    expect(last.state).toBe('FAILED');
+    expect(last).not.toHaveProperty('not_before');
   });
+});
 
-  it('fail with attempts left schedules the retry after the backoff', () => {
-    const { run, events } = fail(runIn('RUNNING'), 'exit 3', at(10));
-    expect(run.error_message).toBe('exit 3');
-    expect(run.not_before).toEqual(at(20));
-    expect(events[0].payload).toMatchObject({ error_message: 'exit 3', retry_at: at(20).toISOString() });
-  });
-
-  it('fail on the last attempt does not schedule a retry', () => {
-    const single = pending({ max_attempts: 1, backoff_seconds: 10 });
-    const running = start(assign(single, { worker_id: 'w1', gpu_ids: [] }, t0).run, {}, t0).run;
-    expect(fail(running, 'x', at(1)).run.not_before).toBeUndefined();
-  });
-
-  it('the backoff grows with each attempt', () => {
-    let run = pending({ max_attempts: 3, backoff_seconds: 10 });
-    run = start(assign(run, { worker_id: 'w1', gpu_ids: [] }, t0).run, {}, t0).run;
-    run = fail(run, 'x', at(0)).run;
-    run = retry(run, at(10), { automatic: true }).run;
-    run = start(assign(run, { worker_id: 'w1', gpu_ids: [] }, at(10)).run, {}, at(10)).run;
-    expect(fail(run, 'x', at(10)).run.not_before).toEqual(at(30));
-  });
-
-  it('retry opens a new attempt and resets the run', () => {
-    const { run, events } = retry(runIn('FAILED'), at(50));
-    expect(run).toMatchObject({ state: 'PENDING', current_attempt: 2, progress: 0, gpu_ids: [] });
-    expect(run.worker_id).toBeUndefined();
-    expect(run.error_message).toBeUndefined();
-    expect(run.attempts.map((a) => [a.attempt, a.state])).toEqual([
-      [1, 'FAILED'],
-      [2, 'PENDING'],
+describe('retry', () => {
+  it('a manual retry may come before not_before and keeps earlier attempts', () => {
+    const failed = runIn('FAILED'); // not_before = 13s
+    const { run, events } = retry(failed, at(4));
+    expect(run.current_attempt).toBe(2);
+    expect(run.attempts.map((a) => [a.attempt, a.state, a.error_message])).toEqual([
+      [1, 'FAILED', 'boom'],
+      [2, 'PENDING', undefined],
     ]);
     expect(events).toEqual([{ attempt: 2, type: 'RETRIED', payload: { automatic: false, previous_attempt: 1 } }]);
   });
 
-  it('automatic retry waits for not_before and never revives a cancel', () => {
-    const failed = runIn('FAILED');
-    expect(() => retry(failed, at(5), { automatic: true })).toThrow(InvalidTransitionError);
-    expect(retry(failed, at(13), { automatic: true }).run.state).toBe('PENDING');
-    expect(() => retry(runIn('CANCELLED'), at(500), { automatic: true })).toThrow(InvalidTransitionError);
+  it('the automatic retry needs FAILED and a passed not_before', () => {
+    const failed = deepFreeze(runIn('FAILED'));
+    const early = captureError(() => retry(failed, at(12), { automatic: true }));
+    expect(early).toBeInstanceOf(InvalidTransitionError);
+    expect(early.code).toBe('INVALID_TRANSITION');
+    const onTime = retry(failed, at(13), { automatic: true });
+    expect(onTime.run).toMatchObject({ state: 'PENDING', current_attempt: 2 });
+    expect(onTime.events[0].payload).toEqual({ automatic: true, previous_attempt: 1 });
+    const noDate: OpRun = { ...failed, not_before: undefined };
+    expect(captureError(() => retry(noDate, at(500), { automatic: true })).code).toBe('INVALID_TRANSITION');
+    const error = captureError(() => retry(runIn('CANCELLED'), at(500), { automatic: true }));
+    expect(error.code).toBe('INVALID_TRANSITION');
   });
 
-  it('retry is refused once max_attempts is reached', () => {
-    let run = pending({ max_attempts: 2, backoff_seconds: 0 });
-    run = cancel(run, t0).run;
-    run = retry(run, t0).run;
-    run = cancel(run, t0).run;
-    const error = captureError(() => retry(run, t0));
+  it.each(['FAILED', 'CANCELLED'] as const)('from %s is refused once max_attempts is reached', (state) => {
+    let run = runIn(state, { max_attempts: 2 });
+    run = retry(run, at(20)).run;
+    run = cancel(run, at(21)).run;
+    const error = captureError(() => retry(deepFreeze(run), at(22)));
     expect(error).toBeInstanceOf(MaxAttemptsReachedError);
-    expect((error as MaxAttemptsReachedError).code).toBe('MAX_ATTEMPTS_REACHED');
+    expect(error.code).toBe('MAX_ATTEMPTS_REACHED');
+    expect(captureError(() => retry(runIn(state, { max_attempts: 1 }), at(20))).code).toBe('MAX_ATTEMPTS_REACHED');
+  });
+});
+
+describe('progress', () => {
+  it.each([0, 100, 42.5, '40', ' 7 '])('accepts %p', (value) => {
+    expect(progress(runIn('RUNNING'), value, now).run.progress).toBe(Number(value));
   });
 
-  it('timeOut and workerLost fail the attempt with their reason', () => {
-    expect(timeOut(runIn('RUNNING'), now).run.error_message).toBe('timed out after 60s');
-    const lost = workerLost(runIn('RUNNING'), now);
-    expect(lost.run.error_message).toBe('worker w1 lost');
-    expect(lost.events[0].payload).toEqual({ worker_id: 'w1' });
-    expect(lost.run.not_before).toEqual(at(110));
+  it.each([-1, 100.5, 'abc', '', Number.NaN, Number.POSITIVE_INFINITY, null, true, {}])('refuses %p', (value) => {
+    const error = captureError(() => progress(runIn('RUNNING'), value, now));
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.details).toEqual([{ field: 'msg', message: 'PROGRESS must be a number from 0 to 100' }]);
+  });
+});
+
+describe('note and reprioritize', () => {
+  it('LOG and INFO append an event and leave the run as it is', () => {
+    const run = runIn('RUNNING');
+    const result = note(run, 'LOG', 'line', { stream: 'stderr' });
+    expect(result.run).toBe(run);
+    expect(result.events).toEqual([{ attempt: 1, type: 'LOG', msg: 'line', payload: { stream: 'stderr' } }]);
   });
 
-  it('progress accepts 0..100 only', () => {
-    expect(progress(runIn('RUNNING'), '40', now).run.progress).toBe(40);
-    expect(() => progress(runIn('RUNNING'), 101, now)).toThrow(ValidationError);
-    expect(() => progress(runIn('RUNNING'), 'abc', now)).toThrow(ValidationError);
+  it('priority changes until the run finishes, as an integer', () => {
+    expect(reprioritize(runIn('PENDING'), 7, now).run.priority).toBe(7);
+    expect(captureError(() => reprioritize(runIn('PENDING'), 1.5, now)).details).toEqual([
+      { field: 'priority', message: 'must be an integer' },
+    ]);
+    expect(captureError(() => reprioritize(runIn('COMPLETED'), 7, now)).code).toBe('RUN_LOCKED');
   });
 });
 
 describe('applyWorkerEvent', () => {
+  // [type, from state, event fields, resulting state, fields of the last event]
   it.each([
-    ['STARTED', 'ASSIGNED', { payload: { worker_id: 'w1', gpu_id: 0 } }, 'RUNNING'],
-    ['PROGRESS', 'RUNNING', { msg: 30 }, 'RUNNING'],
-    ['COMPLETED', 'RUNNING', { payload: { outputs: { n: 1 } } }, 'COMPLETED'],
-    ['FAILED', 'RUNNING', { payload: { error_message: 'oops' } }, 'FAILED'],
-    ['CANCELLED', 'RUNNING', {}, 'CANCELLED'],
-    ['LOG', 'RUNNING', { msg: 'hello' }, 'RUNNING'],
-    ['INFO', 'ASSIGNED', { msg: 'pulling' }, 'ASSIGNED'],
-  ] as const)('%s on %s', (type, state, extra, to) => {
-    const { run, events } = applyWorkerEvent(runIn(state), { type, ...extra }, now);
-    expect(run.state).toBe(to);
-    expect(events.at(-1)?.type).toBe(type);
+    [
+      'STARTED',
+      'ASSIGNED',
+      { payload: { worker_id: 'w1', gpu_id: 0 } },
+      'RUNNING',
+      { payload: { worker_id: 'w1', gpu_id: 0 } },
+    ],
+    ['STARTED', 'ASSIGNED', { worker_id: 'w1' }, 'RUNNING', { payload: { worker_id: 'w1' } }],
+    ['PROGRESS', 'RUNNING', { msg: 30 }, 'RUNNING', { msg: '30' }],
+    ['PROGRESS', 'RUNNING', { msg: '30.5' }, 'RUNNING', { msg: '30.5' }],
+    ['COMPLETED', 'RUNNING', { payload: { outputs: { n: 1 } } }, 'COMPLETED', { payload: { outputs: { n: 1 } } }],
+    ['COMPLETED', 'RUNNING', {}, 'COMPLETED', { payload: { outputs: {} } }],
+    ['FAILED', 'RUNNING', { payload: { error_message: 'oops' } }, 'FAILED', { msg: 'oops' }],
+    ['FAILED', 'RUNNING', { msg: 'exit 2' }, 'FAILED', { msg: 'exit 2' }],
+    ['CANCELLED', 'RUNNING', { msg: 'SIGTERM' }, 'CANCELLED', { msg: 'SIGTERM' }],
+    ['CANCELLED', 'ASSIGNED', {}, 'CANCELLED', {}],
+    [
+      'LOG',
+      'RUNNING',
+      { msg: 'hello', payload: { stream: 'stdout' } },
+      'RUNNING',
+      { msg: 'hello', payload: { stream: 'stdout' } },
+    ],
+    ['INFO', 'ASSIGNED', { msg: 'pulling', attempt: 1 }, 'ASSIGNED', { msg: 'pulling' }],
+  ] as const)('%s on %s', (type, state, extra, to, last) => {
+    const run = deepFreeze(runIn(state));
+    const result = applyWorkerEvent(run, { type, ...extra } as WorkerEvent, now);
+    expect(result.run.state).toBe(to);
+    expect(result.events.at(-1)).toMatchObject({ type, attempt: 1, ...last });
   });
 
-  it('PROGRESS sets progress from msg', () => {
-    expect(applyWorkerEvent(runIn('RUNNING'), { type: 'PROGRESS', msg: 30 }, now).run.progress).toBe(30);
+  it('PROGRESS sets the progress of the run and its attempt', () => {
+    const { run } = applyWorkerEvent(runIn('RUNNING'), { type: 'PROGRESS', msg: '30' }, now);
+    expect(run.progress).toBe(30);
+    expect(run.attempts[0].progress).toBe(30);
   });
 
-  it.each(['STARTED', 'PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOG', 'INFO'] as const)(
-    '%s on a finished run is locked',
-    (type) => {
-      expect(() => applyWorkerEvent(runIn('COMPLETED'), { type, msg: 1 }, now)).toThrow(RunLockedError);
-    },
-  );
-
-  it('an event for an older attempt is locked', () => {
-    const second = retry(runIn('FAILED'), now).run;
-    expect(() => applyWorkerEvent(second, { type: 'LOG', msg: 'x', attempt: 1 }, now)).toThrow(RunLockedError);
+  it.each([-1, 101, 'half', ''])('PROGRESS %p is a validation error on msg', (msg) => {
+    const error = captureError(() => applyWorkerEvent(runIn('RUNNING'), { type: 'PROGRESS', msg }, now));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.details?.map((d) => d.field)).toEqual(['msg']);
   });
 
-  it('bad payload types name the field', () => {
-    const error = captureError(() =>
-      applyWorkerEvent(runIn('ASSIGNED'), { type: 'STARTED', payload: { gpu_id: 'zero' } }, now),
+  it.each(WORKER_EVENT_TYPES)('%s for a stale attempt is locked', (type) => {
+    const second = deepFreeze(retry(runIn('FAILED'), now).run); // attempt 2 is PENDING
+    const error = captureError(() => applyWorkerEvent(second, { type, msg: 1, attempt: 1 }, now));
+    expect(error).toBeInstanceOf(RunLockedError);
+    expect(error.code).toBe('RUN_LOCKED');
+  });
+
+  it.each(WORKER_EVENT_TYPES)('%s on a finished run is locked', (type) => {
+    for (const state of FINISHED) {
+      const error = captureError(() => applyWorkerEvent(runIn(state), { type, msg: 1 }, now));
+      expect(error).toBeInstanceOf(RunLockedError);
+    }
+  });
+
+  it('STARTED from another worker is a mismatch', () => {
+    const run = runIn('ASSIGNED');
+    expect(captureError(() => applyWorkerEvent(run, { type: 'STARTED', worker_id: 'w2' }, now)).code).toBe(
+      'WORKER_MISMATCH',
     );
-    expect((error as ValidationError).details).toEqual([{ field: 'payload.gpu_id', message: 'must be an integer' }]);
+    const viaPayload = captureError(() =>
+      applyWorkerEvent(run, { type: 'STARTED', payload: { worker_id: 'w2' } }, now),
+    );
+    expect(viaPayload.code).toBe('WORKER_MISMATCH');
+  });
+
+  it.each([
+    [{ type: 'STARTED', payload: { gpu_id: 'zero' } }, 'ASSIGNED', 'payload.gpu_id'],
+    [{ type: 'STARTED', payload: { gpu_id: 0.5 } }, 'ASSIGNED', 'payload.gpu_id'],
+    [{ type: 'STARTED', payload: { worker_id: 7 } }, 'ASSIGNED', 'payload.worker_id'],
+    [{ type: 'COMPLETED', payload: { outputs: [1] } }, 'RUNNING', 'payload.outputs'],
+    [{ type: 'COMPLETED', payload: { outputs: 'x' } }, 'RUNNING', 'payload.outputs'],
+    [{ type: 'FAILED', payload: { error_message: 3 } }, 'RUNNING', 'payload.error_message'],
+    [{ type: 'LOG', payload: 'text' }, 'RUNNING', 'payload'],
+    [{ type: 'FINISHED' }, 'RUNNING', 'type'],
+  ] as const)('%j on %s names %s', (event, state, field) => {
+    const run = deepFreeze(runIn(state));
+    const error = captureError(() => applyWorkerEvent(run, event as unknown as WorkerEvent, now));
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.details?.map((d) => d.field)).toEqual([field]);
   });
 });

@@ -13,6 +13,7 @@ import {
   type RunEventDraft,
   type RunState,
   type Transition,
+  WORKER_EVENT_TYPES,
   type WorkerEventType,
 } from './run';
 
@@ -326,6 +327,8 @@ export interface WorkerEvent {
 export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transition {
   if (e.attempt !== undefined && e.attempt !== run.current_attempt)
     throw new RunLockedError(run.id, `attempt ${e.attempt} finished`);
+  if (e.payload !== undefined && e.payload !== null && (typeof e.payload !== 'object' || Array.isArray(e.payload)))
+    throw ValidationError.field('payload', 'must be an object');
   const payload = e.payload ?? {};
   const msg = e.msg === undefined || e.msg === null ? undefined : String(e.msg);
   switch (e.type) {
@@ -355,5 +358,8 @@ export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transit
     case 'LOG':
     case 'INFO':
       return note(run, e.type, msg, e.payload);
+    default:
+      // Events arrive as JSON: an unknown type must be a 400, not an undefined transition.
+      throw ValidationError.field('type', `must be one of ${WORKER_EVENT_TYPES.join(', ')}`);
   }
 }
