@@ -458,8 +458,24 @@ describe('applyWorkerEvent', () => {
     expect(viaPayload.code).toBe('WORKER_MISMATCH');
   });
 
+  it('an event from a worker that lost the run is a mismatch', () => {
+    // w1 was assigned, lost before start, and the run went to w2 on the same attempt.
+    const moved = start(
+      assign(unassign(runIn('ASSIGNED'), at(5)).run, { worker_id: 'w2', gpu_ids: [1] }, at(6)).run,
+      { worker_id: 'w2' },
+      at(7),
+    ).run;
+    for (const type of ['PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOG'] as const) {
+      const error = captureError(() => applyWorkerEvent(moved, { type, msg: 10, attempt: 1, worker_id: 'w1' }, now));
+      expect(error).toBeInstanceOf(WorkerMismatchError);
+    }
+    expect(applyWorkerEvent(moved, { type: 'PROGRESS', msg: 10, worker_id: 'w2' }, now).run.progress).toBe(10);
+    expect(applyWorkerEvent(moved, { type: 'PROGRESS', msg: 10 }, now).run.progress).toBe(10);
+  });
+
   it.each([
     [{ type: 'STARTED', payload: { gpu_id: 'zero' } }, 'ASSIGNED', 'payload.gpu_id'],
+    [{ type: 'LOG', worker_id: 5 }, 'RUNNING', 'worker_id'],
     [{ type: 'STARTED', payload: { gpu_id: 0.5 } }, 'ASSIGNED', 'payload.gpu_id'],
     [{ type: 'STARTED', payload: { worker_id: 7 } }, 'ASSIGNED', 'payload.worker_id'],
     [{ type: 'COMPLETED', payload: { outputs: [1] } }, 'RUNNING', 'payload.outputs'],

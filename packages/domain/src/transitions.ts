@@ -317,6 +317,7 @@ export interface WorkerEvent {
   payload?: Record<string, unknown>;
   /** The attempt the worker is reporting on; a stale attempt is refused as locked. */
   attempt?: number;
+  /** The reporting worker; when given, it must be the run's worker (else WORKER_MISMATCH). */
   worker_id?: string;
 }
 
@@ -329,6 +330,11 @@ export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transit
     throw new RunLockedError(run.id, `attempt ${e.attempt} finished`);
   if (e.payload !== undefined && e.payload !== null && (typeof e.payload !== 'object' || Array.isArray(e.payload)))
     throw ValidationError.field('payload', 'must be an object');
+  if (e.worker_id !== undefined && typeof e.worker_id !== 'string')
+    throw ValidationError.field('worker_id', 'must be a string');
+  // A worker that lost the run (unassigned, then given to another) must not report on it;
+  // STARTED checks this in `start`, after its own state check.
+  if (e.worker_id !== undefined && e.type !== 'STARTED' && !isFinished(run.state)) ensureWorker(run, e.worker_id);
   const payload = e.payload ?? {};
   const msg = e.msg === undefined || e.msg === null ? undefined : String(e.msg);
   switch (e.type) {
