@@ -1,0 +1,37 @@
+import { dirname, resolve } from 'node:path';
+import type { Store } from '@gyoza/store';
+import { openMongoStore } from '@gyoza/store-mongo';
+import { openSqliteStore } from '@gyoza/store-sqlite';
+import { ConfigError } from './config';
+
+export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'mongo'; uri: string };
+
+/** `sqlite:<path>` (relative to the working directory) or `mongodb://…` / `mongodb+srv://…`. */
+export function parseDatabaseUrl(url: string): StoreLocation {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '')
+      throw new ConfigError('GYOZA_DATABASE_URL', 'sqlite: needs a file path, e.g. sqlite:./.gyoza/gyoza.db');
+    return { kind: 'sqlite', path: resolve(path) };
+  }
+  if (/^mongodb(\+srv)?:\/\//.test(url)) return { kind: 'mongo', uri: url };
+  throw new ConfigError('GYOZA_DATABASE_URL', `must start with sqlite: or mongodb://, got '${url}'`);
+}
+
+/** Where the server keeps its own files (the generated API key). */
+export function dataDirectory(location: StoreLocation): string {
+  return location.kind === 'sqlite' ? dirname(location.path) : resolve('.gyoza');
+}
+
+export async function openStore(location: StoreLocation): Promise<Store> {
+  try {
+    return location.kind === 'sqlite'
+      ? await openSqliteStore({ path: location.path })
+      : await openMongoStore({ uri: location.uri });
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0];
+    // The mongo adapter's open error already names the database (password masked).
+    if (location.kind === 'mongo') throw new ConfigError('GYOZA_DATABASE_URL', message);
+    throw new ConfigError('GYOZA_DATABASE_URL', `cannot open ${location.path}: ${message}`);
+  }
+}
