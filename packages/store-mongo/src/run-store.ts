@@ -17,12 +17,12 @@ import {
   decodeRunCursor,
   type EventQuery,
   encodeRun,
-  encodeRunCursor,
   pageSize,
   type RunPage,
   type RunQuery,
   type RunStore,
   runColumns,
+  runPage,
   type SavedTransition,
   statesOf,
 } from '@gyoza/store';
@@ -135,13 +135,10 @@ export class MongoRunStore implements RunStore {
       .sort({ created_at: -1, _id: -1 })
       .limit(limit + 1)
       .lean();
-    const runs = docs.slice(0, limit).map((d) => decodeRun(d.doc, d.rev));
-    const page: RunPage = { runs };
-    if (docs.length > limit) {
-      const last = runs[runs.length - 1];
-      page.next_cursor = encodeRunCursor({ created_at: last.created_at, id: last.id });
-    }
-    return page;
+    return runPage(
+      docs.map((d) => decodeRun(d.doc, d.rev)),
+      limit,
+    );
   }
 
   async saveTransition(transition: Transition, now: Date): Promise<SavedTransition> {

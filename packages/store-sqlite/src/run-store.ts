@@ -27,12 +27,12 @@ import {
   decodeRunCursor,
   decodeWorker,
   type EventQuery,
-  encodeRunCursor,
   pageSize,
   type RunPage,
   type RunQuery,
   type RunStore,
   runColumns,
+  runPage,
   type SavedTransition,
   statesOf,
   wantsMoreCandidates,
@@ -144,13 +144,10 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     const sql = `SELECT doc, rev FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at DESC, id DESC LIMIT ?`;
     const rows = this.db.prepare<unknown[], RunRow>(sql).all(...params, limit + 1);
-    const runs = rows.slice(0, limit).map((r) => decodeRun(r.doc, r.rev));
-    const page: RunPage = { runs };
-    if (rows.length > limit) {
-      const last = runs[runs.length - 1];
-      page.next_cursor = encodeRunCursor({ created_at: last.created_at, id: last.id });
-    }
-    return page;
+    return runPage(
+      rows.map((r) => decodeRun(r.doc, r.rev)),
+      limit,
+    );
   }
 
   async saveTransition(transition: Transition, now: Date): Promise<SavedTransition> {

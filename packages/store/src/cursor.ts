@@ -1,4 +1,5 @@
-import { ValidationError } from '@gyoza/domain';
+import { type OpRun, ValidationError } from '@gyoza/domain';
+import type { RunPage } from './ports';
 
 /** Position after the last run of a page, in the list order (created_at desc, id desc). */
 export interface RunCursor {
@@ -33,4 +34,15 @@ export function pageSize(limit: number | undefined): number {
 export function statesOf(state: string | string[] | undefined): string[] | undefined {
   if (state === undefined) return undefined;
   return Array.isArray(state) ? state : [state];
+}
+
+/**
+ * A page from rows read with `LIMIT limit + 1`: the extra row only says another page
+ * exists, and the cursor points after the last row shown.
+ */
+export function runPage(rows: OpRun[], limit: number): RunPage {
+  const runs = rows.slice(0, limit);
+  if (rows.length <= limit) return { runs };
+  const last = runs[runs.length - 1];
+  return { runs, next_cursor: encodeRunCursor({ created_at: last.created_at, id: last.id }) };
 }
