@@ -1,2 +1,3 @@
-// Not built yet: see the open issues.
-export {};
+export { type RunningWorker, startWorker, type WorkerOptions } from './agent';
+export { ContainerRun, LABELS, type OpToRun, removeOrphans } from './container-run';
+export { detectGpus, detectResources, parseGpus, type WorkerResourcesInput } from './resources';

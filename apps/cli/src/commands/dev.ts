@@ -1,11 +1,32 @@
-// Placeholder until the worker engineer's `gyoza dev` command lands (it replaces this file).
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../cli-error';
+import type { GlobalArgs } from '../context';
+import { startWorkerFromArgs, stopOnSignals, type WorkerStartArgs, workerOptions } from './worker';
 
-export const devCommand: CommandModule = {
+interface DevArgs extends WorkerStartArgs {
+  port?: number;
+}
+
+/** A server on the embedded store and a worker on the local Docker engine, in one process. */
+export const devCommand: CommandModule<GlobalArgs, DevArgs> = {
   command: 'dev',
-  describe: 'Run a server and a worker together for development (not implemented yet)',
-  handler: () => {
-    process.stderr.write('gyoza dev: not implemented yet\n');
-    process.exitCode = 2;
+  describe: 'Start a server (embedded SQLite store) and a local worker together, for trying gyoza',
+  builder: (y) =>
+    workerOptions(y).option('port', { type: 'number', describe: 'server port (GYOZA_PORT, 5555)' }) as Argv<DevArgs>,
+  handler: async (argv) => {
+    const server = await import('@gyoza/server');
+    let running: Awaited<ReturnType<typeof server.start>>;
+    try {
+      running = await server.start({ port: argv.port, workers: 1, reload: false });
+    } catch (error) {
+      if (error instanceof server.ConfigError) throw new UsageError(error.message);
+      throw error;
+    }
+    const worker = await startWorkerFromArgs({ ...argv, server: running.url, 'api-key': running.apiKey });
+    process.stderr.write(`gyoza dev: server ${running.url}, worker ${worker.id}; Ctrl-C stops both\n`);
+    stopOnSignals(async () => {
+      await worker.stop((argv['grace-seconds'] ?? 30) * 1000);
+      await running.close();
+    });
   },
 };

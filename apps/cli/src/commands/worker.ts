@@ -1,11 +1,109 @@
-// Placeholder until the worker engineer's `gyoza worker` command lands (it replaces this file).
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../cli-error';
+import { clientFrom, type GlobalArgs } from '../context';
 
-export const workerCommand: CommandModule = {
-  command: 'worker [command]',
-  describe: 'Run a worker agent (not implemented yet)',
-  handler: () => {
-    process.stderr.write('gyoza worker: not implemented yet\n');
-    process.exitCode = 2;
+export interface WorkerStartArgs extends GlobalArgs {
+  id?: string;
+  tags?: string;
+  cpu?: number;
+  'ram-mb'?: number;
+  gpus?: string;
+  'max-parallel'?: number;
+  'docker-host'?: string;
+  network?: string;
+  'heartbeat-seconds'?: number;
+  'grace-seconds'?: number;
+}
+
+export function workerOptions(y: Argv<GlobalArgs>): Argv<WorkerStartArgs> {
+  return y
+    .option('id', { type: 'string', describe: 'worker id (default: host name)' })
+    .option('tags', { type: 'string', describe: 'worker tags, comma separated' })
+    .option('cpu', { type: 'number', describe: 'CPU cores to offer (default: all)' })
+    .option('ram-mb', { type: 'number', describe: 'RAM to offer in MB (default: all)' })
+    .option('gpus', { type: 'string', describe: 'GPUs as id:vram_mb[:tag+tag],… or none (default: nvidia-smi)' })
+    .option('max-parallel', { type: 'number', default: 4, describe: 'runs at once at most' })
+    .option('docker-host', {
+      type: 'string',
+      describe: 'Docker engine socket or tcp://host:port (default: DOCKER_HOST or the local socket)',
+    })
+    .option('network', {
+      type: 'string',
+      default: 'bridge',
+      describe: 'Docker network of op containers (none: no network)',
+    })
+    .option('heartbeat-seconds', { type: 'number', default: 5, describe: 'heartbeat period' })
+    .option('grace-seconds', {
+      type: 'number',
+      default: 30,
+      describe: 'on SIGTERM, how long running ops may finish',
+    }) as Argv<WorkerStartArgs>;
+}
+
+/** Starts the agent from parsed flags; resolves once it is registered. */
+export async function startWorkerFromArgs(argv: WorkerStartArgs) {
+  const worker = await import('@gyoza/worker');
+  const Docker = (await import('dockerode')).default;
+  let gpus: ReturnType<typeof worker.parseGpus> | undefined;
+  try {
+    gpus = argv.gpus === undefined ? undefined : worker.parseGpus(argv.gpus);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const dockerHost = argv['docker-host'];
+  const docker = dockerHost
+    ? dockerHost.startsWith('tcp://')
+      ? new Docker({ host: new URL(dockerHost).hostname, port: Number(new URL(dockerHost).port) })
+      : new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') })
+    : new Docker();
+  try {
+    await docker.ping();
+  } catch (error) {
+    throw new UsageError(
+      `cannot reach the Docker engine${dockerHost ? ` at ${dockerHost}` : ''}: ${(error as Error).message}`,
+    );
+  }
+  return worker.startWorker({
+    client: clientFrom(argv),
+    id: argv.id,
+    tags: argv.tags ? argv.tags.split(',').filter(Boolean) : [],
+    resources: { cpu_cores: argv.cpu, ram_mb: argv['ram-mb'], gpus },
+    maxParallel: argv['max-parallel'],
+    docker,
+    networkMode: argv.network,
+    heartbeatIntervalMs: (argv['heartbeat-seconds'] ?? 5) * 1000,
+  });
+}
+
+/** SIGTERM/SIGINT: stop claiming, let runs finish within the grace period, then exit. */
+export function stopOnSignals(stop: () => Promise<void>): void {
+  let once = false;
+  const handler = () => {
+    if (once) return;
+    once = true;
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}
+
+const start: CommandModule<GlobalArgs, WorkerStartArgs> = {
+  command: 'start',
+  describe: 'Start a worker agent: heartbeat, claim, run ops as Docker containers',
+  builder: workerOptions,
+  handler: async (argv) => {
+    const running = await startWorkerFromArgs(argv);
+    process.stderr.write(`gyoza worker ${running.id} started\n`);
+    stopOnSignals(() => running.stop((argv['grace-seconds'] ?? 30) * 1000));
   },
+};
+
+export const workerCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'worker <command>',
+  describe: 'Run a worker agent',
+  builder: (y) => y.command(start).demandCommand(1, 'name a worker command: start'),
+  handler: () => undefined,
 };

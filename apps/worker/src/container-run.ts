@@ -1,0 +1,138 @@
+import { createInterface } from 'node:readline';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+import { firstFileOf, tarOf } from './archive';
+
+/** What the worker gets from a claim. */
+export interface OpToRun {
+  id: string;
+  attempt: number;
+  image: string;
+  inputs: Record<string, unknown>;
+  constraints: { cpu_cores: number; ram_mb: number; gpu_count: number };
+  gpu_ids: number[];
+}
+
+export interface ContainerOutcome {
+  exitCode: number;
+  oomKilled: boolean;
+  outputs?: Record<string, unknown>;
+  /** Set when /gyoza/outputs.json exists but is not a JSON object. */
+  outputsError?: string;
+}
+
+export const LABELS = { run: 'gyoza.run_id', worker: 'gyoza.worker_id', attempt: 'gyoza.attempt' } as const;
+const MAX_OUTPUTS_BYTES = 1 << 20;
+
+/** `GYOZA_INPUT_<NAME>` for scalar inputs, so shell ops need no JSON parser. */
+function scalarInputEnv(inputs: Record<string, unknown>): string[] {
+  return Object.entries(inputs)
+    .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
+    .map(([k, v]) => `GYOZA_INPUT_${k.toUpperCase().replace(/[^A-Z0-9]/g, '_')}=${String(v)}`);
+}
+
+/**
+ * One attempt of an op as one container: inputs in the environment and in
+ * /gyoza/inputs.json, CPU and memory limits from the run's constraints, the assigned GPUs as
+ * device requests, labels that let a restarted agent find what it left behind.
+ */
+export class ContainerRun {
+  private container?: Docker.Container;
+  private logsDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly docker: Docker,
+    readonly op: OpToRun,
+    private readonly workerId: string,
+    private readonly networkMode: string,
+  ) {}
+
+  async start(onLine: (stream: 'stdout' | 'stderr', line: string) => void): Promise<void> {
+    const { op } = this;
+    const inputs = JSON.stringify(op.inputs);
+    const env = [
+      `GYOZA_INPUTS=${inputs}`,
+      `GYOZA_RUN_ID=${op.id}`,
+      `GYOZA_ATTEMPT=${op.attempt}`,
+      ...scalarInputEnv(op.inputs),
+    ];
+    const hostConfig: Docker.HostConfig = { NetworkMode: this.networkMode };
+    if (op.constraints.cpu_cores > 0) hostConfig.NanoCpus = Math.round(op.constraints.cpu_cores * 1e9);
+    if (op.constraints.ram_mb > 0) {
+      hostConfig.Memory = op.constraints.ram_mb * 1024 * 1024;
+      hostConfig.MemorySwap = hostConfig.Memory; // no swap: the limit is the limit
+    }
+    if (op.gpu_ids.length > 0) {
+      env.push(`NVIDIA_VISIBLE_DEVICES=${op.gpu_ids.join(',')}`);
+      hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: op.gpu_ids.map(String), Capabilities: [['gpu']] }];
+    }
+    this.container = await this.docker.createContainer({
+      Image: op.image,
+      Env: env,
+      Labels: { [LABELS.run]: op.id, [LABELS.worker]: this.workerId, [LABELS.attempt]: String(op.attempt) },
+      HostConfig: hostConfig,
+      Tty: false,
+    });
+    await this.container.putArchive(tarOf('gyoza/inputs.json', inputs), { path: '/' });
+    const stream = await this.container.attach({ stream: true, stdout: true, stderr: true });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    this.docker.modem.demuxStream(stream, out, err);
+    const lines = (source: PassThrough, name: 'stdout' | 'stderr') =>
+      new Promise<void>((resolve) => {
+        createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY })
+          .on('line', (line) => onLine(name, line))
+          .on('close', () => resolve());
+      });
+    this.logsDone = Promise.all([lines(out, 'stdout'), lines(err, 'stderr')]).then(() => undefined);
+    stream.on('end', () => {
+      out.end();
+      err.end();
+    });
+    await this.container.start();
+  }
+
+  /** Waits for the exit, reads /gyoza/outputs.json, and removes the container. */
+  async wait(): Promise<ContainerOutcome> {
+    const container = this.required();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    // Give the log stream a moment to drain the last lines.
+    await Promise.race([this.logsDone, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    const info = await container.inspect();
+    const outcome: ContainerOutcome = { exitCode: StatusCode, oomKilled: Boolean(info.State.OOMKilled) };
+    try {
+      const archive = await container.getArchive({ path: '/gyoza/outputs.json' });
+      const text = await firstFileOf(archive, MAX_OUTPUTS_BYTES);
+      if (text !== undefined) {
+        const parsed = JSON.parse(text);
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) outcome.outputs = parsed;
+        else outcome.outputsError = '/gyoza/outputs.json is not a JSON object';
+      }
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status !== 404) outcome.outputsError = `cannot read /gyoza/outputs.json: ${(error as Error).message}`;
+    }
+    await this.remove();
+    return outcome;
+  }
+
+  /** Kills and removes the container (cancel, shutdown). */
+  async remove(): Promise<void> {
+    if (!this.container) return;
+    await this.container.remove({ force: true }).catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+    });
+  }
+
+  private required(): Docker.Container {
+    if (!this.container) throw new Error('container not started');
+    return this.container;
+  }
+}
+
+/** Removes containers a previous agent with this id left behind (it crashed or was killed). */
+export async function removeOrphans(docker: Docker, workerId: string): Promise<string[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.worker}=${workerId}`] } });
+  for (const c of containers) await docker.getContainer(c.Id).remove({ force: true });
+  return containers.map((c) => c.Labels[LABELS.run] ?? c.Id);
+}

@@ -1,0 +1,214 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '@gyoza/api';
+import { GyozaClient, type RunJson } from '@gyoza/client';
+import { Scheduler } from '@gyoza/scheduler';
+import type { Store } from '@gyoza/store';
+import { openSqliteStore } from '@gyoza/store-sqlite';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { LABELS, type RunningWorker, startWorker } from '../src';
+
+// Ops in these tests run a shell script given as the `script` input (GYOZA_INPUT_SCRIPT).
+const IMAGE = 'gyoza-test-sh:latest';
+const KEY = 'worker-test-key';
+const cli = join(__dirname, '..', '..', 'cli', 'dist', 'main.js');
+const docker = new Docker();
+
+let dir: string;
+let store: Store;
+let scheduler: Scheduler;
+let server: Server;
+let url: string;
+let client: GyozaClient;
+const workers: RunningWorker[] = [];
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  try {
+    execFileSync('docker', ['info'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('no Docker engine answers: run `bash scripts/start-docker.sh` (as root)');
+  }
+  const base = execFileSync('docker', ['create', 'gyoza-busybox:latest', 'sh'], { encoding: 'utf8' }).trim();
+  execFileSync('docker', ['commit', '--change', 'CMD ["sh", "-c", "eval \\"$GYOZA_INPUT_SCRIPT\\""]', base, IMAGE], {
+    stdio: 'ignore',
+  });
+  execFileSync('docker', ['rm', base], { stdio: 'ignore' });
+  dir = mkdtempSync(join(tmpdir(), 'gyoza-worker-'));
+  store = await openSqliteStore({ path: join(dir, 'gyoza.db') });
+  scheduler = new Scheduler({ store, workerTimeoutSeconds: 2, reaperIntervalMs: 200, pollIntervalMs: 50 });
+  scheduler.start();
+  const app = createApp({ store, scheduler, apiKey: KEY });
+  server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  client = new GyozaClient({ baseUrl: url, apiKey: KEY, retries: 0 });
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const w of workers.splice(0)) await w.stop(1000);
+});
+
+afterAll(async () => {
+  await scheduler.stop();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function agent(id: string, cpu = 2): Promise<RunningWorker> {
+  const w = await startWorker({
+    client,
+    id,
+    docker,
+    networkMode: 'none',
+    heartbeatIntervalMs: 300,
+    claimWaitSeconds: 1,
+    logBatchMs: 50,
+    resources: { cpu_cores: cpu, ram_mb: 2048, gpus: [] },
+    logger: pino({ level: 'silent' }),
+  });
+  workers.push(w);
+  return w;
+}
+
+async function submit(script: string, constraints: Record<string, number> = {}, maxAttempts = 1): Promise<RunJson> {
+  return client.createRun({
+    image: IMAGE,
+    inputs: { script },
+    constraints: { cpu_cores: 1, ram_mb: 64, ...constraints },
+    retry_policy: { max_attempts: maxAttempts, backoff_seconds: 0 },
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const inState = (id: string, ...states: string[]) =>
+  waitFor(`${id} in ${states.join('/')}`, async () => {
+    const run = await client.getRun(id);
+    return states.includes(run.state) ? run : undefined;
+  });
+
+const containersOf = async (workerId: string) =>
+  docker.listContainers({ all: true, filters: { label: [`${LABELS.worker}=${workerId}`] } });
+
+const eventsOf = async (id: string) => (await client.listEvents(id)).events;
+
+it('runs an op: inputs in, log lines and progress out, outputs on success, container removed', async () => {
+  await agent('w-ok');
+  const run = await submit(
+    'echo hello; echo "::gyoza progress 40"; cat /gyoza/inputs.json; echo; echo "run $GYOZA_RUN_ID attempt $GYOZA_ATTEMPT"; echo \'{"answer": 42}\' > /gyoza/outputs.json',
+  );
+  const done = await inState(run.id, 'COMPLETED', 'FAILED');
+  expect(done).toMatchObject({ state: 'COMPLETED', outputs: { answer: 42 }, progress: 100, worker_id: 'w-ok' });
+  const events = await eventsOf(run.id);
+  expect(events.map((e) => e.type).filter((t) => t !== 'LOG')).toEqual([
+    'CREATED',
+    'ASSIGNED',
+    'STARTED',
+    'PROGRESS',
+    'COMPLETED',
+  ]);
+  expect(events.find((e) => e.type === 'PROGRESS')?.msg).toBe('40');
+  const log = events
+    .filter((e) => e.type === 'LOG')
+    .map((e) => e.msg)
+    .join('\n');
+  expect(log).toContain('hello');
+  expect(log).toContain('"script":');
+  expect(log).toContain(`run ${run.id} attempt 1`);
+  expect(log.split('\n')).not.toContain('::gyoza progress 40'); // progress lines become PROGRESS, not LOG
+  expect(await containersOf('w-ok')).toEqual([]);
+});
+
+it('reports a failure with the exit code and the last lines', async () => {
+  await agent('w-fail');
+  const run = await submit('echo preparing; echo boom >&2; exit 3');
+  const failed = await inState(run.id, 'FAILED', 'COMPLETED');
+  expect(failed.state).toBe('FAILED');
+  expect(failed.error_message).toMatch(/^exit code 3\nlast lines:\n/);
+  expect(failed.error_message).toContain('boom');
+});
+
+it('detects a run killed for exceeding its memory limit', async () => {
+  await agent('w-oom');
+  const run = await submit('dd if=/dev/zero of=/dev/null bs=64M count=1', { ram_mb: 16 });
+  const failed = await inState(run.id, 'FAILED', 'COMPLETED');
+  expect(failed.error_message).toMatch(/^OOM killed \(memory limit 16 MB\)/);
+});
+
+it('stops and removes the container of a run cancelled while it runs', async () => {
+  await agent('w-cancel');
+  const run = await submit('echo started; sleep 60');
+  await inState(run.id, 'RUNNING');
+  await waitFor('the container', async () => ((await containersOf('w-cancel')).length === 1 ? true : undefined));
+  await client.cancelRun(run.id, 'changed my mind');
+  await waitFor(
+    'the container to go',
+    async () => ((await containersOf('w-cancel')).length === 0 ? true : undefined),
+    10_000,
+  );
+  expect((await client.getRun(run.id)).state).toBe('CANCELLED');
+});
+
+it('runs two ops in parallel within its capacity and holds the third back', async () => {
+  await agent('w-par', 2);
+  const runs = [await submit('sleep 2'), await submit('sleep 2'), await submit('sleep 2')];
+  const states = await waitFor('two running', async () => {
+    const now = await Promise.all(runs.map((r) => client.getRun(r.id)));
+    return now.filter((r) => r.state === 'RUNNING').length === 2 ? now.map((r) => r.state) : undefined;
+  });
+  expect(states.filter((s) => s === 'PENDING')).toHaveLength(1);
+  for (const r of runs) expect((await inState(r.id, 'COMPLETED', 'FAILED')).state).toBe('COMPLETED');
+});
+
+it('survives an agent killed with SIGKILL: the run is retried elsewhere, the orphan removed on restart', async () => {
+  if (!existsSync(cli)) throw new Error('build first: pnpm build');
+  const spawnAgent = () => {
+    const child = spawn(
+      process.execPath,
+      [cli, 'worker', 'start', '--server', url, '--api-key', KEY, '--id', 'w-killed', '--network', 'none'],
+      { stdio: 'ignore' },
+    );
+    children.push(child);
+    return child;
+  };
+  const child = spawnAgent();
+  await waitFor('the agent to register', async () =>
+    (await client.listWorkers()).some((w) => w.id === 'w-killed' && w.status === 'active') ? true : undefined,
+  );
+  const run = await submit('if [ "$GYOZA_ATTEMPT" = 1 ]; then echo first; sleep 60; fi; echo second', {}, 2);
+  const running = await inState(run.id, 'RUNNING');
+  expect(running.worker_id).toBe('w-killed');
+  await waitFor('the container', async () => ((await containersOf('w-killed')).length === 1 ? true : undefined));
+  child.kill('SIGKILL');
+
+  // The server evicts the silent worker, fails the attempt (WORKER_LOST) and retries it here.
+  await agent('w-rescue');
+  const done = await inState(run.id, 'COMPLETED');
+  expect(done).toMatchObject({ current_attempt: 2, worker_id: 'w-rescue' });
+  const types = (await eventsOf(run.id)).map((e) => e.type);
+  expect(types).toEqual(expect.arrayContaining(['WORKER_LOST', 'FAILED', 'RETRIED']));
+  expect((await containersOf('w-killed')).length).toBe(1); // the orphan is still there
+
+  spawnAgent();
+  await waitFor('the orphan to be removed', async () =>
+    (await containersOf('w-killed')).length === 0 ? true : undefined,
+  );
+}, 60_000);
