@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ROUTES } from './index';
+import pino from 'pino';
+import request from 'supertest';
+import { createApp, ROUTES } from './index';
 import { API_KEY, type Harness, startHarness } from './test/harness';
 
 let h: Harness;
@@ -46,6 +48,18 @@ async function snapshot() {
     workers: await h.store.workers.listWorkers(),
   };
 }
+
+describe('request logs', () => {
+  it('log each request with its id and never the API key', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const app = createApp({ store: h.store, scheduler: h.scheduler, apiKey: API_KEY, logger });
+    await request(app).get('/runs').set('X-API-Key', API_KEY).set('X-Request-Id', 'req-42').expect(200);
+    const logged = lines.join('');
+    expect(logged).toContain('"id":"req-42"');
+    expect(logged).not.toContain(API_KEY);
+  });
+});
 
 describe('auth', () => {
   it('needs X-API-Key on every route but /health', async () => {

@@ -49,7 +49,22 @@ export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
-  app.use(pinoHttp({ logger, genReqId: (req, res) => requestId(req.headers['x-request-id'], res) }));
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => requestId(req.headers['x-request-id'], res),
+      // Never log headers: X-API-Key is a secret.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
   app.use((req, res, next) => {
     const end = context.metrics.requestDuration.startTimer({ method: req.method });
     res.on('finish', () => end({ route: req.route?.path ?? 'unmatched', status: String(res.statusCode) }));
