@@ -20,7 +20,7 @@ describe('parseOpFile', () => {
     expect(definition).toMatchObject({
       id: 'hello',
       version: '1.0.0',
-      image: 'busybox:1.36',
+      image: 'gyoza-hello:latest',
       input_specs: {
         name: { type: 'string', default: 'world' },
         times: { type: 'integer', default: 1 },

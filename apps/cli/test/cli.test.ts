@@ -124,12 +124,12 @@ afterAll(async () => {
 describe('gyoza op', () => {
   it('deploys the documented example and reads it back', async () => {
     const deployed = await gyoza(['op', 'deploy', EXAMPLE]);
-    expect(deployed).toMatchObject({ code: 0, stdout: 'deployed hello@1.0.0 (busybox:1.36)\n' });
+    expect(deployed).toMatchObject({ code: 0, stdout: 'deployed hello@1.0.0 (gyoza-hello:latest)\n' });
     const ls = await gyoza(['op', 'ls', '--json']);
     expect(ls.code).toBe(0);
     expect(JSON.parse(ls.stdout)).toEqual([expect.objectContaining({ id: 'hello', version: '1.0.0' })]);
     const get = await gyoza(['op', 'get', 'hello']);
-    expect(get.stdout).toMatch(/^image: busybox:1\.36$/m);
+    expect(get.stdout).toMatch(/^image: gyoza-hello:latest$/m);
     const versions = await gyoza(['op', 'versions', 'hello']);
     expect(versions.stdout.split('\n')[0]).toMatch(/^VERSION\s+IMAGE\s+CREATED$/);
     expect(await gyoza(['op', 'rm', 'hello'])).toMatchObject({ code: 0, stdout: 'deleted 1 definition of hello\n' });
