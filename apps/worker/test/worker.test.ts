@@ -212,3 +212,59 @@ it('survives an agent killed with SIGKILL: the run is retried elsewhere, the orp
     (await containersOf('w-killed')).length === 0 ? true : undefined,
   );
 }, 60_000);
+
+it('runs the README example end to end: examples/hello built, deployed, run and watched with the CLI', async () => {
+  if (!existsSync(cli)) throw new Error('build first: pnpm build');
+  const root = join(__dirname, '..', '..', '..');
+  // No registry answers here, so the example is built on the local busybox image.
+  execFileSync(
+    'docker',
+    [
+      'build',
+      '--network',
+      'none',
+      '--build-arg',
+      'BASE=gyoza-busybox:latest',
+      '-t',
+      'gyoza-hello:latest',
+      'examples/hello',
+    ],
+    { cwd: root, stdio: 'ignore', env: { ...process.env, DOCKER_BUILDKIT: '0' } },
+  );
+  const gyoza = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, [cli, ...args, '--server', url, '--api-key', KEY], { cwd: root });
+      children.push(child);
+      let stdout = '';
+      child.stdout.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      child.on('close', (code) => resolve({ code, stdout }));
+    });
+
+  expect((await gyoza('op', 'deploy', 'examples/hello/gyoza.yml')).code).toBe(0);
+  await agent('w-hello');
+  const created = await gyoza(
+    'run',
+    'create',
+    'hello',
+    '--input',
+    'name=Ada',
+    '--input',
+    'times=3',
+    '--input',
+    'shout=true',
+  );
+  expect(created.code).toBe(0);
+  const id = created.stdout.trim();
+  expect(id).toMatch(/^run_/);
+  const watched = await gyoza('run', 'watch', id);
+  expect(watched.code).toBe(0);
+  expect(watched.stdout).toContain('greeting: HELLO, ADA!');
+  expect(watched.stdout).toContain('times: 3');
+  const log = (await eventsOf(id))
+    .filter((e) => e.type === 'LOG')
+    .map((e) => e.msg)
+    .join('\n');
+  expect(log.split('\n').filter((line) => line === 'HELLO, ADA!')).toHaveLength(3);
+}, 60_000);
