@@ -2,117 +2,59 @@ import type {
   Constraints,
   ConstraintsInput,
   EventDelivery,
-  InputSpecs,
+  FreeCapacity,
+  FreeGpu,
+  Gpu,
   Inputs,
+  OpAttempt,
+  OpDefinition,
   OpDefinitionInput,
-  RetryPolicy,
+  OpRun,
   RetryPolicyInput,
-  RunEventType,
+  RunEventDraft,
   RunState,
+  Worker,
   WorkerEventType,
-  WorkerStatus,
 } from '@gyoza/domain';
 
-// The domain types as they travel over the wire: dates are ISO-8601 strings.
+// The API's answers are the domain's types as JSON carries them: dates become ISO-8601
+// strings. Deriving them keeps the client from drifting away from the server.
 
 export type { OpDefinitionInput, RunState };
 
-export interface DefinitionJson {
-  id: string;
-  version: string;
-  image: string;
-  description?: string;
-  input_specs: InputSpecs;
-  output_specs: Record<string, unknown>;
-  constraints: Constraints;
-  retry_policy: RetryPolicy;
-  event_delivery: EventDelivery;
-  created_at: string;
-  updated_at: string;
-}
+/** A domain value after JSON.stringify: dates are strings, everything else as it was. */
+export type Json<T> = T extends Date
+  ? string
+  : T extends readonly (infer U)[]
+    ? Json<U>[]
+    : T extends object
+      ? { [K in keyof T]: Json<T[K]> }
+      : T;
 
-export interface AttemptJson {
-  attempt: number;
-  state: RunState;
-  worker_id?: string;
-  gpu_ids: number[];
-  progress: number;
-  outputs: Record<string, unknown>;
-  error_message?: string;
-  created_at: string;
-  started_at?: string;
-  finished_at?: string;
-}
+export type DefinitionJson = Json<OpDefinition>;
+export type AttemptJson = Json<OpAttempt>;
 
-export interface RunJson {
-  id: string;
-  definition_id?: string;
-  definition_version?: string;
-  image: string;
-  inputs: Inputs;
-  outputs: Record<string, unknown>;
-  priority: number;
-  constraints: Constraints;
-  retry_policy: RetryPolicy;
-  event_delivery: EventDelivery;
-  state: RunState;
-  progress: number;
-  current_attempt: number;
-  worker_id?: string;
-  gpu_ids: number[];
-  error_message?: string;
-  created_at: string;
-  updated_at: string;
-  started_at?: string;
-  finished_at?: string;
-  not_before?: string;
-  idempotency_key?: string;
-  attempts: AttemptJson[];
-  /** Set while PENDING when no active worker can currently take the run. */
-  pending_reason?: string;
-}
+/** A run without its storage revision; `pending_reason` is set while it waits for room. */
+export type RunJson = Json<Omit<OpRun, 'rev'>> & { pending_reason?: string };
 
-export interface EventJson {
-  index: number;
-  attempt: number;
-  type: RunEventType | string;
-  msg?: string;
-  payload?: Record<string, unknown>;
-  created_at: string;
-  run_id?: string;
-}
+/** An event; `run_id` is present where events of several runs are mixed. */
+export type EventJson = Json<RunEventDraft> & { index: number; created_at: string; run_id?: string };
 
 export interface EventsPage {
   events: EventJson[];
   state: RunState;
 }
 
-export interface GpuJson {
-  id: number;
-  vram_mb: number;
-  tags: string[];
-}
+export type GpuJson = Json<Gpu>;
+export type FreeGpuJson = Json<FreeGpu>;
 
-export interface FreeGpuJson extends GpuJson {
-  free_vram_mb: number;
-}
+/** A worker with what is left of its capacity after the runs reserved on it. */
+export type WorkerJson = Json<Worker> & { free: Json<FreeCapacity> };
 
-export interface WorkerJson {
-  id: string;
-  resources: { cpu_cores: number; ram_mb: number; gpus: GpuJson[] };
-  tags: string[];
-  running_ops: string[];
-  status: WorkerStatus;
-  created_at: string;
-  last_heartbeat_at: string;
-  evicted_at?: string;
-  free: { cpu_cores: number; ram_mb: number; gpus: FreeGpuJson[] };
-}
-
-export interface HeartbeatResponse extends WorkerJson {
+export type HeartbeatResponse = WorkerJson & {
   /** Runs the worker reported that it must stop (cancelled or reassigned). */
   stop_runs: string[];
-}
+};
 
 /** What a claim hands a worker. */
 export interface WorkerOpRun {
