@@ -376,7 +376,7 @@ describe('following runs', () => {
     await api0.heartbeat({ worker_id: 'w1', resources: { cpu_cores: 4, ram_mb: 4096, gpus: [] } });
     await api0.claim('w1');
     const proxy = await startProxy(gyoza.url, (req) =>
-      req.url?.includes('/events/stream') && !req.headers['last-event-id']?.match(/^[1-9]/)
+      req.url?.includes('/events/stream') && !/^[1-9]/.test(String(req.headers['last-event-id'] ?? ''))
         ? 'cut-after-first-message'
         : 'pass',
     );
