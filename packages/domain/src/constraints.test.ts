@@ -1,14 +1,5 @@
-import { mergeConstraints, NO_CONSTRAINTS, normalizeConstraints, ValidationError } from './index';
-
-function issues(fn: () => unknown) {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return (error as ValidationError).details;
-  }
-  throw new Error('expected a ValidationError');
-}
+import { issues } from '../test/issues';
+import { mergeConstraints, NO_CONSTRAINTS, normalizeConstraints } from './index';
 
 describe('normalizeConstraints', () => {
   it('defaults everything to zero or empty', () => {

@@ -1,14 +1,5 @@
-import { normalizeEventDelivery, ValidationError } from './index';
-
-function issues(fn: () => unknown) {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return (error as ValidationError).details;
-  }
-  throw new Error('expected a ValidationError');
-}
+import { issues } from '../test/issues';
+import { normalizeEventDelivery } from './index';
 
 describe('normalizeEventDelivery', () => {
   it('keeps an http(s) webhook, event types and secret; none means {}', () => {

@@ -1,14 +1,5 @@
-import { type InputSpecs, ValidationError, validateInputSpecs, validateInputs } from './index';
-
-function issues(fn: () => unknown) {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return (error as ValidationError).details;
-  }
-  throw new Error('expected a ValidationError');
-}
+import { issues } from '../test/issues';
+import { type InputSpecs, validateInputSpecs, validateInputs } from './index';
 
 describe('validateInputs per type', () => {
   it.each([

@@ -1,21 +1,5 @@
-import {
-  backoffSeconds,
-  DEFAULT_RETRY_POLICY,
-  hasAttemptsLeft,
-  normalizeRetryPolicy,
-  type RetryPolicy,
-  ValidationError,
-} from './index';
-
-function issues(fn: () => unknown) {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return (error as ValidationError).details;
-  }
-  throw new Error('expected a ValidationError');
-}
+import { issues } from '../test/issues';
+import { backoffSeconds, DEFAULT_RETRY_POLICY, hasAttemptsLeft, normalizeRetryPolicy, type RetryPolicy } from './index';
 
 describe('normalizeRetryPolicy', () => {
   it('defaults to one attempt, no backoff, multiplier 2 and no cap', () => {
