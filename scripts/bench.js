@@ -2,9 +2,7 @@
 // `pnpm bench` (after `pnpm build`): store and scheduler throughput and latency on this
 // machine, for the SQLite store and the MongoDB adapter on FerretDB. Prints tables.
 //   node scripts/bench.js [--stores sqlite,mongo] [--backlogs 1000,10000,100000] [--claims 300]
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -13,7 +11,7 @@ const { createRun } = require('../packages/domain');
 const { Scheduler } = require('../packages/scheduler');
 const { openSqliteStore } = require('../packages/store-sqlite');
 const { openMongoStore } = require('../packages/store-mongo');
-const { ferretdbBinary } = require('./ferretdb-path');
+const { startFerretdb } = require('./ferretdb');
 
 const { values: args } = parseArgs({
   options: Object.fromEntries(
@@ -39,51 +37,6 @@ const percentile = (values, p) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 };
 const fmt = (n, digits = 1) => n.toFixed(digits);
-
-async function startFerret() {
-  const binary = ferretdbBinary();
-  if (!binary) throw new Error('FerretDB not found: bash scripts/install-ferretdb.sh');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gyoza-bench-ferret-'));
-  const port = await new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-  const child = spawn(
-    binary,
-    [
-      `--listen-addr=127.0.0.1:${port}`,
-      '--handler=sqlite',
-      `--sqlite-url=file:${dir}/`,
-      '--telemetry=disable',
-      `--state-dir=${dir}`,
-      '--debug-addr=-',
-      '--log-level=error',
-    ],
-    { stdio: 'ignore' },
-  );
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((r) =>
-      net
-        .connect(port, '127.0.0.1')
-        .once('connect', function () {
-          this.destroy();
-          r(true);
-        })
-        .once('error', () => r(false)),
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    uri: `mongodb://127.0.0.1:${port}/`,
-    stop: () => {
-      child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 async function openFresh(kind, ferret) {
   if (kind === 'sqlite') {
@@ -200,7 +153,7 @@ async function main() {
   const ferret = STORES.includes('mongo')
     ? args['mongo-uri']
       ? { uri: args['mongo-uri'], stop() {} }
-      : await startFerret()
+      : await startFerretdb({ logLevel: 'error' })
     : undefined;
   try {
     console.log(
@@ -230,7 +183,7 @@ async function main() {
       console.log(`| ${kind} | ${fmt(l.p50, 2)} | ${fmt(l.p99, 2)} |`);
     }
   } finally {
-    ferret?.stop();
+    await ferret?.stop();
   }
 }
 
