@@ -20,6 +20,8 @@ export interface WorkerOptions {
   /** Long-poll length of each claim. Default 10. */
   claimWaitSeconds?: number;
   logBatchMs?: number;
+  /** On stop, how long unsent reports may still be retried after the grace period. Default 10 s. */
+  reportTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -195,19 +197,31 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
       slotFreed();
       await claimLoop;
       const finished = Promise.all([...tasks]);
-      const timedOut = await Promise.race([
-        finished.then(() => false),
-        new Promise((r) => setTimeout(() => r(true), graceMs)),
-      ]);
-      if (timedOut) {
+      if (!(await settlesWithin(finished, graceMs))) {
         for (const entry of active.values()) {
           entry.abandoned = 'shutdown';
           await entry.container.remove().catch(() => undefined);
         }
-        await finished;
+        // Reports are retried while the server is away; do not wait for it forever.
+        if (!(await settlesWithin(finished, options.reportTimeoutMs ?? 10_000))) {
+          logger.error({ runs: [...active.keys()] }, 'exiting without reporting these runs: the server is unreachable');
+        }
       }
       clearInterval(beat);
       await heartbeat().catch(() => undefined);
     },
   };
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -64,9 +64,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function agent(id: string, cpu = 2): Promise<RunningWorker> {
+async function agent(id: string, cpu = 2, through = client): Promise<RunningWorker> {
   const w = await startWorker({
-    client,
+    client: through,
     id,
     docker,
     networkMode: 'none',
@@ -267,4 +267,131 @@ it('runs the README example end to end: examples/hello built, deployed, run and 
     .map((e) => e.msg)
     .join('\n');
   expect(log.split('\n').filter((line) => line === 'HELLO, ADA!')).toHaveLength(3);
+}, 60_000);
+
+it('works through a server outage: events are buffered and delivered in order, heartbeats resume', async () => {
+  // A server of its own, whose reaper would not evict the worker during the outage: while
+  // the server is down, nothing can evict anyone.
+  const own = await openSqliteStore({ path: join(dir, 'outage.db') });
+  const ownScheduler = new Scheduler({ store: own, workerTimeoutSeconds: 60, pollIntervalMs: 50 });
+  ownScheduler.start();
+  const app = createApp({ store: own, scheduler: ownScheduler, apiKey: KEY });
+  const listen = (port: number) =>
+    new Promise<Server>((resolve) => {
+      const s = app.listen(port, '127.0.0.1', () => resolve(s));
+    });
+  let http = await listen(0);
+  const port = (http.address() as AddressInfo).port;
+  const ownClient = new GyozaClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey: KEY, retries: 0 });
+  const down = async () => {
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+  };
+  try {
+    await agent('w-outage', 2, ownClient);
+    const run = await ownClient.createRun({
+      image: IMAGE,
+      inputs: {
+        script: 'echo before; sleep 2; echo "::gyoza progress 50"; echo after; echo \'{"x": 1}\' > /gyoza/outputs.json',
+      },
+      constraints: { cpu_cores: 1, ram_mb: 64 },
+    });
+    await waitFor('the run to start', async () =>
+      (await ownClient.getRun(run.id)).state === 'RUNNING' ? true : undefined,
+    );
+    await down();
+    // The op ends while the server is away: its container goes, its outcome waits to be sent.
+    await waitFor('the container to go', async () =>
+      (await containersOf('w-outage')).length === 0 ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await own.runs.getRun(run.id))?.state).toBe('RUNNING'); // nothing got through yet
+    const before = Date.now();
+    http = await listen(port);
+
+    const done = await waitFor('the outcome', async () => {
+      const r = await ownClient.getRun(run.id);
+      return r.state === 'RUNNING' ? undefined : r;
+    });
+    expect(done).toMatchObject({ state: 'COMPLETED', outputs: { x: 1 }, worker_id: 'w-outage' });
+    const events = (await ownClient.listEvents(run.id)).events;
+    expect(events.map((e) => e.type).filter((t) => t !== 'LOG')).toEqual([
+      'CREATED',
+      'ASSIGNED',
+      'STARTED',
+      'PROGRESS',
+      'COMPLETED',
+    ]);
+    const log = events.filter((e) => e.type === 'LOG').map((e) => e.msg);
+    expect(log.join('\n').split('\n')).toEqual(['before', 'after']);
+    expect(events.findIndex((e) => e.msg === 'after')).toBeLessThan(events.findIndex((e) => e.type === 'COMPLETED'));
+    await waitFor('a heartbeat after the outage', async () => {
+      const w = (await ownClient.listWorkers()).find((x) => x.id === 'w-outage');
+      return w && Date.parse(w.last_heartbeat_at) >= before && w.status === 'active' ? true : undefined;
+    });
+    // And it claims again.
+    const next = await ownClient.createRun({ image: IMAGE, inputs: { script: 'true' }, constraints: { cpu_cores: 1 } });
+    await waitFor('the next run', async () =>
+      (await ownClient.getRun(next.id)).state === 'COMPLETED' ? true : undefined,
+    );
+  } finally {
+    for (const w of workers.splice(0)) await w.stop(1000);
+    await ownScheduler.stop();
+    await down().catch(() => undefined);
+    await own.close();
+  }
+}, 60_000);
+
+it('on SIGTERM stops claiming, lets runs finish within the grace period, then stops the rest and reports', async () => {
+  if (!existsSync(cli)) throw new Error('build first: pnpm build');
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'worker',
+      'start',
+      '--server',
+      url,
+      '--api-key',
+      KEY,
+      '--id',
+      'w-term',
+      '--network',
+      'none',
+      '--cpu',
+      '4',
+      '--ram-mb',
+      '1024',
+      '--heartbeat-seconds',
+      '0.3',
+      '--grace-seconds',
+      '3',
+    ],
+    { stdio: 'ignore' },
+  );
+  children.push(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const short = await submit('sleep 1; echo short done', {}, 1);
+  const long = await submit('echo long; sleep 60', {}, 1);
+  await inState(short.id, 'RUNNING');
+  await inState(long.id, 'RUNNING');
+  child.kill('SIGTERM');
+  const later = await submit('echo too late');
+
+  const sentAt = Date.now();
+  expect(await exited).toBe(0);
+  const tookMs = Date.now() - sentAt;
+  expect(tookMs).toBeGreaterThanOrEqual(2500); // it waited for the grace period...
+  expect(tookMs).toBeLessThan(15_000); // ...and not for the long run
+  expect(await client.getRun(short.id)).toMatchObject({ state: 'COMPLETED' });
+  const stopped = await client.getRun(long.id);
+  expect(stopped).toMatchObject({ state: 'FAILED' });
+  expect(stopped.error_message).toContain('worker shutting down');
+  expect(await containersOf('w-term')).toEqual([]);
+  // A run submitted as the signal arrives may still be handed to the agent by a claim it is
+  // abandoning; the server takes it back when it evicts the silent agent. It never runs there.
+  const back = await inState(later.id, 'PENDING');
+  expect(back.worker_id).toBeUndefined();
+  expect((await eventsOf(later.id)).map((e) => e.type)).not.toContain('STARTED');
+  await client.cancelRun(later.id);
 }, 60_000);
