@@ -32,9 +32,39 @@ function scalarInputEnv(inputs: Record<string, unknown>): string[] {
 }
 
 /**
- * One attempt of an op as one container: inputs in the environment and in
- * /gyoza/inputs.json, CPU and memory limits from the run's constraints, the assigned GPUs as
- * device requests, labels that let a restarted agent find what it left behind.
+ * The container of one attempt: inputs in the environment (and, put in by the agent,
+ * /gyoza/inputs.json), CPU and memory limits from the run's constraints, the assigned GPUs
+ * as an NVIDIA device request, labels that let a restarted agent find what it left behind.
+ */
+export function containerSpec(op: OpToRun, workerId: string, networkMode: string): Docker.ContainerCreateOptions {
+  const env = [
+    `GYOZA_INPUTS=${JSON.stringify(op.inputs)}`,
+    `GYOZA_RUN_ID=${op.id}`,
+    `GYOZA_ATTEMPT=${op.attempt}`,
+    ...scalarInputEnv(op.inputs),
+  ];
+  const hostConfig: Docker.HostConfig = { NetworkMode: networkMode };
+  if (op.constraints.cpu_cores > 0) hostConfig.NanoCpus = Math.round(op.constraints.cpu_cores * 1e9);
+  if (op.constraints.ram_mb > 0) {
+    hostConfig.Memory = op.constraints.ram_mb * 1024 * 1024;
+    hostConfig.MemorySwap = hostConfig.Memory; // no swap: the limit is the limit
+  }
+  if (op.gpu_ids.length > 0) {
+    env.push(`NVIDIA_VISIBLE_DEVICES=${op.gpu_ids.join(',')}`);
+    hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: op.gpu_ids.map(String), Capabilities: [['gpu']] }];
+  }
+  return {
+    Image: op.image,
+    Env: env,
+    Labels: { [LABELS.run]: op.id, [LABELS.worker]: workerId, [LABELS.attempt]: String(op.attempt) },
+    HostConfig: hostConfig,
+    Tty: false,
+  };
+}
+
+/**
+ * One attempt of an op as one container (see containerSpec): started with its inputs file,
+ * its output lines streamed, its outputs file read at the exit.
  */
 export class ContainerRun {
   private container?: Docker.Container;
@@ -48,31 +78,8 @@ export class ContainerRun {
   ) {}
 
   async start(onLine: (stream: 'stdout' | 'stderr', line: string) => void): Promise<void> {
-    const { op } = this;
-    const inputs = JSON.stringify(op.inputs);
-    const env = [
-      `GYOZA_INPUTS=${inputs}`,
-      `GYOZA_RUN_ID=${op.id}`,
-      `GYOZA_ATTEMPT=${op.attempt}`,
-      ...scalarInputEnv(op.inputs),
-    ];
-    const hostConfig: Docker.HostConfig = { NetworkMode: this.networkMode };
-    if (op.constraints.cpu_cores > 0) hostConfig.NanoCpus = Math.round(op.constraints.cpu_cores * 1e9);
-    if (op.constraints.ram_mb > 0) {
-      hostConfig.Memory = op.constraints.ram_mb * 1024 * 1024;
-      hostConfig.MemorySwap = hostConfig.Memory; // no swap: the limit is the limit
-    }
-    if (op.gpu_ids.length > 0) {
-      env.push(`NVIDIA_VISIBLE_DEVICES=${op.gpu_ids.join(',')}`);
-      hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: op.gpu_ids.map(String), Capabilities: [['gpu']] }];
-    }
-    this.container = await this.docker.createContainer({
-      Image: op.image,
-      Env: env,
-      Labels: { [LABELS.run]: op.id, [LABELS.worker]: this.workerId, [LABELS.attempt]: String(op.attempt) },
-      HostConfig: hostConfig,
-      Tty: false,
-    });
+    this.container = await this.docker.createContainer(containerSpec(this.op, this.workerId, this.networkMode));
+    const inputs = JSON.stringify(this.op.inputs);
     await this.container.putArchive(tarOf('gyoza/inputs.json', inputs), { path: '/' });
     const stream = await this.container.attach({ stream: true, stdout: true, stderr: true });
     const out = new PassThrough();

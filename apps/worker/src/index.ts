@@ -1,3 +1,3 @@
 export { type RunningWorker, startWorker, type WorkerOptions } from './agent';
-export { ContainerRun, LABELS, type OpToRun, removeOrphans } from './container-run';
-export { detectGpus, detectResources, parseGpus, type WorkerResourcesInput } from './resources';
+export { ContainerRun, containerSpec, LABELS, type OpToRun, removeOrphans } from './container-run';
+export { detectGpus, detectResources, parseGpus, parseNvidiaSmi, type WorkerResourcesInput } from './resources';

@@ -14,28 +14,34 @@ export interface WorkerResourcesInput {
 }
 
 /** GPUs as nvidia-smi reports them; none when it is missing or fails. */
-export function detectGpus(): DetectedGpu[] {
+export function detectGpus(nvidiaSmi = 'nvidia-smi'): DetectedGpu[] {
   try {
-    const out = execFileSync('nvidia-smi', ['--query-gpu=index,memory.total,name', '--format=csv,noheader,nounits'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 5000,
-    });
-    return out
-      .split('\n')
-      .filter((line) => line.trim())
-      .map((line) => {
-        const [index, memory, name] = line.split(',').map((s) => s.trim());
-        return {
-          id: Number(index),
-          vram_mb: Number(memory),
-          tags: name ? [name.toLowerCase().replace(/\s+/g, '-')] : [],
-        };
-      })
-      .filter((g) => Number.isInteger(g.id) && Number.isFinite(g.vram_mb));
+    return parseNvidiaSmi(
+      execFileSync(nvidiaSmi, ['--query-gpu=index,memory.total,name', '--format=csv,noheader,nounits'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 5000,
+      }),
+    );
   } catch {
     return [];
   }
+}
+
+/**
+ * `nvidia-smi --query-gpu=index,memory.total,name --format=csv,noheader,nounits` -> GPUs,
+ * each tagged with its model name in kebab case ("NVIDIA A100-SXM4-40GB" -> nvidia-a100-sxm4-40gb).
+ */
+export function parseNvidiaSmi(out: string): DetectedGpu[] {
+  return out
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => {
+      const [index, memory, ...name] = line.split(',').map((s) => s.trim());
+      const model = name.join(',').toLowerCase().replace(/\s+/g, '-');
+      return { id: Number(index), vram_mb: Number(memory), tags: model ? [model] : [] };
+    })
+    .filter((g) => Number.isInteger(g.id) && g.id >= 0 && Number.isFinite(g.vram_mb) && g.vram_mb > 0);
 }
 
 /** This machine's CPU, RAM and GPUs; each can be overridden (flags). */

@@ -11,7 +11,7 @@ import type { Store } from '@gyoza/store';
 import { openSqliteStore } from '@gyoza/store-sqlite';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { LABELS, type RunningWorker, startWorker } from '../src';
+import { containerSpec, LABELS, type RunningWorker, startWorker } from '../src';
 
 // Ops in these tests run a shell script given as the `script` input (GYOZA_INPUT_SCRIPT).
 const IMAGE = 'gyoza-test-sh:latest';
@@ -395,3 +395,63 @@ it('on SIGTERM stops claiming, lets runs finish within the grace period, then st
   expect((await eventsOf(later.id)).map((e) => e.type)).not.toContain('STARTED');
   await client.cancelRun(later.id);
 }, 60_000);
+
+describe('GPUs (no GPU and no NVIDIA runtime here: what the engine is asked for, and a clean failure)', () => {
+  it('asks the engine for the assigned GPUs as an NVIDIA device request', async () => {
+    const op = {
+      id: 'run_gpuspec',
+      attempt: 2,
+      image: IMAGE,
+      inputs: { prompt: 'a cat', steps: 20 },
+      constraints: { cpu_cores: 1.5, ram_mb: 256, gpu_count: 2 },
+      gpu_ids: [1, 3],
+    };
+    const container = await docker.createContainer(containerSpec(op, 'w-spec', 'none'));
+    try {
+      const info = await container.inspect();
+      expect(info.HostConfig.DeviceRequests).toEqual([
+        expect.objectContaining({ Driver: 'nvidia', DeviceIDs: ['1', '3'], Capabilities: [['gpu']] }),
+      ]);
+      expect(info.HostConfig).toMatchObject({
+        NanoCpus: 1.5e9,
+        Memory: 256 * 1024 * 1024,
+        MemorySwap: 256 * 1024 * 1024,
+        NetworkMode: 'none',
+      });
+      expect(info.Config.Env).toEqual(
+        expect.arrayContaining([
+          'NVIDIA_VISIBLE_DEVICES=1,3',
+          'GYOZA_RUN_ID=run_gpuspec',
+          'GYOZA_ATTEMPT=2',
+          'GYOZA_INPUTS={"prompt":"a cat","steps":20}',
+          'GYOZA_INPUT_PROMPT=a cat',
+          'GYOZA_INPUT_STEPS=20',
+        ]),
+      );
+      expect(info.Config.Labels).toMatchObject({ [LABELS.run]: 'run_gpuspec', [LABELS.worker]: 'w-spec' });
+    } finally {
+      await container.remove({ force: true });
+    }
+  });
+
+  it('fails a GPU run clearly when the engine cannot provide GPUs, and leaves nothing behind', async () => {
+    const w = await startWorker({
+      client,
+      id: 'w-gpu',
+      docker,
+      networkMode: 'none',
+      heartbeatIntervalMs: 300,
+      claimWaitSeconds: 1,
+      resources: { cpu_cores: 2, ram_mb: 2048, gpus: [{ id: 0, vram_mb: 8192, tags: [] }] },
+      logger: pino({ level: 'silent' }),
+    });
+    workers.push(w);
+    const run = await submit('echo never', { vram_mb: 4096, gpu_count: 1 });
+    const done = await inState(run.id, 'COMPLETED', 'FAILED');
+    expect(done).toMatchObject({ state: 'FAILED', worker_id: 'w-gpu', gpu_ids: [0] });
+    expect(done.error_message).toMatch(/^worker could not run the container: .*(nvidia|device driver)/i);
+    const started = (await eventsOf(run.id)).find((e) => e.type === 'STARTED');
+    expect(started?.payload).toMatchObject({ worker_id: 'w-gpu', gpu_id: 0 });
+    expect(await containersOf('w-gpu')).toEqual([]);
+  });
+});
