@@ -134,6 +134,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
         });
       }
     } catch (error) {
+      // As on every path, the container is gone before the outcome is reported.
+      await entry.container.remove().catch(() => undefined);
       if (!entry.abandoned) {
         logger.error({ run: op.id, err: (error as Error).message }, 'container failed');
         entry.reporter.send({
