@@ -36,6 +36,7 @@ module.exports = {
     '<rootDir>/packages/*/src/**/*.test.ts',
     '<rootDir>/apps/*/src/**/*.test.ts',
     '<rootDir>/apps/*/test/**/*.test.ts',
+    '<rootDir>/scripts/**/*.test.ts',
   ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   globalSetup: '<rootDir>/scripts/jest-global-setup.js',
