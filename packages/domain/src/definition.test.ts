@@ -75,7 +75,7 @@ describe('defineOp', () => {
         worker_tags: [],
         timeout_seconds: 0,
       },
-      retry_policy: { max_attempts: 1, backoff_seconds: 0, backoff_multiplier: 2 },
+      retry_policy: { max_attempts: 1, backoff_seconds: 0, backoff_multiplier: 2, max_backoff_seconds: 3600 },
       event_delivery: {},
       created_at: t(1),
       updated_at: t(1),

@@ -5,7 +5,7 @@ import {
   ValidationError,
   WorkerMismatchError,
 } from './errors';
-import { backoffSeconds, hasAttemptsLeft } from './retry';
+import { addSeconds, backoffSeconds, hasAttemptsLeft } from './retry';
 import {
   isFinished,
   type OpAttempt,
@@ -207,9 +207,7 @@ export function fail(run: OpRun, errorMessage: string | undefined, now: Date): T
 
 function failWith(run: OpRun, errorMessage: string, now: Date, before: RunEventDraft[]): Transition {
   const retries = hasAttemptsLeft(run.retry_policy, run.current_attempt);
-  const not_before = retries
-    ? new Date(now.getTime() + backoffSeconds(run.retry_policy, run.current_attempt) * 1000)
-    : undefined;
+  const not_before = retries ? addSeconds(now, backoffSeconds(run.retry_policy, run.current_attempt)) : undefined;
   const payload: Record<string, unknown> = { error_message: errorMessage };
   if (not_before) payload.retry_at = not_before.toISOString();
   return {
