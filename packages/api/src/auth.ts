@@ -11,7 +11,7 @@ export function requireApiKey(apiKey: string, open: readonly string[]): RequestH
     if (open.includes(req.path)) return next();
     const given = req.get('x-api-key');
     if (given === undefined || !timingSafeEqual(digest(given), expected)) {
-      return next(new HttpError(401, 'UNAUTHORIZED', given === undefined ? 'missing X-API-Key' : 'wrong X-API-Key'));
+      return next(new HttpError('UNAUTHORIZED', given === undefined ? 'missing X-API-Key' : 'wrong X-API-Key'));
     }
     next();
   };

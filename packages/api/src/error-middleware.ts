@@ -1,6 +1,6 @@
-import { isGyozaError } from '@gyoza/domain';
+import { type ErrorCode, httpStatusOf, isGyozaError } from '@gyoza/domain';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { HttpError, STATUS_BY_CODE } from './http-errors';
+import { HttpError } from './http-errors';
 
 interface BodyParserError {
   type?: string;
@@ -8,36 +8,35 @@ interface BodyParserError {
 }
 
 export const notFoundRoute: RequestHandler = (req, _res, next) => {
-  next(new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
+  next(new HttpError('NOT_FOUND', `no route ${req.method} ${req.path}`));
+};
+
+/** body-parser's refusals (`err.type`) as codes; any other 4xx of its own is a BAD_REQUEST. */
+const PARSER_ERRORS: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
+  'entity.too.large': { code: 'PAYLOAD_TOO_LARGE', message: 'request body is too large' },
+  'entity.parse.failed': { code: 'BAD_REQUEST', message: 'request body is not valid JSON' },
+  'encoding.unsupported': { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'unsupported content encoding' },
+  'charset.unsupported': { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'unsupported charset' },
 };
 
 /**
- * Maps every error to DESIGN.md's error body. Domain errors carry their code; body-parser's
- * are malformed or oversized input; anything else is our fault: logged, and answered
- * without details.
+ * Maps every error to the API's error body, `{ error: { code, message, details? } }`, with
+ * the status declared beside the code in `ERROR_CODES`. Our own errors carry their code;
+ * body-parser's are malformed or oversized input; anything else is our fault: logged, and
+ * answered without details.
  */
 export const errorMiddleware: ErrorRequestHandler = (error, req, res, _next) => {
   const parser = error as BodyParserError;
-  let status: number;
-  let body: { code: string; message: string; details?: unknown };
-  if (error instanceof HttpError) {
-    status = error.status;
-    body = { code: error.code, message: error.message };
-  } else if (isGyozaError(error)) {
-    status = STATUS_BY_CODE[error.code] ?? 400;
+  let body: { code: ErrorCode; message: string; details?: unknown };
+  if (isGyozaError(error)) {
     body = { code: error.code, message: error.message };
     if (error.details?.length) body.details = error.details;
-  } else if (parser.type === 'entity.too.large') {
-    status = 413;
-    body = { code: 'PAYLOAD_TOO_LARGE', message: 'request body is too large' };
-  } else if (parser.type === 'entity.parse.failed') {
-    status = 400;
-    body = { code: 'BAD_REQUEST', message: 'request body is not valid JSON' };
+    if (httpStatusOf(error.code) >= 500) req.log?.error({ err: error }, 'server error');
+  } else if (parser.type !== undefined && parser.type in PARSER_ERRORS) {
+    body = { ...PARSER_ERRORS[parser.type] };
   } else if (typeof parser.status === 'number' && parser.status >= 400 && parser.status < 500) {
-    status = parser.status;
     body = { code: 'BAD_REQUEST', message: 'bad request' };
   } else {
-    status = 500;
     body = { code: 'INTERNAL', message: 'internal error' };
     req.log?.error({ err: error }, 'unhandled error');
   }
@@ -45,5 +44,5 @@ export const errorMiddleware: ErrorRequestHandler = (error, req, res, _next) => 
     res.end();
     return;
   }
-  res.status(status).json({ error: body });
+  res.status(httpStatusOf(body.code)).json({ error: body });
 };

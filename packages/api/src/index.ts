@@ -1,2 +1,2 @@
 export { type AppOptions, createApp, ROUTES } from './app';
-export { STATUS_BY_CODE } from './http-errors';
+export { HttpError } from './http-errors';

@@ -4,16 +4,60 @@ export interface FieldIssue {
   message: string;
 }
 
+/** The HTTP statuses an error may map to. */
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 503;
+
 /**
- * Every error the domain throws carries a stable `code`; the API maps codes to HTTP
- * status in one place, so nothing below the API knows about HTTP.
+ * Every error code gyoza answers with, and its HTTP status beside it: a code is added here
+ * or it does not compile (`GyozaError.code` is an `ErrorCode`), and a code without a status
+ * cannot be written. The API's error mapping reads this table and nothing else.
+ */
+export const ERROR_CODES = {
+  /** Input that breaks a rule (a DTO, a definition, inputs). */
+  VALIDATION_FAILED: 400,
+  /** A request the API could not read (malformed JSON, an aborted body). */
+  BAD_REQUEST: 400,
+  RUN_LOCKED: 400,
+  MAX_ATTEMPTS_REACHED: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  INVALID_TRANSITION: 409,
+  WORKER_MISMATCH: 409,
+  CONCURRENT_MODIFICATION: 409,
+  WORKER_NOT_ACTIVE: 409,
+  IDEMPOTENCY_KEY_REUSED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  /** Our fault: logged, answered without details. */
+  INTERNAL: 500,
+  /** A server setting that stops start-up; never reaches a client in practice. */
+  CONFIG_INVALID: 500,
+  /** The store could not be reached or prepared. */
+  STORE_UNAVAILABLE: 503,
+} as const satisfies Record<string, ErrorStatus>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Every code, in declaration order (for tests and documents). */
+export const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as ErrorCode[];
+
+export function httpStatusOf(code: ErrorCode): ErrorStatus {
+  return ERROR_CODES[code];
+}
+
+/**
+ * Every error gyoza throws on purpose carries a stable `code` from `ERROR_CODES`; the API
+ * maps codes to HTTP status in one place (`httpStatusOf`), so nothing below the API knows
+ * about HTTP.
  */
 export abstract class GyozaError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   readonly details?: FieldIssue[];
 
-  constructor(message: string, details?: FieldIssue[]) {
-    super(message);
+  constructor(message: string, details?: FieldIssue[], options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
     if (details) this.details = details;
   }

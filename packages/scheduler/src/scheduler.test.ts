@@ -1,20 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  assign,
-  type ConstraintsInput,
-  createRun,
-  type Heartbeat,
-  type OpRun,
-  start,
-  WorkerNotActiveError,
-} from '@gyoza/domain';
+import { assign, type ConstraintsInput, type Heartbeat, type OpRun, start, WorkerNotActiveError } from '@gyoza/domain';
 import { type Store, updateRun } from '@gyoza/store';
 import { openMongoStore } from '@gyoza/store-mongo';
 import { openSqliteStore } from '@gyoza/store-sqlite';
-import mongoose from 'mongoose';
+import { heartbeat, newRun, temporaryDirectory, temporaryMongoDatabase } from '@gyoza/test-support';
 import { bestFitStrategy, directStrategy, Scheduler, type SchedulerOptions, strategyByName } from './index';
 
 interface Database {
@@ -26,26 +15,18 @@ const databases: [string, () => Database][] = [
   [
     'sqlite',
     () => {
-      const dir = mkdtempSync(join(tmpdir(), 'gyoza-sched-'));
+      const { dir, remove } = temporaryDirectory('gyoza-sched-');
       return {
         open: () => openSqliteStore({ path: join(dir, 'gyoza.db') }),
-        destroy: async () => rmSync(dir, { recursive: true, force: true }),
+        destroy: async () => remove(),
       };
     },
   ],
   [
     'mongo',
     () => {
-      const uri = process.env.GYOZA_TEST_MONGODB_URI as string;
-      const dbName = `gyoza_sched_${randomBytes(6).toString('hex')}`;
-      return {
-        open: () => openMongoStore({ uri, dbName }),
-        destroy: async () => {
-          const c = await mongoose.createConnection(uri, { dbName }).asPromise();
-          await c.dropDatabase();
-          await c.close();
-        },
-      };
+      const { uri, dbName, drop } = temporaryMongoDatabase('gyoza_sched');
+      return { open: () => openMongoStore({ uri, dbName }), destroy: drop };
     },
   ],
 ];
@@ -90,30 +71,19 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
   }
 
   function hb(id: string, gpus: number[] = [], tags: string[] = [], cpu = 8, gpuTags: string[][] = []): Heartbeat {
-    return {
-      worker_id: id,
-      resources: {
-        cpu_cores: cpu,
-        ram_mb: 16000,
-        gpus: gpus.map((vram, i) => ({ id: i, vram_mb: vram, tags: gpuTags[i] ?? [] })),
-      },
-      tags,
-      running_ops: [],
-    };
+    return heartbeat(id, { cpuCores: cpu, gpus, gpuTags, tags });
   }
 
   async function submit(
     options: { priority?: number; constraints?: ConstraintsInput; max_attempts?: number } = {},
     into = store,
   ): Promise<OpRun> {
-    const t = createRun(
+    const t = newRun(
       {
-        image: 'busybox',
         priority: options.priority,
         constraints: options.constraints,
         retry_policy: { max_attempts: options.max_attempts ?? 1, backoff_seconds: 10 },
       },
-      null,
       now,
     );
     advance(0.001); // distinct creation times, as in real life
@@ -157,7 +127,7 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     const [best] = await scheduler({ strategy: bestFitStrategy }).claim('w');
     expect([best.id, best.gpu_ids]).toEqual([second.id, [2]]);
     expect(strategyByName('best-fit')).toBe(bestFitStrategy);
-    expect(() => strategyByName('random')).toThrow('GYOZA_SCHEDULER_STRATEGY');
+    expect(() => strategyByName('random')).toThrow("strategy: must be one of direct, best-fit, got 'random'");
   });
 
   it('shares a GPU while VRAM fits, and honors worker and GPU tags', async () => {

@@ -24,8 +24,12 @@ export const directStrategy: SchedulingStrategy = fitStrategy('direct');
 /** Same order, but each run gets the GPUs with the least free VRAM that still fit. */
 export const bestFitStrategy: SchedulingStrategy = fitStrategy('best-fit');
 
+/**
+ * The strategy of that name (one of `GPU_STRATEGIES`). Throws a ValidationError on the field
+ * `strategy`; where the name came from (a setting, a flag) is the caller's to say.
+ */
 export function strategyByName(name: string): SchedulingStrategy {
   if (name === 'direct') return directStrategy;
   if (name === 'best-fit') return bestFitStrategy;
-  throw ValidationError.field('GYOZA_SCHEDULER_STRATEGY', `must be one of ${GPU_STRATEGIES.join(', ')}`);
+  throw ValidationError.field('strategy', `must be one of ${GPU_STRATEGIES.join(', ')}, got '${name}'`);
 }

@@ -1,17 +1,17 @@
+import { GyozaError } from '@gyoza/domain';
+
 /** MongoDB's duplicate-key error (E11000). */
 export function isDuplicateKey(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
 }
 
 /** The database could not be reached or prepared at start-up; the message names where. */
-export class MongoStoreOpenError extends Error {
+export class MongoStoreOpenError extends GyozaError {
   readonly code = 'STORE_UNAVAILABLE';
 
   constructor(target: string, cause: unknown) {
-    super(`cannot open the MongoDB store at ${target}: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    });
-    this.name = 'MongoStoreOpenError';
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`cannot open the MongoDB store at ${target}: ${reason}`, undefined, { cause });
   }
 }
 
