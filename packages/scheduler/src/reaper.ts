@@ -19,6 +19,8 @@ export interface ReapResult {
   lost: string[];
   timed_out: string[];
   retried: string[];
+  /** Runs and workers whose step threw; each is logged and the pass goes on without it. */
+  failed: { id: string; error: unknown }[];
 }
 
 export interface ReapOptions {
@@ -27,6 +29,12 @@ export interface ReapOptions {
   holderId: string;
   workerTimeoutSeconds: number;
   leaseTtlMs: number;
+  /**
+   * No worker is evicted before this time: the restart grace, so that workers which were
+   * silent only because the server was down get a full timeout to heartbeat again.
+   * @defaultValue no grace
+   */
+  evictNotBefore?: Date;
 }
 
 // Another writer changing the run first (it finished, was cancelled, already reaped) is fine.
@@ -68,15 +76,33 @@ async function* allRuns(store: Store, query: Parameters<Store['runs']['listRuns'
  */
 export async function reapOnce(options: ReapOptions): Promise<ReapResult> {
   const { store, now } = options;
-  const result: ReapResult = { leader: false, evicted: [], unassigned: [], lost: [], timed_out: [], retried: [] };
+  const result: ReapResult = {
+    leader: false,
+    evicted: [],
+    unassigned: [],
+    lost: [],
+    timed_out: [],
+    retried: [],
+    failed: [],
+  };
+  // One bad run or worker (a corrupt document, a bug in a transition) is reported and
+  // skipped; it never stops the pass for the others.
+  const attempt = async (id: string, step: () => Promise<boolean>, into: string[]) => {
+    try {
+      if (await step()) into.push(id);
+    } catch (error) {
+      result.failed.push({ id, error });
+    }
+  };
   if (!(await store.leases.acquireLease('reaper', options.holderId, options.leaseTtlMs, now))) return result;
   result.leader = true;
 
   const silentSince = new Date(now.getTime() - options.workerTimeoutSeconds * 1000);
-  const workers = await store.workers.listWorkers();
+  const inGrace = options.evictNotBefore !== undefined && now < options.evictNotBefore;
+  const workers = inGrace ? [] : await store.workers.listWorkers();
   for (const worker of workers) {
     if (worker.status === 'active' && isSilent(worker, now, options.workerTimeoutSeconds)) {
-      if (await store.workers.evictWorker(worker.id, silentSince, now)) result.evicted.push(worker.id);
+      await attempt(worker.id, () => store.workers.evictWorker(worker.id, silentSince, now), result.evicted);
     }
   }
   const active = new Set((await store.workers.listWorkers('active')).map((w) => w.id));
@@ -85,18 +111,17 @@ export async function reapOnce(options: ReapOptions): Promise<ReapResult> {
   for await (const run of allRuns(store, { state: ['ASSIGNED', 'RUNNING'] })) {
     const workerGone = run.worker_id === undefined || !active.has(run.worker_id);
     if (run.state === 'ASSIGNED' && workerGone) {
-      if (await apply(store, run, (r) => unassign(r, now, `worker ${run.worker_id} lost before start`), now)) {
-        result.unassigned.push(run.id);
-      }
+      const reason = `worker ${run.worker_id} lost before start`;
+      await attempt(run.id, () => apply(store, run, (r) => unassign(r, now, reason), now), result.unassigned);
     } else if (run.state === 'RUNNING' && workerGone) {
-      if (await apply(store, run, (r) => workerLost(r, now), now)) result.lost.push(run.id);
+      await attempt(run.id, () => apply(store, run, (r) => workerLost(r, now), now), result.lost);
     } else if (run.state === 'RUNNING' && isPastTimeout(run, now)) {
-      if (await apply(store, run, (r) => timeOut(r, now), now)) result.timed_out.push(run.id);
+      await attempt(run.id, () => apply(store, run, (r) => timeOut(r, now), now), result.timed_out);
     }
   }
 
   for await (const run of allRuns(store, { state: 'FAILED', due_before: now })) {
-    if (await apply(store, run, (r) => retry(r, now, { automatic: true }), now)) result.retried.push(run.id);
+    await attempt(run.id, () => apply(store, run, (r) => retry(r, now, { automatic: true }), now), result.retried);
   }
   return result;
 }

@@ -51,6 +51,13 @@ export class Scheduler {
   private timer?: NodeJS.Timeout;
   private reaping?: Promise<unknown>;
   private stopped = false;
+  /**
+   * Since when this process has been watching workers without a gap: silence before it
+   * may be the server's own outage, so evictions wait a full timeout past it.
+   */
+  private watchingSince: Date;
+  /** Monotonic time of the last pass that completed, to notice gaps in the loop. */
+  private lastPassMs?: number;
 
   constructor(options: SchedulerOptions) {
     this.store = options.store;
@@ -61,6 +68,7 @@ export class Scheduler {
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
     this.reaperIntervalMs = options.reaperIntervalMs ?? 1000;
     this.holderId = options.holderId ?? `scheduler-${randomUUID()}`;
+    this.watchingSince = this.clock();
   }
 
   /**
@@ -108,6 +116,11 @@ export class Scheduler {
     return explainPending(this.store, run);
   }
 
+  /**
+   * One reaper pass. No worker is evicted until a full worker timeout has passed since this
+   * scheduler started watching (its creation, or the end of a gap in its loop): after a
+   * server outage, heartbeat times in the store are old through no fault of the workers.
+   */
   async reap(): Promise<ReapResult> {
     const result = await reapOnce({
       store: this.store,
@@ -115,7 +128,9 @@ export class Scheduler {
       holderId: this.holderId,
       workerTimeoutSeconds: this.workerTimeoutSeconds,
       leaseTtlMs: Math.max(this.reaperIntervalMs * 5, 5000),
+      evictNotBefore: new Date(this.watchingSince.getTime() + this.workerTimeoutSeconds * 1000),
     });
+    for (const { id, error } of result.failed) this.logger?.error({ err: error, id }, 'reaper skipped a run or worker');
     const changed = result.evicted.length + result.unassigned.length + result.lost.length + result.timed_out.length;
     if (changed + result.retried.length > 0) {
       this.logger?.info({ ...result }, 'reaper pass');
@@ -127,8 +142,18 @@ export class Scheduler {
   /** Starts the reaper loop. */
   start(): void {
     if (this.timer || this.stopped) return;
+    // A pass that could not run for this long (event loop stalled, process suspended, store
+    // unreachable) is a gap: heartbeats were likely not recorded either, so the grace restarts.
+    const gapMs = Math.max(this.reaperIntervalMs * 5, 5000);
     const tick = () => {
+      if (this.lastPassMs !== undefined && performance.now() - this.lastPassMs > gapMs) {
+        this.watchingSince = this.clock();
+        this.logger?.warn({ gap_ms: Math.round(performance.now() - this.lastPassMs) }, 'reaper resumed after a gap');
+      }
       this.reaping = this.reap()
+        .then(() => {
+          this.lastPassMs = performance.now();
+        })
         .catch((error: unknown) => this.logger?.error({ err: error }, 'reaper pass failed'))
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(tick, this.reaperIntervalMs).unref();
