@@ -24,10 +24,15 @@ export interface ReapResult {
 }
 
 export interface ReapOptions {
+  /** Where runs, workers and the lease live (required). */
   store: Store;
+  /** The time of this pass (required). */
   now: Date;
+  /** This process's name in the reaper lease (required). */
   holderId: string;
+  /** Workers silent this long are evicted (required). */
   workerTimeoutSeconds: number;
+  /** How long the lease taken for this pass lasts (required). */
   leaseTtlMs: number;
   /**
    * No worker is evicted before this time: the restart grace, so that workers which were

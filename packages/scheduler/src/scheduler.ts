@@ -14,24 +14,60 @@ export interface SchedulerLogger {
 }
 
 export interface SchedulerOptions {
+  /** Where runs, workers and the reaper lease live (required). */
   store: Store;
+  /**
+   * How GPUs are picked for a run that fits.
+   * @defaultValue `bestFitStrategy`
+   */
   strategy?: SchedulingStrategy;
-  /** The time used for state changes (tests drive it); long-poll waits use real time. */
+  /**
+   * The time used for state changes (tests drive it); long-poll waits use real time.
+   * @defaultValue `() => new Date()`
+   */
   clock?: () => Date;
+  /**
+   * pino-compatible; gets each reaper pass that did something and each reaper failure.
+   * @defaultValue none (nothing is logged)
+   */
   logger?: SchedulerLogger;
-  /** Workers silent this long are evicted. Default 60. */
+  /**
+   * Workers silent this long are evicted.
+   * @defaultValue 60
+   */
   workerTimeoutSeconds?: number;
-  /** How often a long-poll re-checks the store for work created by other processes. Default 100. */
+  /**
+   * How often a long-poll re-checks the store for work created by other processes.
+   * @defaultValue 100
+   */
   pollIntervalMs?: number;
-  /** Reaper period. Default 1000. */
+  /**
+   * Reaper period; the reaper lease lasts five periods (at least 5 s).
+   * @defaultValue 1000
+   */
   reaperIntervalMs?: number;
-  /** This process's name in the reaper lease. */
+  /**
+   * This process's name in the reaper lease.
+   * @defaultValue `scheduler-<random UUID>`
+   */
   holderId?: string;
 }
 
 export interface ClaimOptions {
+  /**
+   * How many runs to take at most (1..`MAX_CLAIM_LIMIT`).
+   * @defaultValue 1
+   */
   limit?: number;
+  /**
+   * Long poll: wait up to this long (0..`MAX_WAIT_SECONDS`) for work when none fits now.
+   * @defaultValue 0 (answer at once)
+   */
   waitSeconds?: number;
+  /**
+   * Ends a long poll early (the caller hung up).
+   * @defaultValue none
+   */
   signal?: AbortSignal;
 }
 
