@@ -22,13 +22,22 @@ const NAMESPACE_EXISTS = 48;
 export const DEFAULT_DATABASE = 'gyoza';
 
 export interface MongoStoreOptions {
-  /** `mongodb://…` or `mongodb+srv://…`. */
+  /** `mongodb://…` or `mongodb+srv://…` (required). */
   uri: string;
-  /** The database; else the URI's path; else `gyoza`. */
+  /**
+   * The database.
+   * @defaultValue the URI's path, else `gyoza` (`DEFAULT_DATABASE`)
+   */
   dbName?: string;
-  /** How long to wait for the server before giving up at start. Default 5000. */
+  /**
+   * How long to wait for the server before giving up at start.
+   * @defaultValue 5000
+   */
   serverSelectionTimeoutMs?: number;
-  /** pino-compatible; silent when absent. */
+  /**
+   * pino-compatible.
+   * @defaultValue a silent logger
+   */
   logger?: MongoStoreLogger;
 }
 

@@ -9,9 +9,12 @@ import { SqliteRunStore } from './run-store';
 import { SqliteLeaseStore, SqliteWorkerStore } from './worker-store';
 
 export interface SqliteStoreOptions {
-  /** Database file; its directory is created when missing. */
+  /** Database file, or `:memory:`; its directory is created when missing (required). */
   path: string;
-  /** How long a writer waits for another process's lock before failing. Default 5000. */
+  /**
+   * How long a writer waits for another process's lock before failing.
+   * @defaultValue 5000
+   */
   busyTimeoutMs?: number;
 }
 
