@@ -16,13 +16,31 @@ import { healthRoute, metricsRoute } from './routes/system';
 import { workerRoutes } from './routes/workers';
 
 export interface AppOptions {
+  /** Where definitions, runs and workers live (required). */
   store: Store;
+  /** Claims, long polls and the reaper (required; the app does not start or stop it). */
   scheduler: Scheduler;
+  /** The key every route but `GET /health` asks for in `X-API-Key` (required). */
   apiKey: string;
+  /**
+   * The time used for state changes.
+   * @defaultValue `() => new Date()`
+   */
   clock?: () => Date;
+  /**
+   * pino logger for request logs and errors.
+   * @defaultValue a silent logger
+   */
   logger?: Logger;
-  /** Largest JSON body accepted (express/body-parser syntax). Default '1mb'. */
+  /**
+   * Largest JSON body accepted (express/body-parser syntax); larger ones get 413.
+   * @defaultValue `'1mb'`
+   */
   bodyLimit?: string | number;
+  /**
+   * The version the OpenAPI document states.
+   * @defaultValue `'0.1.0'`
+   */
   version?: string;
 }
 

@@ -35,33 +35,74 @@ export function isRunFinal(run: Pick<RunJson, 'state' | 'not_before'>): boolean 
 }
 
 export interface CreateRunOptions {
-  /** Makes the creation safe to repeat; generated when retries are on and none is given. */
+  /**
+   * Makes the creation safe to repeat (`Idempotency-Key`).
+   * @defaultValue a random key when retries are on, else none
+   */
   idempotencyKey?: string;
+  /**
+   * Aborts the request.
+   * @defaultValue none
+   */
   signal?: AbortSignal;
 }
 
 export interface ClaimOptions {
-  /** How many runs to take at most (1..100, default 1). */
+  /**
+   * How many runs to take at most (1..100).
+   * @defaultValue 1 (the server's default)
+   */
   limit?: number;
-  /** Long poll: the server waits up to this long (0..60 s) for work. */
+  /**
+   * Long poll: the server waits up to this long (0..60 s) for work.
+   * @defaultValue 0 (answer at once)
+   */
   waitSeconds?: number;
+  /**
+   * Aborts the request.
+   * @defaultValue none
+   */
   signal?: AbortSignal;
 }
 
 export interface FollowOptions {
-  /** Start after this event index (default 0: from the first event). */
+  /**
+   * Start after this event index.
+   * @defaultValue 0 (from the first event)
+   */
   after?: number;
+  /**
+   * Ends the iteration.
+   * @defaultValue none (follow until the run is final)
+   */
   signal?: AbortSignal;
-  /** Delay between polls and before reconnecting a dropped stream (default 1000 ms). */
+  /**
+   * Delay between polls and before reconnecting a dropped stream.
+   * @defaultValue 1000
+   */
   pollIntervalMs?: number;
-  /** Skip SSE and poll from the start. */
+  /**
+   * Skip SSE and poll from the start.
+   * @defaultValue false
+   */
   polling?: boolean;
 }
 
 export interface WaitOptions {
-  /** Give up after this long with a `GyozaWaitTimeoutError` (default: wait forever). */
+  /**
+   * Give up after this long with a `GyozaWaitTimeoutError`.
+   * @defaultValue none (wait forever)
+   */
   timeoutMs?: number;
+  /**
+   * Aborts the wait.
+   * @defaultValue none
+   */
   signal?: AbortSignal;
+  /**
+   * Delay between polls when the event stream is not available.
+   * @defaultValue 1000
+   */
   pollIntervalMs?: number;
 }
 

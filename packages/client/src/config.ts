@@ -10,19 +10,41 @@ export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5555';
 export const LOCAL_API_KEY_FILE = '.gyoza/api-key';
 
 export interface GyozaClientOptions {
-  /** Defaults to `GYOZA_SERVER_URL`, then http://127.0.0.1:5555. */
+  /**
+   * The server's URL.
+   * @defaultValue `GYOZA_SERVER_URL`, else `DEFAULT_SERVER_URL` (http://127.0.0.1:5555)
+   */
   baseUrl?: string;
-  /** Defaults to `GYOZA_API_KEY`, then the key file a local server wrote. */
+  /**
+   * The key sent as `X-API-Key`.
+   * @defaultValue `GYOZA_API_KEY`, else the key file a local server wrote (`readLocalApiKey`)
+   */
   apiKey?: string;
-  /** Per-request timeout in ms (default 30 000); long-poll claims add their wait. */
+  /**
+   * Per-request timeout in ms; long-poll claims add their wait.
+   * @defaultValue 30000
+   */
   timeoutMs?: number;
-  /** Extra tries for retryable calls (default 2). 0 turns retries off. */
+  /**
+   * Extra tries for retryable calls; 0 turns retries off.
+   * @defaultValue 2
+   */
   retries?: number;
-  /** First backoff delay in ms (default 200), doubled per try, capped at 5 s. */
+  /**
+   * First backoff delay in ms, doubled per try, capped at 5 s.
+   * @defaultValue 200
+   */
   retryDelayMs?: number;
-  /** Paths searched for the local key file, relative to the working directory. */
+  /**
+   * Paths searched for the local key file (after `GYOZA_API_KEY_FILE` and the SQLite data
+   * directory), relative to the working directory.
+   * @defaultValue `[LOCAL_API_KEY_FILE]` (`.gyoza/api-key`)
+   */
   apiKeyFiles?: string[];
-  /** Environment to read from (default `process.env`). */
+  /**
+   * Environment to read from.
+   * @defaultValue `process.env`
+   */
   env?: NodeJS.ProcessEnv;
 }
 
