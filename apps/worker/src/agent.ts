@@ -1,218 +1,292 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GyozaApiError, GyozaClient, type WorkerOpRun } from '@gyoza/client';
 import Docker from 'dockerode';
 import pino, { type Logger } from 'pino';
-import { ContainerRun, type OpToRun, removeOrphans } from './container-run';
+import { Attempt } from './attempt';
+import { type OpToRun, removeOrphans } from './container-run';
 import { detectResources, type WorkerResourcesInput } from './resources';
-import { RunReporter } from './run-reporter';
 
 export interface WorkerOptions {
+  /** @defaultValue a client for `GYOZA_SERVER` / `GYOZA_API_KEY` (see `GyozaClient`) */
   client?: GyozaClient;
+  /** @defaultValue the host name */
   id?: string;
+  /** @defaultValue none */
   tags?: string[];
+  /** What to offer; a field left out is detected (all CPU cores, all RAM, nvidia-smi's GPUs). */
   resources?: Partial<WorkerResourcesInput>;
-  /** Runs at once at most. Default 4. */
+  /**
+   * Runs at once at most.
+   * @defaultValue 4
+   */
   maxParallel?: number;
+  /** @defaultValue the local engine (`DOCKER_HOST` or the local socket) */
   docker?: Docker;
-  /** Docker network of op containers. Default 'bridge'. */
+  /**
+   * Docker network of op containers (`none`: no network).
+   * @defaultValue 'bridge'
+   */
   networkMode?: string;
+  /** @defaultValue 5000 */
   heartbeatIntervalMs?: number;
-  /** Long-poll length of each claim. Default 10. */
+  /**
+   * Long-poll length of each claim.
+   * @defaultValue 10
+   */
   claimWaitSeconds?: number;
+  /**
+   * How long a run's output lines gather before they are posted as one LOG event.
+   * @defaultValue 250
+   */
   logBatchMs?: number;
-  /** On stop, how long unsent reports may still be retried after the grace period. Default 10 s. */
+  /**
+   * On stop, how long unsent reports may still be retried after the grace period.
+   * @defaultValue 10000
+   */
   reportTimeoutMs?: number;
+  /** @defaultValue pino at level info */
   logger?: Logger;
 }
 
+/** An agent that has been started, as `startWorker` returns it. */
 export interface RunningWorker {
   id: string;
   /** Stops claiming, lets runs finish for up to `graceMs`, then stops them and reports. */
   stop(graceMs?: number): Promise<void>;
 }
 
-const PROGRESS_LINE = /^::gyoza progress (\d+(?:\.\d+)?)\s*$/;
-const TAIL_LINES = 20;
+/**
+ * The agent's life: `created` -> `starting` (orphaned containers removed, resources
+ * detected, registered by a first heartbeat) -> `running` (heartbeats, claims, runs) ->
+ * `draining` (no more claims; runs finish or are stopped and reported) -> `stopped`.
+ */
+export const AGENT_STATES = ['created', 'starting', 'running', 'draining', 'stopped'] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
 
-interface ActiveRun {
-  op: OpToRun;
-  container: ContainerRun;
-  reporter: RunReporter;
-  /** Set when the server cancelled it or we are shutting down: no outcome is reported. */
-  abandoned?: 'cancelled' | 'shutdown';
+/** The states each state may be entered from. */
+const ALLOWED_FROM: Record<AgentState, readonly AgentState[]> = {
+  created: [],
+  starting: ['created'],
+  running: ['starting'],
+  // stop() while starting: the start gives up after its current step.
+  draining: ['starting', 'running'],
+  // stop() before start(), or a start that failed.
+  stopped: ['created', 'starting', 'draining'],
+};
+
+/**
+ * A state change the agent refuses, e.g. start() after stop(). It never reaches the API,
+ * so it is not one of the coded errors the API maps to an HTTP status.
+ */
+export class AgentStateError extends Error {
+  constructor(
+    readonly from: AgentState,
+    readonly to: AgentState,
+  ) {
+    super(
+      to === 'starting'
+        ? `the worker agent is ${from}: an agent starts once, create a new one`
+        : `the worker agent cannot go from ${from} to ${to}`,
+    );
+    this.name = 'AgentStateError';
+  }
 }
 
 /**
  * The worker agent: heartbeats its resources and running runs, long-poll claims while it
- * has room, runs each op in a container and reports STARTED, LOG, PROGRESS and the outcome.
+ * has room, runs each op as an {@link Attempt} (a container) and reports its events. One
+ * agent starts once and stops once; `state` says where it is.
  */
-export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
-  const id = options.id ?? hostname();
-  const logger = (options.logger ?? pino({ level: 'info' })).child({ worker: id });
-  const client = options.client ?? new GyozaClient();
-  const docker = options.docker ?? new Docker();
-  const maxParallel = options.maxParallel ?? 4;
-  const resources = detectResources(options.resources);
-  const active = new Map<string, ActiveRun>();
-  const tasks = new Set<Promise<void>>();
-  const claimAbort = new AbortController();
-  let stopping = false;
-  let slotFreed: () => void = () => {};
+export class WorkerAgent implements RunningWorker {
+  readonly id: string;
+  private current: AgentState = 'created';
+  private readonly options: WorkerOptions;
+  private readonly logger: Logger;
+  private readonly client: GyozaClient;
+  private readonly docker: Docker;
+  private readonly resources: WorkerResourcesInput;
+  /** The attempts on this worker by run id, with the promise of each one's end. */
+  private readonly attempts = new Map<string, { attempt: Attempt; ended: Promise<void> }>();
+  /** Aborts the pending claim and the claim loop's backoff when the agent drains. */
+  private readonly claimAbort = new AbortController();
+  private beat?: NodeJS.Timeout;
+  private starting?: Promise<void>;
+  private claiming?: Promise<void>;
+  private stopping?: Promise<void>;
+  private slotFreed?: () => void;
 
-  const orphans = await removeOrphans(docker, id);
-  if (orphans.length) logger.warn({ runs: orphans }, 'removed containers left by an earlier agent');
+  constructor(options: WorkerOptions = {}) {
+    this.options = options;
+    this.id = options.id ?? hostname();
+    this.logger = (options.logger ?? pino({ level: 'info' })).child({ worker: this.id });
+    this.client = options.client ?? new GyozaClient();
+    this.docker = options.docker ?? new Docker();
+    this.resources = detectResources(options.resources);
+  }
 
-  const heartbeat = async () => {
-    const answer = await client.heartbeat({
-      worker_id: id,
-      resources,
-      tags: options.tags ?? [],
-      running_ops: [...active.keys()],
+  get state(): AgentState {
+    return this.current;
+  }
+
+  /**
+   * Removes the containers an earlier agent with this id left, registers with a first heartbeat,
+   * then heartbeats and claims until stop(). Resolves once running, or once it has given up
+   * because stop() was called meanwhile; rejects (and the agent is `stopped`) when the
+   * start itself fails. Refused unless the agent is `created`.
+   */
+  async start(): Promise<void> {
+    this.moveTo('starting');
+    this.starting = this.startUp();
+    await this.starting;
+  }
+
+  /**
+   * Stops claiming, lets runs finish for up to `graceMs`, then stops the rest and reports
+   * them FAILED. Every call answers the same stop: a second `graceMs` is ignored.
+   */
+  stop(graceMs = 30_000): Promise<void> {
+    this.stopping ??= this.shutDown(graceMs);
+    return this.stopping;
+  }
+
+  private moveTo(to: AgentState): void {
+    const from = this.current;
+    if (!ALLOWED_FROM[to].includes(from)) throw new AgentStateError(from, to);
+    this.current = to;
+    this.logger.info({ from, to }, `agent ${to}`);
+  }
+
+  // Methods rather than comparisons of `this.current`, which the compiler would narrow
+  // across the awaits that let stop() change it.
+  private isStarting(): boolean {
+    return this.current === 'starting';
+  }
+
+  private isRunning(): boolean {
+    return this.current === 'running';
+  }
+
+  private async startUp(): Promise<void> {
+    try {
+      const orphans = await removeOrphans(this.docker, this.id);
+      if (orphans.length) this.logger.warn({ runs: orphans }, 'removed containers left by an earlier agent');
+      if (!this.isStarting()) return;
+      await this.heartbeat();
+      if (!this.isStarting()) return;
+    } catch (error) {
+      if (this.isStarting()) this.moveTo('stopped');
+      throw error;
+    }
+    this.beat = setInterval(() => {
+      this.heartbeat().catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
+    }, this.options.heartbeatIntervalMs ?? 5000);
+    this.moveTo('running');
+    this.claiming = this.claimLoop();
+  }
+
+  private async shutDown(graceMs: number): Promise<void> {
+    if (this.current === 'stopped') return; // the start failed: nothing runs
+    if (this.current === 'created') return this.moveTo('stopped');
+    this.moveTo('draining');
+    this.claimAbort.abort();
+    this.slotFreed?.();
+    await this.starting?.catch(() => undefined);
+    await this.claiming;
+    const ended = Promise.all([...this.attempts.values()].map((a) => a.ended));
+    if (!(await settlesWithin(ended, graceMs))) {
+      for (const { attempt } of this.attempts.values()) await attempt.abandon();
+      // Reports are retried while the server is away; do not wait for it forever.
+      if (!(await settlesWithin(ended, this.options.reportTimeoutMs ?? 10_000))) {
+        this.logger.error(
+          { runs: [...this.attempts.keys()] },
+          'exiting without reporting these runs: the server is unreachable',
+        );
+      }
+    }
+    if (this.beat) {
+      clearInterval(this.beat);
+      await this.heartbeat().catch(() => undefined);
+    }
+    this.moveTo('stopped');
+  }
+
+  /** Tells the server what this worker offers and runs; stops the runs it says to stop. */
+  private async heartbeat(): Promise<void> {
+    const answer = await this.client.heartbeat({
+      worker_id: this.id,
+      resources: this.resources,
+      tags: this.options.tags ?? [],
+      running_ops: [...this.attempts.keys()],
     });
     for (const runId of answer.stop_runs) {
-      const entry = active.get(runId);
-      if (entry && !entry.abandoned) {
-        logger.info({ run: runId }, 'server says stop: removing the container');
-        entry.abandoned = 'cancelled';
-        await entry.container.remove();
+      const attempt = this.attempts.get(runId)?.attempt;
+      if (attempt && !attempt.abandoned) {
+        this.logger.info({ run: runId }, 'server says stop: removing the container');
+        await attempt.cancel();
       }
     }
-  };
-  await heartbeat();
-  const beat = setInterval(() => {
-    heartbeat().catch((error: Error) => logger.warn({ err: error.message }, 'heartbeat failed'));
-  }, options.heartbeatIntervalMs ?? 5000);
+  }
 
-  const execute = (op: OpToRun): Promise<void> => {
-    const task = run(op).finally(() => tasks.delete(task));
-    return task;
-  };
-
-  const run = async (op: OpToRun) => {
-    const entry = { op } as ActiveRun;
-    const tail: string[] = [];
-    entry.reporter = new RunReporter(
-      client,
-      op.id,
-      op.attempt,
-      id,
-      logger,
-      () => {
-        if (!entry.abandoned) entry.abandoned = 'cancelled';
-        void entry.container.remove().catch(() => undefined);
-      },
-      options.logBatchMs,
-    );
-    entry.container = new ContainerRun(docker, op, id, options.networkMode ?? 'bridge');
-    active.set(op.id, entry);
-    try {
-      entry.reporter.send({
-        type: 'STARTED',
-        payload: { worker_id: id, ...(op.gpu_ids.length ? { gpu_id: op.gpu_ids[0] } : {}) },
-      });
-      await entry.reporter.drain();
-      if (entry.reporter.refused) return;
-      await entry.container.start((_stream, line) => {
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-        const progress = PROGRESS_LINE.exec(line);
-        if (progress) entry.reporter.send({ type: 'PROGRESS', msg: Math.min(100, Number(progress[1])) });
-        else entry.reporter.line(line);
-      });
-      const outcome = await entry.container.wait();
-      if (entry.abandoned) return;
-      if (outcome.exitCode === 0 && !outcome.outputsError) {
-        entry.reporter.send({ type: 'COMPLETED', payload: { outputs: outcome.outputs ?? {} } });
-      } else {
-        const reason = outcome.oomKilled
-          ? `OOM killed (memory limit ${op.constraints.ram_mb} MB), exit code ${outcome.exitCode}`
-          : (outcome.outputsError ?? `exit code ${outcome.exitCode}`);
-        const last = tail.length ? `\nlast lines:\n${tail.join('\n')}` : '';
-        entry.reporter.send({
-          type: 'FAILED',
-          payload: { error_message: `${reason}${last}`, exit_code: outcome.exitCode },
-        });
-      }
-    } catch (error) {
-      // As on every path, the container is gone before the outcome is reported.
-      await entry.container.remove().catch(() => undefined);
-      if (!entry.abandoned) {
-        logger.error({ run: op.id, err: (error as Error).message }, 'container failed');
-        entry.reporter.send({
-          type: 'FAILED',
-          payload: { error_message: `worker could not run the container: ${(error as Error).message}` },
-        });
-      }
-    } finally {
-      if (entry.abandoned === 'shutdown') {
-        entry.reporter.send({ type: 'FAILED', payload: { error_message: 'worker shutting down' } });
-      }
-      await entry.reporter.drain();
-      await entry.container.remove().catch(() => undefined);
-      active.delete(op.id);
-      slotFreed();
-    }
-  };
-
-  const claimLoop = (async () => {
-    let backoff = 500;
-    while (!stopping) {
-      const room = maxParallel - active.size;
+  private async claimLoop(): Promise<void> {
+    const maxParallel = this.options.maxParallel ?? 4;
+    let backoffMs = 500;
+    while (this.isRunning()) {
+      const room = maxParallel - this.attempts.size;
       if (room <= 0) {
         await new Promise<void>((resolve) => {
-          slotFreed = resolve;
+          this.slotFreed = resolve;
         });
         continue;
       }
       let ops: WorkerOpRun[];
       try {
-        ops = await client.claim(id, {
+        ops = await this.client.claim(this.id, {
           limit: room,
-          waitSeconds: options.claimWaitSeconds ?? 10,
-          signal: claimAbort.signal,
+          waitSeconds: this.options.claimWaitSeconds ?? 10,
+          signal: this.claimAbort.signal,
         });
-        backoff = 500;
+        backoffMs = 500;
       } catch (error) {
-        if (stopping) break;
+        if (!this.isRunning()) break;
         if (error instanceof GyozaApiError && error.code === 'WORKER_NOT_ACTIVE') {
-          await heartbeat().catch(() => undefined);
+          await this.heartbeat().catch(() => undefined);
         }
-        logger.warn({ err: (error as Error).message }, 'claim failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        backoff = Math.min(backoff * 2, 10_000);
+        this.logger.warn({ err: (error as Error).message }, 'claim failed; retrying');
+        await sleep(backoffMs, undefined, { signal: this.claimAbort.signal }).catch(() => undefined);
+        backoffMs = Math.min(backoffMs * 2, 10_000);
         continue;
       }
-      for (const op of ops) {
-        logger.info({ run: op.id, attempt: op.attempt, image: op.image }, 'running');
-        // execute() registers the run in `active` before its first await, so `room` stays right.
-        tasks.add(execute(op));
-      }
+      // Ops answered as stop() aborts the claim still run here, within the grace period.
+      for (const op of ops) this.execute(op);
     }
-  })();
+  }
 
-  return {
-    id,
-    async stop(graceMs = 30_000) {
-      if (stopping) return;
-      stopping = true;
-      claimAbort.abort();
-      slotFreed();
-      await claimLoop;
-      const finished = Promise.all([...tasks]);
-      if (!(await settlesWithin(finished, graceMs))) {
-        for (const entry of active.values()) {
-          entry.abandoned = 'shutdown';
-          await entry.container.remove().catch(() => undefined);
-        }
-        // Reports are retried while the server is away; do not wait for it forever.
-        if (!(await settlesWithin(finished, options.reportTimeoutMs ?? 10_000))) {
-          logger.error({ runs: [...active.keys()] }, 'exiting without reporting these runs: the server is unreachable');
-        }
-      }
-      clearInterval(beat);
-      await heartbeat().catch(() => undefined);
-    },
-  };
+  /** Runs one claimed op; it counts against `maxParallel` until its last report is sent. */
+  private execute(op: OpToRun): void {
+    this.logger.info({ run: op.id, attempt: op.attempt, image: op.image }, 'running');
+    const attempt = new Attempt({
+      op,
+      client: this.client,
+      docker: this.docker,
+      workerId: this.id,
+      networkMode: this.options.networkMode ?? 'bridge',
+      logger: this.logger,
+      logBatchMs: this.options.logBatchMs,
+    });
+    const ended = attempt.run().finally(() => {
+      this.attempts.delete(op.id);
+      this.slotFreed?.();
+    });
+    this.attempts.set(op.id, { attempt, ended });
+  }
+}
+
+/** Creates an agent and starts it; resolves once it is registered and claiming. */
+export async function startWorker(options: WorkerOptions = {}): Promise<WorkerAgent> {
+  const agent = new WorkerAgent(options);
+  await agent.start();
+  return agent;
 }
 
 /** Whether `promise` settles within `ms`. */

@@ -4,6 +4,24 @@ import type { Logger } from 'pino';
 const MAX_QUEUE = 1000;
 const LOG_BATCH_LINES = 100;
 
+/** What a {@link RunReporter} reports for, and where to. */
+export interface RunReporterOptions {
+  client: GyozaClient;
+  runId: string;
+  /** The attempt every event is posted for; the server refuses events for another one. */
+  attempt: number;
+  workerId: string;
+  logger: Logger;
+  /** Called once, when the server refuses a report: the attempt is no longer this worker's. */
+  onRefused: (error: GyozaApiError) => void;
+  /**
+   * How long output lines gather before they are posted as one LOG event (or sooner, at
+   * 100 lines).
+   * @defaultValue 250
+   */
+  logBatchMs?: number;
+}
+
 /**
  * Posts one run's events in order. Connection errors and 5xx are retried with backoff (the
  * queue is kept through a server outage, bounded); a 4xx means the server no longer wants
@@ -16,17 +34,17 @@ export class RunReporter {
   private droppedLines = 0;
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout;
-  refused = false;
+  private readonly logBatchMs: number;
+  private wasRefused = false;
 
-  constructor(
-    private readonly client: GyozaClient,
-    private readonly runId: string,
-    private readonly attempt: number,
-    private readonly workerId: string,
-    private readonly logger: Logger,
-    private readonly onRefused: (error: GyozaApiError) => void,
-    private readonly batchMs = 250,
-  ) {}
+  constructor(private readonly options: RunReporterOptions) {
+    this.logBatchMs = options.logBatchMs ?? 250;
+  }
+
+  /** Whether the server refused a report: nothing more is sent for this attempt. */
+  get refused(): boolean {
+    return this.wasRefused;
+  }
 
   line(text: string): void {
     if (this.refused) return;
@@ -36,14 +54,13 @@ export class RunReporter {
     }
     this.lines.push(text);
     if (this.lines.length >= LOG_BATCH_LINES) this.flushLines();
-    else this.timer ??= setTimeout(() => this.flushLines(), this.batchMs);
+    else this.timer ??= setTimeout(() => this.flushLines(), this.logBatchMs);
   }
 
   send(event: Omit<PostEventBody, 'attempt' | 'worker_id'>): void {
     if (this.refused) return;
     this.flushLines();
-    this.queue.push({ ...event, attempt: this.attempt, worker_id: this.workerId });
-    this.kick();
+    this.enqueue(event);
   }
 
   /** Resolves once everything queued so far is delivered (or refused). */
@@ -60,8 +77,12 @@ export class RunReporter {
       this.droppedLines = 0;
     }
     if (this.lines.length === 0 || this.refused) return;
-    this.queue.push({ type: 'LOG', msg: this.lines.join('\n'), attempt: this.attempt, worker_id: this.workerId });
+    this.enqueue({ type: 'LOG', msg: this.lines.join('\n') });
     this.lines = [];
+  }
+
+  private enqueue(event: Omit<PostEventBody, 'attempt' | 'worker_id'>): void {
+    this.queue.push({ ...event, attempt: this.options.attempt, worker_id: this.options.workerId });
     this.kick();
   }
 
@@ -76,21 +97,24 @@ export class RunReporter {
     let backoff = 200;
     while (this.queue.length > 0 && !this.refused) {
       try {
-        await this.client.postEvent(this.runId, this.queue[0]);
+        await this.options.client.postEvent(this.options.runId, this.queue[0]);
         this.queue.shift();
         backoff = 200;
       } catch (error) {
         if (error instanceof GyozaApiError && error.status < 500 && error.status !== 429) {
-          this.refused = true;
+          this.wasRefused = true;
           this.queue.length = 0;
-          this.logger.info(
-            { run: this.runId, code: error.code },
+          this.options.logger.info(
+            { run: this.options.runId, code: error.code },
             'server refused a report; the attempt is no longer ours',
           );
-          this.onRefused(error);
+          this.options.onRefused(error);
           return;
         }
-        this.logger.warn({ run: this.runId, err: (error as Error).message }, 'cannot report an event; retrying');
+        this.options.logger.warn(
+          { run: this.options.runId, err: (error as Error).message },
+          'cannot report an event; retrying',
+        );
         await new Promise((resolve) => setTimeout(resolve, backoff));
         backoff = Math.min(backoff * 2, 10_000);
       }

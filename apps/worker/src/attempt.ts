@@ -1,0 +1,131 @@
+import type { GyozaClient } from '@gyoza/client';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { ContainerRun, type OpToRun } from './container-run';
+import { RunReporter } from './run-reporter';
+
+const PROGRESS_LINE = /^::gyoza progress (\d+(?:\.\d+)?)\s*$/;
+const TAIL_LINES = 20;
+
+/** One claimed op and what the agent runs it with. */
+export interface AttemptOptions {
+  op: OpToRun;
+  client: GyozaClient;
+  docker: Docker;
+  workerId: string;
+  /** Docker network of the op's container. */
+  networkMode: string;
+  logger: Logger;
+  /**
+   * How long output lines gather before they are posted as one LOG event.
+   * @defaultValue 250
+   */
+  logBatchMs?: number;
+}
+
+/**
+ * Why an attempt ends without its own outcome: the server no longer wants it (`cancelled`:
+ * nothing more is reported) or the agent stops before it ends (`shutdown`: reported FAILED).
+ */
+export type AbandonReason = 'cancelled' | 'shutdown';
+
+/**
+ * One claimed attempt on this worker, from STARTED to its outcome: the op's container, its
+ * output as LOG and PROGRESS events, COMPLETED or FAILED with the last lines. On every path
+ * the container is gone before the outcome is reported.
+ */
+export class Attempt {
+  readonly op: OpToRun;
+  private readonly reporter: RunReporter;
+  private readonly container: ContainerRun;
+  private readonly workerId: string;
+  private readonly logger: Logger;
+  private readonly tail: string[] = [];
+  private abandonedFor?: AbandonReason;
+
+  constructor(options: AttemptOptions) {
+    this.op = options.op;
+    this.workerId = options.workerId;
+    this.logger = options.logger;
+    this.reporter = new RunReporter({
+      client: options.client,
+      runId: options.op.id,
+      attempt: options.op.attempt,
+      workerId: options.workerId,
+      logger: options.logger,
+      logBatchMs: options.logBatchMs,
+      onRefused: () => void this.cancel().catch(() => undefined),
+    });
+    this.container = new ContainerRun(options.docker, options.op, options.workerId, options.networkMode);
+  }
+
+  /** Set once the attempt is cancelled or abandoned; its own outcome is then not reported. */
+  get abandoned(): AbandonReason | undefined {
+    return this.abandonedFor;
+  }
+
+  /**
+   * Runs the op to its end and reports; resolves once the last report is delivered, refused
+   * or given up by the reporter. Never rejects: a failure to run is reported as FAILED.
+   */
+  async run(): Promise<void> {
+    const { op, reporter, container } = this;
+    try {
+      reporter.send({
+        type: 'STARTED',
+        payload: { worker_id: this.workerId, ...(op.gpu_ids.length ? { gpu_id: op.gpu_ids[0] } : {}) },
+      });
+      await reporter.drain();
+      if (reporter.refused) return;
+      await container.start((_stream, line) => this.onLine(line));
+      const outcome = await container.wait();
+      if (this.abandonedFor) return;
+      if (outcome.exitCode === 0 && !outcome.outputsError) {
+        reporter.send({ type: 'COMPLETED', payload: { outputs: outcome.outputs ?? {} } });
+      } else {
+        const reason = outcome.oomKilled
+          ? `OOM killed (memory limit ${op.constraints.ram_mb} MB), exit code ${outcome.exitCode}`
+          : (outcome.outputsError ?? `exit code ${outcome.exitCode}`);
+        const last = this.tail.length ? `\nlast lines:\n${this.tail.join('\n')}` : '';
+        reporter.send({ type: 'FAILED', payload: { error_message: `${reason}${last}`, exit_code: outcome.exitCode } });
+      }
+    } catch (error) {
+      await container.remove().catch(() => undefined);
+      if (!this.abandonedFor) {
+        this.logger.error({ run: op.id, err: (error as Error).message }, 'container failed');
+        reporter.send({
+          type: 'FAILED',
+          payload: { error_message: `worker could not run the container: ${(error as Error).message}` },
+        });
+      }
+    } finally {
+      if (this.abandonedFor === 'shutdown') {
+        reporter.send({ type: 'FAILED', payload: { error_message: 'worker shutting down' } });
+      }
+      await reporter.drain();
+      await container.remove().catch(() => undefined);
+    }
+  }
+
+  /** The server no longer wants this attempt: its container goes, nothing more is reported. */
+  async cancel(): Promise<void> {
+    if (this.abandonedFor) return;
+    this.abandonedFor = 'cancelled';
+    await this.container.remove();
+  }
+
+  /** The agent stops before the attempt ends: its container goes, then FAILED is reported. */
+  async abandon(): Promise<void> {
+    if (this.abandonedFor) return;
+    this.abandonedFor = 'shutdown';
+    await this.container.remove().catch(() => undefined);
+  }
+
+  private onLine(line: string): void {
+    this.tail.push(line);
+    if (this.tail.length > TAIL_LINES) this.tail.shift();
+    const progress = PROGRESS_LINE.exec(line);
+    if (progress) this.reporter.send({ type: 'PROGRESS', msg: Math.min(100, Number(progress[1])) });
+    else this.reporter.line(line);
+  }
+}
