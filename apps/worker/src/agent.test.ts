@@ -1,0 +1,147 @@
+import { GyozaClient } from '@gyoza/client';
+import { freePort } from '@gyoza/test-support';
+import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { type AgentState, AgentStateError, WorkerAgent, type WorkerOptions } from './agent';
+
+// The agent's states against a real server and the real Docker engine; no op runs here
+// (running ops is tested end to end in ../test/worker.test.ts).
+const docker = new Docker();
+let harness: Harness;
+let client: GyozaClient;
+const agents: WorkerAgent[] = [];
+
+beforeAll(async () => {
+  harness = await startHarness({ manualClock: false, startScheduler: true });
+  client = new GyozaClient({ baseUrl: harness.url, apiKey: API_KEY, retries: 0 });
+});
+
+afterEach(async () => {
+  for (const agent of agents.splice(0)) await agent.stop(1000);
+});
+
+afterAll(async () => {
+  await harness.close();
+});
+
+/** An agent whose state changes, as logged, are collected in `changes`. */
+function agentLogged(id: string, options: WorkerOptions = {}) {
+  const changes: Array<[AgentState, AgentState]> = [];
+  const logger = pino(
+    { level: 'info' },
+    {
+      write(line: string) {
+        const record = JSON.parse(line);
+        if (record.from && record.to) changes.push([record.from, record.to]);
+      },
+    },
+  );
+  const agent = new WorkerAgent({
+    client,
+    id,
+    docker,
+    heartbeatIntervalMs: 200,
+    claimWaitSeconds: 1,
+    resources: { cpu_cores: 1, ram_mb: 256, gpus: [] },
+    logger,
+    ...options,
+  });
+  agents.push(agent);
+  return { agent, changes };
+}
+
+const registered = async (id: string) => (await client.listWorkers()).some((w) => w.id === id);
+
+it('goes created, starting, running, draining, stopped, and logs each change', async () => {
+  const { agent, changes } = agentLogged('w-states');
+  expect(agent.state).toBe('created');
+  const started = agent.start();
+  expect(agent.state).toBe('starting');
+  await started;
+  expect(agent.state).toBe('running');
+  expect(await registered('w-states')).toBe(true);
+  const stopped = agent.stop(1000);
+  expect(agent.state).toBe('draining');
+  await stopped;
+  expect(agent.state).toBe('stopped');
+  expect(changes).toEqual([
+    ['created', 'starting'],
+    ['starting', 'running'],
+    ['running', 'draining'],
+    ['draining', 'stopped'],
+  ]);
+});
+
+it('gives up starting when stopped while starting: never registers, never claims, start() resolves', async () => {
+  const pending = await client.createRun({ image: 'gyoza-busybox:latest', constraints: { cpu_cores: 1, ram_mb: 64 } });
+  const { agent, changes } = agentLogged('w-early-stop');
+  const started = agent.start();
+  const stopped = agent.stop(1000);
+  expect(agent.state).toBe('draining');
+  await Promise.all([started, stopped]);
+  expect(agent.state).toBe('stopped');
+  expect(changes).toEqual([
+    ['created', 'starting'],
+    ['starting', 'draining'],
+    ['draining', 'stopped'],
+  ]);
+  expect(await registered('w-early-stop')).toBe(false);
+  expect((await client.getRun(pending.id)).state).toBe('PENDING');
+  await client.cancelRun(pending.id);
+});
+
+it('stops once when stop() is called twice: both calls end when the agent is stopped', async () => {
+  const { agent, changes } = agentLogged('w-twice');
+  await agent.start();
+  const first = agent.stop(1000);
+  const second = agent.stop(5);
+  await second;
+  expect(agent.state).toBe('stopped');
+  await first;
+  await agent.stop();
+  expect(changes.filter(([, to]) => to === 'stopped')).toHaveLength(1);
+});
+
+it('drains at once: stop() aborts the pending long-poll claim instead of waiting it out', async () => {
+  const { agent } = agentLogged('w-long-poll', { claimWaitSeconds: 30 });
+  await agent.start();
+  const at = Date.now();
+  await agent.stop(1000);
+  expect(Date.now() - at).toBeLessThan(10_000);
+  expect(agent.state).toBe('stopped');
+});
+
+it('refuses start() once started or stopped, and the refusal changes nothing', async () => {
+  const { agent, changes } = agentLogged('w-restart');
+  await agent.start();
+  await expect(agent.start()).rejects.toThrow(AgentStateError);
+  expect(agent.state).toBe('running');
+  await agent.stop(1000);
+  const refusal = agent.start();
+  await expect(refusal).rejects.toThrow(AgentStateError);
+  await expect(refusal).rejects.toMatchObject({ from: 'stopped', to: 'starting' });
+  expect(agent.state).toBe('stopped');
+  expect(changes).toHaveLength(4);
+});
+
+it('stops without contacting the server when stop() comes before start()', async () => {
+  const { agent, changes } = agentLogged('w-never');
+  await agent.stop();
+  expect(agent.state).toBe('stopped');
+  expect(changes).toEqual([['created', 'stopped']]);
+  expect(await registered('w-never')).toBe(false);
+  await expect(agent.start()).rejects.toThrow(AgentStateError);
+});
+
+it('ends stopped when its start fails (no server answers): start() rejects, stop() resolves', async () => {
+  const nowhere = new GyozaClient({ baseUrl: `http://127.0.0.1:${await freePort()}`, apiKey: API_KEY, retries: 0 });
+  const { agent, changes } = agentLogged('w-no-server', { client: nowhere });
+  await expect(agent.start()).rejects.toThrow();
+  expect(agent.state).toBe('stopped');
+  await agent.stop(1000);
+  expect(changes).toEqual([
+    ['created', 'starting'],
+    ['starting', 'stopped'],
+  ]);
+});
