@@ -1,3 +1,9 @@
+/**
+ * The typed HTTP client for gyoza: `GyozaClient` (every route, `followEvents`, `waitForRun`),
+ * `resolveConfig` and `readLocalApiKey` (server URL and key from options, environment or the
+ * local key file), the errors it throws (`GyozaApiError`, `GyozaConnectionError`,
+ * `GyozaWaitTimeoutError`), the wire types (`RunJson`, `WorkerOpRun`, ...) and `parseSse`.
+ */
 export {
   type ClaimOptions,
   type CreateRunOptions,

@@ -1,3 +1,8 @@
+/**
+ * gyoza's scheduler: `Scheduler` (claims with long polls, pending reasons, the reaper loop),
+ * the GPU-picking strategies (`bestFitStrategy`, `directStrategy`, `strategyByName`) and one
+ * reaper pass on its own (`reapOnce`).
+ */
 export { type ReapResult, reapOnce } from './reaper';
 export {
   type ClaimOptions,
