@@ -2,15 +2,11 @@
 // (API app + SQLite file + scheduler on a loopback port); the test plays the worker.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createApp } from '@gyoza/api';
 import { GyozaClient } from '@gyoza/client';
-import { Scheduler } from '@gyoza/scheduler';
-import type { Store } from '@gyoza/store';
-import { openSqliteStore } from '@gyoza/store-sqlite';
+import { freePort, waitFor } from '@gyoza/test-support';
+import { type Harness, startHarness } from '@gyoza/test-support/api-harness';
 
 const MAIN = resolve(__dirname, '../dist/main.js');
 const EXAMPLE = resolve(__dirname, '../../../examples/hello/gyoza.yml');
@@ -22,10 +18,8 @@ interface Result {
   stderr: string;
 }
 
+let server: Harness;
 let dir: string;
-let store: Store;
-let scheduler: Scheduler;
-let server: Server;
 let url: string;
 let api: GyozaClient;
 
@@ -72,7 +66,7 @@ function gyozaInBackground(args: string[]): Background {
 
 /** Waits until the background command printed `text` on stderr (it is following the run). */
 async function printed(bg: Background, text: string): Promise<void> {
-  while (!bg.stderr().includes(text)) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(`'${text}' on stderr`, async () => bg.stderr().includes(text) || undefined, { intervalMs: 20 });
 }
 
 /** Plays a worker through one run, with the client the real worker uses. */
@@ -99,12 +93,9 @@ async function work(outcome: 'COMPLETED' | 'FAILED'): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'gyoza-cli-'));
-  store = await openSqliteStore({ path: join(dir, 'gyoza.db') });
-  scheduler = new Scheduler({ store, pollIntervalMs: 20 });
-  server = createServer(createApp({ store, scheduler, apiKey: API_KEY }));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startHarness({ apiKey: API_KEY, manualClock: false });
+  dir = server.dir;
+  url = server.url;
   api = new GyozaClient({ baseUrl: url, apiKey: API_KEY });
   // Webhooks to example.com would go nowhere here: deploy the example without them.
   writeFileSync(
@@ -113,13 +104,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await scheduler.stop();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 describe('gyoza op', () => {
   it('deploys the documented example and reads it back', async () => {
@@ -254,10 +239,7 @@ describe('gyoza run', () => {
 
 describe('connection problems', () => {
   it('exits 2 and names the URL when the server is unreachable', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const dead = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
-    await new Promise((r) => closed.close(r));
+    const dead = `http://127.0.0.1:${await freePort()}`;
     const result = await gyoza(['run', 'ls', '--server', dead]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`cannot reach the gyoza server at ${dead}/runs`);

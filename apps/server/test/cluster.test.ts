@@ -1,22 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, requireBuilt, type TemporaryDirectory, temporaryDirectory, waitFor } from '@gyoza/test-support';
 
 const main = join(__dirname, '..', 'dist', 'main.js');
 const KEY = 'cluster-test-key';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-let dir: string;
+let dir: TemporaryDirectory;
 let proc: ChildProcess;
 let base: string;
 
@@ -32,8 +21,8 @@ async function call(method: string, path: string, body?: unknown) {
 }
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error('build first: pnpm build');
-  dir = mkdtempSync(join(tmpdir(), 'gyoza-cluster-'));
+  requireBuilt(main);
+  dir = temporaryDirectory('gyoza-cluster-');
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   proc = spawn(process.execPath, [main], {
@@ -42,25 +31,22 @@ beforeAll(async () => {
       GYOZA_WORKERS: '2',
       GYOZA_PORT: String(port),
       GYOZA_API_KEY: KEY,
-      GYOZA_DATABASE_URL: `sqlite:${dir}/gyoza.db`,
+      GYOZA_DATABASE_URL: `sqlite:${dir.dir}/gyoza.db`,
       GYOZA_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`${base}/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('server did not start');
+  await waitFor('the server to answer /health', () =>
+    fetch(`${base}/health`).then(
+      (r) => r.ok || undefined,
+      () => undefined,
+    ),
+  );
 });
 
 afterAll(() => {
   if (proc.exitCode === null) proc.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
+  dir.remove();
 });
 
 it('serves one pool from two processes on one database, and stops cleanly on SIGTERM', async () => {

@@ -1,14 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '@gyoza/api';
 import { type EventJson, GyozaClient, type RunJson } from '@gyoza/client';
 import { Scheduler } from '@gyoza/scheduler';
-import type { Store } from '@gyoza/store';
 import { openSqliteStore } from '@gyoza/store-sqlite';
+import { requireBuilt, waitFor } from '@gyoza/test-support';
+import { type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { containerSpec, LABELS, type RunningWorker, startWorker } from '../src';
@@ -19,10 +18,7 @@ const KEY = 'worker-test-key';
 const cli = join(__dirname, '..', '..', 'cli', 'dist', 'main.js');
 const docker = new Docker();
 
-let dir: string;
-let store: Store;
-let scheduler: Scheduler;
-let server: Server;
+let server: Harness;
 let url: string;
 let client: GyozaClient;
 const workers: RunningWorker[] = [];
@@ -39,15 +35,13 @@ beforeAll(async () => {
     stdio: 'ignore',
   });
   execFileSync('docker', ['rm', base], { stdio: 'ignore' });
-  dir = mkdtempSync(join(tmpdir(), 'gyoza-worker-'));
-  store = await openSqliteStore({ path: join(dir, 'gyoza.db') });
-  scheduler = new Scheduler({ store, workerTimeoutSeconds: 2, reaperIntervalMs: 200, pollIntervalMs: 50 });
-  scheduler.start();
-  const app = createApp({ store, scheduler, apiKey: KEY });
-  server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  server = await startHarness({
+    apiKey: KEY,
+    manualClock: false,
+    scheduler: { workerTimeoutSeconds: 2, reaperIntervalMs: 200, pollIntervalMs: 50 },
+    startScheduler: true,
   });
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
   client = new GyozaClient({ baseUrl: url, apiKey: KEY, retries: 0 });
 });
 
@@ -56,13 +50,7 @@ afterEach(async () => {
   for (const w of workers.splice(0)) await w.stop(1000);
 });
 
-afterAll(async () => {
-  await scheduler.stop();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 async function agent(id: string, cpu = 2, through = client): Promise<RunningWorker> {
   const w = await startWorker({
@@ -87,16 +75,6 @@ async function submit(script: string, constraints: Record<string, number> = {}, 
     constraints: { cpu_cores: 1, ram_mb: 64, ...constraints },
     retry_policy: { max_attempts: maxAttempts, backoff_seconds: 0 },
   });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const inStateOn =
@@ -163,11 +141,9 @@ it('stops and removes the container of a run cancelled while it runs', async () 
   await inState(run.id, 'RUNNING');
   await waitFor('the container', async () => ((await containersOf('w-cancel')).length === 1 ? true : undefined));
   await client.cancelRun(run.id, 'changed my mind');
-  await waitFor(
-    'the container to go',
-    async () => ((await containersOf('w-cancel')).length === 0 ? true : undefined),
-    10_000,
-  );
+  await waitFor('the container to go', async () => ((await containersOf('w-cancel')).length === 0 ? true : undefined), {
+    timeoutMs: 10_000,
+  });
   expect((await client.getRun(run.id)).state).toBe('CANCELLED');
 });
 
@@ -183,7 +159,7 @@ it('runs two ops in parallel within its capacity and holds the third back', asyn
 });
 
 it('survives an agent killed with SIGKILL: the run is retried elsewhere, the orphan removed on restart', async () => {
-  if (!existsSync(cli)) throw new Error('build first: pnpm build');
+  requireBuilt(cli);
   const spawnAgent = () => {
     const child = spawn(
       process.execPath,
@@ -218,7 +194,7 @@ it('survives an agent killed with SIGKILL: the run is retried elsewhere, the orp
 }, 60_000);
 
 it('runs the README example end to end: examples/hello built, deployed, run and watched with the CLI', async () => {
-  if (!existsSync(cli)) throw new Error('build first: pnpm build');
+  requireBuilt(cli);
   const root = join(__dirname, '..', '..', '..');
   // No registry answers here, so the example is built on the local busybox image.
   execFileSync(
@@ -273,7 +249,7 @@ it('runs the README example end to end: examples/hello built, deployed, run and 
 it('works through a server outage: events are buffered and delivered in order, heartbeats resume', async () => {
   // A server of its own, whose reaper would not evict the worker during the outage: while
   // the server is down, nothing can evict anyone.
-  const own = await openSqliteStore({ path: join(dir, 'outage.db') });
+  const own = await openSqliteStore({ path: join(server.dir, 'outage.db') });
   const ownScheduler = new Scheduler({ store: own, workerTimeoutSeconds: 60, pollIntervalMs: 50 });
   ownScheduler.start();
   const app = createApp({ store: own, scheduler: ownScheduler, apiKey: KEY });
@@ -333,7 +309,7 @@ it('works through a server outage: events are buffered and delivered in order, h
 }, 60_000);
 
 it('on SIGTERM stops claiming, lets runs finish within the grace period, then stops the rest and reports', async () => {
-  if (!existsSync(cli)) throw new Error('build first: pnpm build');
+  requireBuilt(cli);
   const child = spawn(
     process.execPath,
     [

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import pino from 'pino';
 import request from 'supertest';
 import { createApp, ROUTES } from './index';
-import { API_KEY, type Harness, startHarness } from './test/harness';
 
 let h: Harness;
 beforeEach(async () => {

@@ -1,24 +1,11 @@
 // The client against a real server: the API app over a SQLite file and the scheduler,
 // listening on a loopback port, sometimes behind a small proxy that breaks things on purpose.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createApp } from '@gyoza/api';
-import { Scheduler } from '@gyoza/scheduler';
-import type { Store } from '@gyoza/store';
-import { openSqliteStore } from '@gyoza/store-sqlite';
+import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import { GyozaClient } from './client';
 import { GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
 import type { EventJson } from './types';
-
-const API_KEY = 'test-key-0123456789';
-
-interface TestServer {
-  url: string;
-  close(): Promise<void>;
-}
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -30,20 +17,7 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-let dir: string;
-let store: Store;
-let scheduler: Scheduler;
-let gyoza: TestServer;
-
-async function startGyoza(): Promise<TestServer> {
-  dir = mkdtempSync(join(tmpdir(), 'gyoza-client-'));
-  store = await openSqliteStore({ path: join(dir, 'gyoza.db') });
-  scheduler = new Scheduler({ store, pollIntervalMs: 20, reaperIntervalMs: 50 });
-  const app = createApp({ store, scheduler, apiKey: API_KEY });
-  const server = createServer(app);
-  const url = await listen(server);
-  return { url, close: () => closeServer(server) };
-}
+let gyoza: Harness;
 
 /** What the proxy does with one request. */
 type Verdict =
@@ -136,15 +110,10 @@ async function collect(events: AsyncIterable<EventJson>): Promise<EventJson[]> {
 }
 
 beforeEach(async () => {
-  gyoza = await startGyoza();
+  gyoza = await startHarness({ manualClock: false, scheduler: { reaperIntervalMs: 50 } });
 });
 
-afterEach(async () => {
-  await gyoza.close();
-  await scheduler.stop();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => gyoza.close());
 
 describe('GyozaClient against a real server', () => {
   it('checks health without a key and refuses a wrong key with a typed error', async () => {
@@ -418,7 +387,7 @@ describe('following runs', () => {
   });
 
   it('keeps following through an automatic retry and ends with the final attempt', async () => {
-    scheduler.start();
+    gyoza.scheduler.start();
     const api = client();
     const run = await api.createRun({ image: 'alpine:3', retry_policy: { max_attempts: 2, backoff_seconds: 0 } });
     const events = collect(api.followEvents(run.id, { pollIntervalMs: 50 }));

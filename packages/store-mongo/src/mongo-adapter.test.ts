@@ -10,7 +10,7 @@ import {
   type Worker,
 } from '@gyoza/domain';
 import { type ClaimPlanner, encodeRun, type Store } from '@gyoza/store';
-import { fitPlanner } from '@gyoza/store/contract';
+import { addRun, fitPlanner, heartbeat, mongoTestUri } from '@gyoza/test-support';
 import mongoose, { type Connection } from 'mongoose';
 import { MongoStoreOpenError, openMongoStore } from './index';
 import type { MongoStoreLogger } from './logger';
@@ -18,8 +18,7 @@ import { databaseName } from './mongo-store';
 
 // What the contract cannot see: the dedicated connection, start-up, BSON-unsafe data, and
 // recovery from a writer that died between committing a revision and applying it.
-const uri = process.env.GYOZA_TEST_MONGODB_URI as string;
-if (!uri) throw new Error('GYOZA_TEST_MONGODB_URI is not set: the jest global setup starts FerretDB');
+const uri = mongoTestUri();
 
 let dbName: string;
 let store: Store;
@@ -38,21 +37,11 @@ afterEach(async () => {
 const T = new Date('2026-03-01T12:00:00.000Z');
 
 async function worker(id: string, cpu: number, vram: number[] = []): Promise<Worker> {
-  return store.workers.heartbeat(
-    {
-      worker_id: id,
-      resources: { cpu_cores: cpu, ram_mb: 4000, gpus: vram.map((v, i) => ({ id: i, vram_mb: v, tags: [] })) },
-      tags: [],
-      running_ops: [],
-    },
-    T,
-  );
+  return store.workers.heartbeat(heartbeat(id, { cpuCores: cpu, ramMb: 4000, gpus: vram }), T);
 }
 
 async function pending(cpu: number, seconds: number, priority = 0): Promise<OpRun> {
-  const at = new Date(T.getTime() + seconds * 1000);
-  const transition = createRun({ image: 'busybox', constraints: { cpu_cores: cpu }, priority }, null, at);
-  return (await store.runs.createRun(transition, at)).run;
+  return addRun(store, { constraints: { cpu_cores: cpu }, priority }, new Date(T.getTime() + seconds * 1000));
 }
 
 /** What a writer that died after its revision insert leaves behind. */

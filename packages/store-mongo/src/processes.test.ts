@@ -1,66 +1,48 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRun, freeCapacity, isWithinCapacity, type OpRun, placeRun, type Worker } from '@gyoza/domain';
+import type { OpRun } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
-import mongoose from 'mongoose';
+import {
+  addRun,
+  expectWorkersFilled,
+  heartbeat,
+  newRun,
+  requireBuilt,
+  runNodeForJson,
+  type TemporaryMongoDatabase,
+  temporaryMongoDatabase,
+} from '@gyoza/test-support';
 import { openMongoStore } from './index';
 
 // Children run the compiled package (dist), each with its own connection, as separate
 // server processes sharing one database would.
-const uri = process.env.GYOZA_TEST_MONGODB_URI as string;
-beforeAll(() => {
-  if (!uri) throw new Error('GYOZA_TEST_MONGODB_URI is not set: the jest global setup starts FerretDB');
-  if (!existsSync(join(__dirname, '..', 'dist', 'index.js'))) throw new Error('build first: pnpm build');
-});
+beforeAll(() => requireBuilt(join(__dirname, '..', 'dist', 'index.js')));
 
-let dbName: string;
+let db: TemporaryMongoDatabase;
 let store: Store;
 beforeEach(async () => {
-  dbName = `gyoza_proc_${randomBytes(6).toString('hex')}`;
-  store = await openMongoStore({ uri, dbName });
+  db = temporaryMongoDatabase('gyoza_proc');
+  store = await openMongoStore({ uri: db.uri, dbName: db.dbName });
 });
 afterEach(async () => {
   await store.close();
-  const connection = await mongoose.createConnection(uri, { dbName }).asPromise();
-  await connection.dropDatabase();
-  await connection.close();
+  await db.drop();
 });
 
 function child<T>(role: string, ...args: string[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [join(__dirname, '..', 'fixtures', 'race.js'), role, uri, dbName, ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    proc.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    proc.on('error', reject);
-    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${role} exited ${code}`))));
-  });
+  return runNodeForJson<T>(join(__dirname, '..', 'fixtures', 'race.js'), [role, db.uri, db.dbName, ...args]);
 }
 
 it('processes claiming and cancelling on one database never share a run or over-commit', async () => {
   const workers = ['w0', 'w1', 'w2', 'w3'];
   const now = new Date();
   for (const id of workers) {
-    await store.workers.heartbeat(
-      {
-        worker_id: id,
-        resources: { cpu_cores: 4, ram_mb: 8000, gpus: [{ id: 0, vram_mb: 8000, tags: [] }] },
-        tags: [],
-        running_ops: [],
-      },
-      now,
-    );
+    await store.workers.heartbeat(heartbeat(id, { cpuCores: 4, ramMb: 8000, gpus: [8000] }), now);
   }
   const runs: OpRun[] = [];
   for (let i = 0; i < 80; i++) {
     const constraints = i % 2 ? { cpu_cores: 1 } : { cpu_cores: 0.5, vram_mb: 3000 };
     const created = await store.runs.createRun(
-      createRun({ image: 'busybox', constraints, priority: i % 4 }, null, new Date(now.getTime() + i)),
+      newRun({ constraints, priority: i % 4 }, new Date(now.getTime() + i)),
       now,
     );
     runs.push(created.run);
@@ -96,18 +78,13 @@ it('processes claiming and cancelling on one database never share a run or over-
   expect(pending.length).toBe(80 - claimed.length - cancelled.length);
   // The 40 runs never targeted are more than the 4 workers hold, so the check below bites.
   expect(pending.length).toBeGreaterThanOrEqual(20);
-  for (const id of workers) {
-    const worker = (await store.workers.getWorker(id)) as Worker;
-    const free = freeCapacity(worker, await store.runs.listReservations(id));
-    expect(isWithinCapacity(free)).toBe(true);
-    // Filled up: nothing still pending fits, so the claimers really competed for all of it.
-    for (const run of pending) expect(placeRun(run.constraints, worker.tags, free, 'direct').fits).toBe(false);
-  }
+  // Filled up: nothing still pending fits, so the claimers really competed for all of it.
+  await expectWorkersFilled(store, workers, 'direct');
 });
 
 it('processes appending events to one run get gap-free, increasing indexes', async () => {
   const now = new Date();
-  const { run } = await store.runs.createRun(createRun({ image: 'busybox' }, null, now), now);
+  const run = await addRun(store, {}, now);
   const perProcess = await Promise.all([0, 1, 2].map(() => child<number[]>('log', run.id, '15')));
 
   for (const indexes of perProcess) {

@@ -8,7 +8,6 @@ import {
   defineOp,
   fail,
   freeCapacity,
-  type Heartbeat,
   isWithinCapacity,
   NotFoundError,
   type OpDefinition,
@@ -19,11 +18,9 @@ import {
   ValidationError,
   WorkerNotActiveError,
 } from '@gyoza/domain';
-import type { ClaimPlanner, Store } from '../ports';
-import { updateRun } from '../update-run';
-import { fitPlanner } from './planner';
-
-export { fitPlanner } from './planner';
+import { type ClaimPlanner, type Store, updateRun } from '@gyoza/store';
+import { fitPlanner } from './fit-planner';
+import { heartbeat, newRun as newAdHocRun } from './fixtures';
 
 /** What an adapter gives the contract: connections to one fresh database. */
 export interface StoreHarness {
@@ -36,21 +33,8 @@ export interface StoreHarness {
 const T0 = Date.UTC(2026, 0, 1);
 const at = (seconds: number) => new Date(T0 + seconds * 1000);
 
-function heartbeat(id: string, cpu = 8, ram = 16000, gpus: [number, string[]?][] = [], tags: string[] = []): Heartbeat {
-  return {
-    worker_id: id,
-    resources: {
-      cpu_cores: cpu,
-      ram_mb: ram,
-      gpus: gpus.map(([vram, t], i) => ({ id: i, vram_mb: vram, tags: t ?? [] })),
-    },
-    tags,
-    running_ops: [],
-  };
-}
-
 function newRun(seconds: number, options: { priority?: number; constraints?: ConstraintsInput; key?: string } = {}) {
-  return createRun(
+  return newAdHocRun(
     {
       image: 'busybox:latest',
       priority: options.priority,
@@ -58,7 +42,6 @@ function newRun(seconds: number, options: { priority?: number; constraints?: Con
       idempotency_key: options.key,
       retry_policy: { max_attempts: 3, backoff_seconds: 5 },
     },
-    null,
     at(seconds),
   );
 }
@@ -518,7 +501,10 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
 
     describe('workers', () => {
       it('registers on the first heartbeat and refreshes on the next', async () => {
-        const first = await store.workers.heartbeat(heartbeat('gpu-01', 8, 32000, [[8192, ['cuda']]], ['gpu']), at(1));
+        const first = await store.workers.heartbeat(
+          heartbeat('gpu-01', { ramMb: 32000, gpus: [8192], gpuTags: [['cuda']], tags: ['gpu'] }),
+          at(1),
+        );
         expect(first).toStrictEqual({
           id: 'gpu-01',
           resources: { cpu_cores: 8, ram_mb: 32000, gpus: [{ id: 0, vram_mb: 8192, tags: ['cuda'] }] },
@@ -528,7 +514,10 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
           created_at: at(1),
           last_heartbeat_at: at(1),
         });
-        const second = await store.workers.heartbeat({ ...heartbeat('gpu-01', 4), running_ops: ['run_a'] }, at(5));
+        const second = await store.workers.heartbeat(
+          { ...heartbeat('gpu-01', { cpuCores: 4 }), running_ops: ['run_a'] },
+          at(5),
+        );
         expect(second).toMatchObject({ created_at: at(1), last_heartbeat_at: at(5), running_ops: ['run_a'] });
         expect(await store.workers.getWorker('gpu-01')).toStrictEqual(second);
         expect(await store.workers.getWorker('none')).toBeNull();
@@ -558,7 +547,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         s.claims.claimRuns({ worker_id: worker, limit, now: at(seconds), plan });
 
       it('offers pending runs by priority, then age, with current reservations', async () => {
-        await store.workers.heartbeat(heartbeat('w', 8, 16000), at(0));
+        await store.workers.heartbeat(heartbeat('w'), at(0));
         const low = await insert(1, { priority: 0 });
         const highOld = await insert(2, { priority: 5 });
         const highNew = await insert(3, { priority: 5 });
@@ -575,7 +564,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
       });
 
       it('assigns the chosen runs with their GPUs and records ASSIGNED', async () => {
-        await store.workers.heartbeat(heartbeat('w', 8, 16000, [[8000], [16000]]), at(0));
+        await store.workers.heartbeat(heartbeat('w', { gpus: [8000, 16000] }), at(0));
         const a = await insert(1, { constraints: { vram_mb: 6000 } });
         const b = await insert(2, { constraints: { vram_mb: 6000 } });
         const claimed = await claim(store, 'w', 5, fitPlanner('best-fit'));
@@ -594,7 +583,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
       });
 
       it('never over-commits even when the planner asks for too much', async () => {
-        await store.workers.heartbeat(heartbeat('w', 2, 1000, [[1000]]), at(0));
+        await store.workers.heartbeat(heartbeat('w', { cpuCores: 2, ramMb: 1000, gpus: [1000] }), at(0));
         for (let i = 0; i < 4; i++) await insert(i, { constraints: { cpu_cores: 1, vram_mb: 400 } });
         const greedy: ClaimPlanner = ({ candidates }) => candidates.map((r) => ({ run_id: r.id, gpu_ids: [0] }));
         const claimed = await claim(store, 'w', 10, greedy);
@@ -614,7 +603,8 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
 
       it('hands no run out twice and over-commits nothing under concurrent claims', async () => {
         const workers = ['w0', 'w1', 'w2', 'w3'];
-        for (const id of workers) await store.workers.heartbeat(heartbeat(id, 4, 4000, [[10000], [6000]]), at(0));
+        for (const id of workers)
+          await store.workers.heartbeat(heartbeat(id, { cpuCores: 4, ramMb: 4000, gpus: [10000, 6000] }), at(0));
         const shapes: ConstraintsInput[] = [
           { cpu_cores: 1, ram_mb: 500 },
           { cpu_cores: 0.5, ram_mb: 1000, vram_mb: 3000 },

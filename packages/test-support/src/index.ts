@@ -1,0 +1,33 @@
+/**
+ * gyoza test support: code the tests share, kept out of every runtime package.
+ *
+ * - `describeStoreContract`, `StoreHarness`, `fitPlanner`: the behaviour every store adapter must have.
+ * - `heartbeat`, `WorkerShape`, `newRun`, `addRun`: worker and run fixtures.
+ * - `expectWorkersFilled`: the capacity check every claim-race test ends with.
+ * - `temporaryDirectory`, `temporaryMongoDatabase`, `mongoTestUri`: a fresh database per test.
+ * - `runNode`, `runNodeForJson`, `requireBuilt`, `freePort`, `waitFor`: child processes and waiting on conditions.
+ *
+ * The API test server (`startHarness`, `API_KEY`) is in `@gyoza/test-support/api-harness`, so that
+ * store tests do not load the HTTP stack.
+ */
+export { expectWorkersFilled } from './capacity';
+export {
+  mongoTestUri,
+  type TemporaryDirectory,
+  type TemporaryMongoDatabase,
+  temporaryDirectory,
+  temporaryMongoDatabase,
+} from './databases';
+export { fitPlanner } from './fit-planner';
+export { addRun, heartbeat, newRun, type WorkerShape } from './fixtures';
+export {
+  freePort,
+  type NodeChild,
+  type RunNodeOptions,
+  requireBuilt,
+  runNode,
+  runNodeForJson,
+  type WaitOptions,
+  waitFor,
+} from './processes';
+export { describeStoreContract, type StoreHarness } from './store-contract';
