@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ConfigError } from './settings';
 
 export const API_KEY_FILE = 'api-key';
 
@@ -13,22 +14,55 @@ export function readLocalApiKey(dataDir = resolve('.gyoza')): string | undefined
   }
 }
 
+/** The data directory, made private (0700) when it does not exist yet; an existing one is left as it is. */
+export function ensureDataDirectory(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+}
+
 /**
- * The key in the data directory, made on first start (mode 0600). `wx` makes concurrent
- * first starts agree: one writes, the others read what it wrote.
+ * Refuses a key file that other users can read or change: the key is the whole of the API's
+ * authentication. One line, naming the file and the fix.
+ */
+function checkPrivate(path: string): void {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new ConfigError(
+      'GYOZA_API_KEY',
+      `the key file ${path} is open to other users (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${path}`,
+    );
+  }
+}
+
+function readKeyFile(path: string): string {
+  checkPrivate(path);
+  const key = readFileSync(path, 'utf8').trim();
+  if (key === '')
+    throw new ConfigError('GYOZA_API_KEY', `the key file ${path} is empty; write a key into it or delete it`);
+  return key;
+}
+
+/**
+ * The key in the data directory, made on first start (mode 0600, in a 0700 directory). The
+ * key is written whole to a temporary file and linked into place, so concurrent first starts
+ * agree (one link wins, the others read it) and nobody reads a half-written file. An existing
+ * key file must be private (see checkPrivate).
  */
 export function ensureApiKey(dataDir: string): { key: string; path: string; created: boolean } {
   const path = join(dataDir, API_KEY_FILE);
-  const existing = readLocalApiKey(dataDir);
-  if (existing) return { key: existing, path, created: false };
-  mkdirSync(dataDir, { recursive: true });
+  ensureDataDirectory(dataDir);
+  if (existsSync(path)) return { key: readKeyFile(path), path, created: false };
   const key = randomBytes(24).toString('base64url');
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(temporary, `${key}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    writeFileSync(path, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    // The mode given to open is reduced by the umask; make it exactly 0600.
+    chmodSync(temporary, 0o600);
+    linkSync(temporary, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return { key: readLocalApiKey(dataDir) as string, path, created: false };
+    return { key: readKeyFile(path), path, created: false };
+  } finally {
+    rmSync(temporary, { force: true });
   }
-  chmodSync(path, 0o600);
   return { key, path, created: true };
 }

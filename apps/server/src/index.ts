@@ -1,4 +1,17 @@
 export { API_KEY_FILE, ensureApiKey, readLocalApiKey } from './api-key';
-export { ConfigError, type ConfigOverrides, DEFAULT_DATABASE_URL, loadConfig, type ServerConfig } from './config';
+export { type ConfigOverrides, loadConfig, settingsEnvironment } from './config';
 export { closeOnSignals, type RunningServer, type StartOptions, start } from './server';
+export {
+  ConfigError,
+  DEFAULT_DATABASE_URL,
+  FLAG_SETTINGS,
+  flagName,
+  helpText,
+  LOG_LEVELS,
+  SETTINGS,
+  type ServerConfig,
+  type Setting,
+  type SettingName,
+} from './settings';
+export { renderSettingsTable, withSettingsTable } from './settings-table';
 export { dataDirectory, openStore, parseDatabaseUrl, type StoreLocation } from './store-url';

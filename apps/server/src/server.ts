@@ -6,11 +6,18 @@ import { createApp } from '@gyoza/api';
 import { Scheduler, strategyByName } from '@gyoza/scheduler';
 import pino, { type Logger } from 'pino';
 import { ensureApiKey } from './api-key';
-import { type ConfigOverrides, loadConfig, type ServerConfig } from './config';
+import { type ConfigOverrides, loadConfig, type ServerConfig, settingsEnvironment } from './config';
 import { dataDirectory, openStore, parseDatabaseUrl } from './store-url';
 
 export interface StartOptions extends ConfigOverrides {
+  /**
+   * Where `GYOZA_*` settings are read.
+   * @defaultValue process.env
+   */
   env?: NodeJS.ProcessEnv;
+  /**
+   * @defaultValue a pino logger at the configured level
+   */
   logger?: Logger;
 }
 
@@ -24,6 +31,19 @@ export interface RunningServer {
 const SHUTDOWN_GRACE_MS = 5000;
 
 /**
+ * How often Node looks for requests past their headers/request timeout (its default, 30 s,
+ * would let a half-sent request hold a connection for the timeout plus up to 30 s).
+ */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
+/** The marker of a cluster child (set by the primary in the child's environment). */
+const CLUSTER_CHILD = 'GYOZA_CLUSTER_WORKER';
+
+/** A cluster child asks for the key, the primary answers over the cluster's IPC channel. */
+const KEY_REQUEST = 'gyoza:api-key?';
+const KEY_ANSWER = 'gyoza:api-key';
+
+/**
  * Starts gyoza: one process, or with `workers` > 1 a node:cluster of that many sharing the
  * port and the database, or with `reload` a child restarted on code changes.
  */
@@ -33,12 +53,12 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
   const logger = given ?? pino({ level: config.logLevel, base: { pid: process.pid } });
   if (config.reload && env.GYOZA_RELOAD_CHILD !== '1') return startReloading(config, logger);
   if (config.workers > 1 && cluster.isPrimary) return startCluster(config, logger);
-  return serve(config, logger);
+  return serve(config, logger, cluster.isWorker && env[CLUSTER_CHILD] === '1');
 }
 
-async function serve(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean): Promise<RunningServer> {
   const location = parseDatabaseUrl(config.databaseUrl);
-  const apiKey = config.apiKey ?? resolveKey(dataDirectory(location), logger);
+  const apiKey = config.apiKey ?? (clusterChild ? await keyFromPrimary() : resolveKey(dataDirectory(location), logger));
   const store = await openStore(location);
   const scheduler = new Scheduler({
     store,
@@ -48,7 +68,17 @@ async function serve(config: ServerConfig, logger: Logger): Promise<RunningServe
   });
   scheduler.start();
   const app = createApp({ store, scheduler, apiKey, logger, bodyLimit: config.bodyLimitBytes });
-  const server = createServer(app);
+  // Timeouts bound how long a client may take to *send* its request (a half-sent one is
+  // answered 408 and dropped); answers, event streams and long-polls are not limited by them.
+  const server = createServer(
+    {
+      headersTimeout: config.headersTimeoutSeconds * 1000,
+      requestTimeout: config.requestTimeoutSeconds * 1000,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    app,
+  );
+  server.keepAliveTimeout = config.keepAliveTimeoutSeconds * 1000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -87,23 +117,39 @@ function urlOf(server: Server, host: string): string {
   return `http://${shown}:${port}`;
 }
 
-/** The primary resolves the key once, so every worker process accepts the same one. */
+/** The key, asked of the primary over the cluster's IPC channel (it is not in our environment). */
+function keyFromPrimary(): Promise<string> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      const answer = message as { type?: unknown; apiKey?: unknown } | null;
+      if (answer?.type !== KEY_ANSWER || typeof answer.apiKey !== 'string') return;
+      process.off('message', onMessage);
+      resolve(answer.apiKey);
+    };
+    // Listening before asking, so the answer cannot arrive unheard.
+    process.on('message', onMessage);
+    process.send?.({ type: KEY_REQUEST });
+  });
+}
+
+/**
+ * The primary resolves the key once and hands it to each child over IPC, so every process
+ * accepts the same one and none has it in its environment (`/proc/<pid>/environ`). Every
+ * other setting goes to the children in their environment, derived from SETTINGS.
+ */
 async function startCluster(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const location = parseDatabaseUrl(config.databaseUrl);
   const apiKey = config.apiKey ?? resolveKey(dataDirectory(location), logger);
-  const env = {
-    GYOZA_API_KEY: apiKey,
-    GYOZA_HOST: config.host,
-    GYOZA_PORT: String(config.port),
-    GYOZA_DATABASE_URL: config.databaseUrl,
-    GYOZA_LOG_LEVEL: config.logLevel,
-    GYOZA_SCHEDULER_STRATEGY: config.strategy,
-    GYOZA_WORKER_TIMEOUT_SECONDS: String(config.workerTimeoutSeconds),
-    GYOZA_BODY_LIMIT_BYTES: String(config.bodyLimitBytes),
-    GYOZA_RELOAD: 'false',
-  };
+  // Undefined entries remove the variable the child would inherit (GYOZA_API_KEY included).
+  const env = { ...settingsEnvironment({ ...config, reload: false }), [CLUSTER_CHILD]: '1' };
   let stopping = false;
-  const fork = () => cluster.fork({ ...env, GYOZA_CLUSTER_WORKER: '1' });
+  const fork = () => {
+    const child = cluster.fork(env);
+    child.on('message', (message: { type?: unknown } | null) => {
+      if (message?.type === KEY_REQUEST) child.send({ type: KEY_ANSWER, apiKey });
+    });
+    return child;
+  };
   const listening = Promise.all(
     Array.from(
       { length: config.workers },

@@ -1,8 +1,10 @@
+import { closeSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Store } from '@gyoza/store';
 import { openMongoStore } from '@gyoza/store-mongo';
 import { openSqliteStore } from '@gyoza/store-sqlite';
-import { ConfigError } from './config';
+import { ensureDataDirectory } from './api-key';
+import { ConfigError } from './settings';
 
 export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'mongo'; uri: string };
 
@@ -23,11 +25,21 @@ export function dataDirectory(location: StoreLocation): string {
   return location.kind === 'sqlite' ? dirname(location.path) : resolve('.gyoza');
 }
 
+/**
+ * Creates the SQLite file private (0600, in a 0700 directory) before better-sqlite3 opens it.
+ * SQLite gives its -wal and -shm files the database file's mode, so they are private too.
+ * Existing files keep their mode.
+ */
+function createPrivateFile(path: string): void {
+  ensureDataDirectory(dirname(path));
+  closeSync(openSync(path, 'a', 0o600));
+}
+
 export async function openStore(location: StoreLocation): Promise<Store> {
   try {
-    return location.kind === 'sqlite'
-      ? await openSqliteStore({ path: location.path })
-      : await openMongoStore({ uri: location.uri });
+    if (location.kind === 'mongo') return await openMongoStore({ uri: location.uri });
+    createPrivateFile(location.path);
+    return await openSqliteStore({ path: location.path });
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
     // The mongo adapter's open error already names the database (password masked).

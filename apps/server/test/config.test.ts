@@ -24,6 +24,9 @@ describe('loadConfig', () => {
       strategy: 'best-fit',
       workerTimeoutSeconds: 60,
       bodyLimitBytes: 1048576,
+      headersTimeoutSeconds: 10,
+      requestTimeoutSeconds: 30,
+      keepAliveTimeoutSeconds: 5,
     });
   });
 
@@ -44,6 +47,10 @@ describe('loadConfig', () => {
     [{ GYOZA_API_KEY: 'short' }, 'GYOZA_API_KEY'],
     [{ GYOZA_SCHEDULER_STRATEGY: 'random' }, 'GYOZA_SCHEDULER_STRATEGY'],
     [{ GYOZA_WORKER_TIMEOUT_SECONDS: '-5' }, 'GYOZA_WORKER_TIMEOUT_SECONDS'],
+    [{ GYOZA_LOG_LEVEL: 'warning' }, 'GYOZA_LOG_LEVEL'],
+    [{ GYOZA_HOST: '  ' }, 'GYOZA_HOST'],
+    [{ GYOZA_REQUEST_TIMEOUT_SECONDS: '0' }, 'GYOZA_REQUEST_TIMEOUT_SECONDS'],
+    [{ GYOZA_HEADERS_TIMEOUT_SECONDS: '40' }, 'GYOZA_HEADERS_TIMEOUT_SECONDS'],
   ])('refuses %p naming %s in one line', (env, variable) => {
     let error: unknown;
     try {

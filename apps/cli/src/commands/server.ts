@@ -1,42 +1,39 @@
+import type { ConfigOverrides } from '@gyoza/server';
+// Only the settings declaration: other commands do not pay for the server's dependencies.
+import { FLAG_SETTINGS, flagName, helpText, SETTINGS } from '@gyoza/server/settings';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../cli-error';
 import type { GlobalArgs } from '../context';
 
-interface StartArgs extends GlobalArgs {
-  host?: string;
-  port?: number;
-  workers?: number;
-  reload?: boolean;
-  'log-level'?: string;
-}
+type StartArgs = GlobalArgs & ConfigOverrides;
 
-// Flags left unset stay undefined so the server applies environment, then defaults.
+/**
+ * One flag per setting marked `flag` in the server's SETTINGS, with its help, type and
+ * choices from there. Flags left unset stay undefined so the server applies environment,
+ * then defaults, and checks every value with the same parser as at start-up.
+ */
 const start: CommandModule<GlobalArgs, StartArgs> = {
   command: 'start',
   describe: 'Start the gyoza server (flags > GYOZA_* environment > defaults)',
-  builder: (y) =>
-    y
-      .option('host', { type: 'string', describe: 'bind address (GYOZA_HOST, 127.0.0.1)' })
-      .option('port', { type: 'number', describe: 'port (GYOZA_PORT, 5555)' })
-      .option('workers', { type: 'number', describe: 'server processes sharing the port (GYOZA_WORKERS, 1)' })
-      .option('reload', { type: 'boolean', describe: 'restart on code changes, development only (GYOZA_RELOAD)' })
-      .option('log-level', {
-        type: 'string',
-        choices: ['trace', 'debug', 'info', 'warn', 'warning', 'error', 'fatal', 'silent'],
-        describe: 'log level (GYOZA_LOG_LEVEL, info)',
-      }) as Argv<StartArgs>,
+  builder: (y) => {
+    let withFlags: Argv<GlobalArgs> = y;
+    for (const name of FLAG_SETTINGS) {
+      const setting = SETTINGS[name];
+      withFlags = withFlags.option(flagName(name), {
+        type: setting.type,
+        describe: helpText(name),
+        ...('choices' in setting ? { choices: setting.choices } : {}),
+      });
+    }
+    return withFlags as Argv<StartArgs>;
+  },
   handler: async (argv) => {
     // Loaded here so other commands do not pay for the server's dependencies.
     const server = await import('@gyoza/server');
-    const level = argv['log-level'] === 'warning' ? 'warn' : argv['log-level'];
+    // yargs also gives each kebab-case flag under its camelCase name, the setting's name.
+    const overrides: ConfigOverrides = Object.fromEntries(FLAG_SETTINGS.map((name) => [name, argv[name]]));
     try {
-      const running = await server.start({
-        host: argv.host,
-        port: argv.port,
-        workers: argv.workers,
-        reload: argv.reload,
-        logLevel: level,
-      });
+      const running = await server.start(overrides);
       server.closeOnSignals(running);
     } catch (error) {
       // A bad setting is the user's to fix: one line naming the variable, exit 2.
