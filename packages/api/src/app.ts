@@ -12,6 +12,7 @@ import { buildOpenApi } from './openapi';
 import type { ApiContext, RouteSpec } from './route';
 import { definitionRoutes } from './routes/definitions';
 import { runRoutes } from './routes/runs';
+import { statsRoutes } from './routes/stats';
 import { healthRoute, metricsRoute } from './routes/system';
 import { workerRoutes } from './routes/workers';
 
@@ -50,6 +51,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...definitionRoutes,
   ...runRoutes,
   ...workerRoutes,
+  ...statsRoutes,
   metricsRoute,
 ];
 

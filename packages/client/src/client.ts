@@ -4,6 +4,7 @@ import { type GyozaClientOptions, type ResolvedConfig, resolveConfig } from './c
 import { GyozaWaitTimeoutError } from './errors';
 import { buildUrl, HttpTransport, sleep } from './http';
 import { parseSse } from './sse';
+import type { SearchRunsFilter, StatsJson, ThroughputJson } from './stats';
 import type {
   AttemptJson,
   CreateRunBody,
@@ -291,6 +292,39 @@ export class GyozaClient {
 
   listWorkers(): Promise<WorkerJson[]> {
     return this.http.request({ method: 'GET', path: '/workers', retryable: true });
+  }
+
+  // --- stats ---
+
+  /** Runs per state, queue depth, active and evicted workers, busy and free GPUs. */
+  stats(signal?: AbortSignal): Promise<StatsJson> {
+    return this.http.request({ method: 'GET', path: '/stats', retryable: true, signal });
+  }
+
+  /** Runs created, completed and failed per minute over the last `minutes` (default 60). */
+  throughput(minutes?: number, signal?: AbortSignal): Promise<ThroughputJson> {
+    return this.http.request({ method: 'GET', path: '/stats/throughput', query: { minutes }, retryable: true, signal });
+  }
+
+  /** Like `listRuns`, also within a creation-time range. */
+  searchRuns(filter: SearchRunsFilter = {}, signal?: AbortSignal): Promise<RunsPage> {
+    const state = filter.state === undefined ? undefined : ([] as RunState[]).concat(filter.state);
+    const time = (value: Date | string | undefined) => (value instanceof Date ? value.toISOString() : value);
+    return this.http.request({
+      method: 'GET',
+      path: '/search/runs',
+      query: {
+        state,
+        definition_id: filter.definition_id,
+        worker_id: filter.worker_id,
+        created_after: time(filter.created_after),
+        created_before: time(filter.created_before),
+        limit: filter.limit,
+        cursor: filter.cursor,
+      },
+      retryable: true,
+      signal,
+    });
   }
 
   // --- following runs ---

@@ -22,4 +22,5 @@ export {
 } from './config';
 export { type ApiErrorDetail, GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
 export { parseSse, type SseMessage } from './sse';
+export type { SearchRunsFilter, StatsJson, ThroughputBucketJson, ThroughputJson } from './stats';
 export * from './types';
