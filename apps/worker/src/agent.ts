@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GyozaApiError, GyozaClient, type WorkerOpRun } from '@gyoza/client';
 import Docker from 'dockerode';
 import pino, { type Logger } from 'pino';
+import { type AgentState, checkAgentMove } from './agent-state';
 import { Attempt } from './attempt';
 import { type OpToRun, removeOrphans } from './container-run';
 import { detectResources, type WorkerResourcesInput } from './resources';
@@ -54,43 +55,6 @@ export interface RunningWorker {
   id: string;
   /** Stops claiming, lets runs finish for up to `graceMs`, then stops them and reports. */
   stop(graceMs?: number): Promise<void>;
-}
-
-/**
- * The agent's life: `created` -> `starting` (orphaned containers removed, resources
- * detected, registered by a first heartbeat) -> `running` (heartbeats, claims, runs) ->
- * `draining` (no more claims; runs finish or are stopped and reported) -> `stopped`.
- */
-export const AGENT_STATES = ['created', 'starting', 'running', 'draining', 'stopped'] as const;
-export type AgentState = (typeof AGENT_STATES)[number];
-
-/** The states each state may be entered from. */
-const ALLOWED_FROM: Record<AgentState, readonly AgentState[]> = {
-  created: [],
-  starting: ['created'],
-  running: ['starting'],
-  // stop() while starting: the start gives up after its current step.
-  draining: ['starting', 'running'],
-  // stop() before start(), or a start that failed.
-  stopped: ['created', 'starting', 'draining'],
-};
-
-/**
- * A state change the agent refuses, e.g. start() after stop(). It never reaches the API,
- * so it is not one of the coded errors the API maps to an HTTP status.
- */
-export class AgentStateError extends Error {
-  constructor(
-    readonly from: AgentState,
-    readonly to: AgentState,
-  ) {
-    super(
-      to === 'starting'
-        ? `the worker agent is ${from}: an agent starts once, create a new one`
-        : `the worker agent cannot go from ${from} to ${to}`,
-    );
-    this.name = 'AgentStateError';
-  }
 }
 
 /**
@@ -152,7 +116,7 @@ export class WorkerAgent implements RunningWorker {
 
   private moveTo(to: AgentState): void {
     const from = this.current;
-    if (!ALLOWED_FROM[to].includes(from)) throw new AgentStateError(from, to);
+    checkAgentMove(from, to);
     this.current = to;
     this.logger.info({ from, to }, `agent ${to}`);
   }
