@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, requireBuilt, type TemporaryDirectory, temporaryDirectory, waitFor } from '@gyoza/test-support';
 
@@ -49,11 +50,17 @@ afterAll(() => {
   dir.remove();
 });
 
-it('serves one pool from two processes on one database, and stops cleanly on SIGTERM', async () => {
+it('serves one pool from two processes on one database, keeps the key out of their environment, and stops cleanly on SIGTERM', async () => {
   const created = await Promise.all(Array.from({ length: 40 }, () => call('POST', '/runs', { image: 'busybox' })));
   expect(created.every((r) => r.status === 201)).toBe(true);
   const pids = new Set(created.map((r) => r.pid));
   expect(pids.size).toBe(2);
+  // The children got the key over the cluster's IPC channel, not in their environment.
+  for (const pid of pids) {
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain(`GYOZA_PORT=${new URL(base).port}`);
+    expect(environ.filter((entry) => entry.startsWith('GYOZA_API_KEY=') || entry.includes(KEY))).toEqual([]);
+  }
 
   const workers = ['wa', 'wb', 'wc', 'wd'];
   for (const id of workers) {
