@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { assign, freeCapacity, NotFoundError, type OpRun, WorkerNotActiveError } from '@gyoza/domain';
+import { assign, NotFoundError, type OpRun, WorkerNotActiveError } from '@gyoza/domain';
 import {
-  type CandidateBounds,
-  type ClaimChoice,
+  type CandidatePageRequest,
   type ClaimRequest,
   type ClaimStore,
-  candidateBounds,
-  checkClaimChoices,
-  claimPageSize,
-  DEFAULT_CLAIM_SCAN,
   decodeRun,
   decodeWorker,
   type LeaseStore,
-  wantsMoreCandidates,
+  planClaimAsync,
 } from '@gyoza/store';
 import type { Model, QueryFilter } from 'mongoose';
 import type { MongoStoreLogger } from './logger';
@@ -59,19 +54,7 @@ export class MongoClaimStore implements ClaimStore {
       const intent = await this.intents.findById(worker.id).lean();
       if (intent) await this.runStore.settle(intent.run_ids);
       const reservations = await this.runStore.listReservations(worker.id);
-      const bounds = candidateBounds(freeCapacity(worker, reservations));
-      const scan = request.scan ?? DEFAULT_CLAIM_SCAN;
-      const size = claimPageSize(request.limit);
-      const candidates: OpRun[] = [];
-      let choices: ClaimChoice[] = [];
-      for (;;) {
-        const page = await this.pendingPage(bounds, candidates.at(-1), Math.min(size, scan - candidates.length));
-        candidates.push(...page);
-        if (candidates.length === 0) return [];
-        choices = request.plan({ worker, reservations, candidates, limit: request.limit });
-        if (!wantsMoreCandidates(choices.length, request.limit, page.length, size, candidates.length, scan)) break;
-      }
-      const accepted = checkClaimChoices(worker, reservations, candidates, choices, request.limit);
+      const accepted = await planClaimAsync(worker, reservations, request, (page) => this.pendingPage(page));
       if (accepted.length === 0) return [];
       await this.intents.updateOne(
         { _id: worker.id },
@@ -98,7 +81,7 @@ export class MongoClaimStore implements ClaimStore {
    * Pending runs in claim order after `after`, skipping those that cannot fit at all; walks
    * the (state, priority desc, created_at, _id) index, so the cost follows the page, not the backlog.
    */
-  private async pendingPage(bounds: CandidateBounds, after: OpRun | undefined, size: number): Promise<OpRun[]> {
+  private async pendingPage({ bounds, after, size }: CandidatePageRequest): Promise<OpRun[]> {
     const filter: QueryFilter<RunDocument> = {
       state: 'PENDING',
       cpu_milli: { $lte: bounds.cpu_milli },

@@ -1,7 +1,6 @@
 import {
   assign,
   ConcurrentModificationError,
-  freeCapacity,
   NotFoundError,
   type OpRun,
   type Reservation,
@@ -14,20 +13,16 @@ import {
   WorkerNotActiveError,
 } from '@gyoza/domain';
 import {
-  type CandidateBounds,
-  type ClaimChoice,
+  type CandidatePageRequest,
   type ClaimRequest,
   type ClaimStore,
   type CreatedRun,
-  candidateBounds,
-  checkClaimChoices,
-  claimPageSize,
-  DEFAULT_CLAIM_SCAN,
   decodeRun,
   decodeRunCursor,
   decodeWorker,
   type EventQuery,
   pageSize,
+  planClaim,
   type RunPage,
   type RunQuery,
   type RunStore,
@@ -35,7 +30,6 @@ import {
   runPage,
   type SavedTransition,
   statesOf,
-  wantsMoreCandidates,
 } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
 import { decodeEvent, type EventRow } from './event-row';
@@ -199,19 +193,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
         const worker = decodeWorker(workerRow.doc);
         if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
         const reservations = this.reservations(worker.id);
-        const bounds = candidateBounds(freeCapacity(worker, reservations));
-        const scan = request.scan ?? DEFAULT_CLAIM_SCAN;
-        const size = claimPageSize(request.limit);
-        const candidates: OpRun[] = [];
-        let choices: ClaimChoice[] = [];
-        for (;;) {
-          const page = this.pendingPage(bounds, candidates.at(-1), Math.min(size, scan - candidates.length));
-          candidates.push(...page);
-          if (candidates.length === 0) return [];
-          choices = request.plan({ worker, reservations, candidates, limit: request.limit });
-          if (!wantsMoreCandidates(choices.length, request.limit, page.length, size, candidates.length, scan)) break;
-        }
-        return checkClaimChoices(worker, reservations, candidates, choices, request.limit).map(
+        return planClaim(worker, reservations, request, (page) => this.pendingPage(page)).map(
           ({ run, gpu_ids }) => this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
         );
       })
@@ -219,7 +201,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   }
 
   /** One page of `pendingSql`, after the last candidate read so far. */
-  private pendingPage(bounds: CandidateBounds, after: OpRun | undefined, size: number): OpRun[] {
+  private pendingPage({ bounds, after, size }: CandidatePageRequest): OpRun[] {
     const statement = after ? this.selectPendingAfter : this.selectPendingFirst;
     return statement
       .all({ ...bounds, size, p: after?.priority, c: after?.created_at.getTime(), id: after?.id })

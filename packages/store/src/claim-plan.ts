@@ -9,7 +9,13 @@ import {
   reserve,
   type Worker,
 } from '@gyoza/domain';
-import type { ClaimChoice } from './ports';
+import type { ClaimChoice, ClaimRequest } from './ports';
+
+/** A run a claim may assign, and the GPUs it gets. */
+export interface AcceptedClaim {
+  run: OpRun;
+  gpu_ids: number[];
+}
 
 /**
  * The adapters' last line of defence around a planner: keeps only choices that are real
@@ -22,11 +28,11 @@ export function checkClaimChoices(
   candidates: readonly OpRun[],
   choices: readonly ClaimChoice[],
   limit: number,
-): { run: OpRun; gpu_ids: number[] }[] {
+): AcceptedClaim[] {
   const byId = new Map(candidates.map((run) => [run.id, run]));
   const gpuTags = new Map(worker.resources.gpus.map((g) => [g.id, g.tags]));
   let free = freeCapacity(worker, reservations);
-  const accepted: { run: OpRun; gpu_ids: number[] }[] = [];
+  const accepted: AcceptedClaim[] = [];
   for (const choice of choices) {
     if (accepted.length >= limit) break;
     const run = byId.get(choice.run_id);
@@ -82,4 +88,69 @@ export function candidateBounds(free: FreeCapacity): CandidateBounds {
     gpu_count: free.gpus.length,
     vram_mb: Math.max(0, ...free.gpus.map((g) => g.free_vram_mb)),
   };
+}
+
+/** The page of pending candidates a claim wants next, in claim order. */
+export interface CandidatePageRequest {
+  /** Runs whose constraints exceed these cannot fit and are skipped by the query. */
+  bounds: CandidateBounds;
+  /** The last candidate read so far: the page starts after it (keyset); none for the first page. */
+  after: OpRun | undefined;
+  size: number;
+}
+
+/**
+ * The claim paging loop: asks for pages of candidates until the planner fills the limit, a
+ * page comes back short or `scan` candidates have been read, then checks the planner's
+ * choices. It yields each page request and is resumed with that page, so that the same loop
+ * serves an adapter that reads synchronously inside a transaction (SQLite) and one that awaits
+ * its reads (MongoDB).
+ */
+function* claimPaging(
+  worker: Worker,
+  reservations: Reservation[],
+  request: ClaimRequest,
+): Generator<CandidatePageRequest, AcceptedClaim[], OpRun[]> {
+  const bounds = candidateBounds(freeCapacity(worker, reservations));
+  const scan = request.scan ?? DEFAULT_CLAIM_SCAN;
+  const size = claimPageSize(request.limit);
+  const candidates: OpRun[] = [];
+  let choices: ClaimChoice[] = [];
+  for (;;) {
+    const page = yield { bounds, after: candidates.at(-1), size: Math.min(size, scan - candidates.length) };
+    candidates.push(...page);
+    if (candidates.length === 0) return [];
+    choices = request.plan({ worker, reservations, candidates, limit: request.limit });
+    if (!wantsMoreCandidates(choices.length, request.limit, page.length, size, candidates.length, scan)) break;
+  }
+  return checkClaimChoices(worker, reservations, candidates, choices, request.limit);
+}
+
+/**
+ * What a claim assigns: pages of candidates read with `readPage`, planned by `request.plan`
+ * and checked. For an adapter whose reads are synchronous (inside one transaction).
+ */
+export function planClaim(
+  worker: Worker,
+  reservations: Reservation[],
+  request: ClaimRequest,
+  readPage: (page: CandidatePageRequest) => OpRun[],
+): AcceptedClaim[] {
+  const steps = claimPaging(worker, reservations, request);
+  let step = steps.next();
+  while (!step.done) step = steps.next(readPage(step.value));
+  return step.value;
+}
+
+/** `planClaim` for an adapter whose reads are asynchronous. */
+export async function planClaimAsync(
+  worker: Worker,
+  reservations: Reservation[],
+  request: ClaimRequest,
+  readPage: (page: CandidatePageRequest) => Promise<OpRun[]>,
+): Promise<AcceptedClaim[]> {
+  const steps = claimPaging(worker, reservations, request);
+  let step = steps.next();
+  while (!step.done) step = steps.next(await readPage(step.value));
+  return step.value;
 }

@@ -3,7 +3,7 @@
  *
  * - Ports: `Store` = `DefinitionStore` + `RunStore` + `WorkerStore` + `ClaimStore` + `LeaseStore` (`ports.ts`).
  * - `updateRun`: applies a domain transition to the stored run with an optimistic revision check.
- * - Claims: `checkClaimChoices`, `claimPageSize`, `candidateBounds` (paging through pending runs).
+ * - Claims: `planClaim`/`planClaimAsync` (the paging loop over pending runs), `checkClaimChoices`, `claimPageSize`, `candidateBounds`.
  * - Codecs and paging: `encodeRun`/`decodeRun` and friends, `encodeRunCursor`, `runPage`.
  */
 export * from './claim-plan';
