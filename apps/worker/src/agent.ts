@@ -9,7 +9,7 @@ import { type OpToRun, removeOrphans } from './container-run';
 import { detectResources, type WorkerResourcesInput } from './resources';
 
 export interface WorkerOptions {
-  /** @defaultValue a client for `GYOZA_SERVER` / `GYOZA_API_KEY` (see `GyozaClient`) */
+  /** @defaultValue a `GyozaClient` for `GYOZA_SERVER_URL` and `GYOZA_API_KEY` */
   client?: GyozaClient;
   /** @defaultValue the host name */
   id?: string;
