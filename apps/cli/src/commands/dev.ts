@@ -1,3 +1,4 @@
+import { helpText } from '@gyoza/server/settings';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../cli-error';
 import type { GlobalArgs } from '../context';
@@ -11,8 +12,7 @@ interface DevArgs extends WorkerStartArgs {
 export const devCommand: CommandModule<GlobalArgs, DevArgs> = {
   command: 'dev',
   describe: 'Start a server (embedded SQLite store) and a local worker together, for trying gyoza',
-  builder: (y) =>
-    workerOptions(y).option('port', { type: 'number', describe: 'server port (GYOZA_PORT, 5555)' }) as Argv<DevArgs>,
+  builder: (y) => workerOptions(y).option('port', { type: 'number', describe: helpText('port') }) as Argv<DevArgs>,
   handler: async (argv) => {
     const server = await import('@gyoza/server');
     let running: Awaited<ReturnType<typeof server.start>>;
