@@ -1,9 +1,76 @@
 import 'reflect-metadata';
 import { type FieldIssue, ValidationError } from '@gyoza/domain';
 import { plainToInstance } from 'class-transformer';
-import { type ValidationError as ClassValidationError, validateSync } from 'class-validator';
+import {
+  type ValidationError as ClassValidationError,
+  ValidateBy,
+  type ValidationOptions,
+  validateSync,
+} from 'class-validator';
+import { checkJsonLimits, uncleanTextReason } from './json-limits';
 
 type Dto<T> = new () => T;
+
+/** A DTO whose rules span fields (an event's payload depends on its type). */
+export interface CrossFieldChecked {
+  /** Problems the per-field decorators cannot see; run once those passed. */
+  crossFieldIssues(): FieldIssue[];
+}
+
+function isCrossFieldChecked(value: object): value is CrossFieldChecked {
+  return typeof (value as Partial<CrossFieldChecked>).crossFieldIssues === 'function';
+}
+
+/** Free-form fields per DTO prototype (see `FreeForm`). */
+const FREE_FORM = new WeakMap<object, Set<string>>();
+
+/**
+ * Marks a field as free-form JSON (inputs, outputs, payloads): it skips class transformation,
+ * whose cost grows with the square of an object's keys, and is kept as parsed. Its size,
+ * depth and keys are bounded by `checkJsonLimits`; its own decorators (`@IsObject()`) still run.
+ */
+export function FreeForm(): PropertyDecorator {
+  return (target, key) => {
+    const fields = FREE_FORM.get(target) ?? new Set<string>();
+    fields.add(String(key));
+    FREE_FORM.set(target, fields);
+  };
+}
+
+function freeFormFields(dto: Dto<object>): string[] {
+  const fields: string[] = [];
+  for (let proto = dto.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    fields.push(...(FREE_FORM.get(proto) ?? []));
+  }
+  return fields;
+}
+
+/** Ids, versions, tags and image names: no NUL, no U+FFFD (invalid UTF-8), no lone surrogates. */
+export function IsCleanText(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isCleanText',
+      validator: {
+        validate: (value) => typeof value !== 'string' || uncleanTextReason(value) === undefined,
+        defaultMessage: () => 'must not contain NUL, U+FFFD (invalid UTF-8) or unpaired surrogates',
+      },
+    },
+    options,
+  );
+}
+
+export function IsStringOrNumber(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isStringOrNumber',
+      validator: {
+        validate: (value) => typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)),
+        defaultMessage: () => 'must be a string or a number',
+      },
+    },
+    options,
+  );
+}
 
 function flatten(errors: ClassValidationError[], prefix = ''): FieldIssue[] {
   return errors.flatMap((e) => {
@@ -18,18 +85,28 @@ function flatten(errors: ClassValidationError[], prefix = ''): FieldIssue[] {
 }
 
 /**
- * Turns untrusted input into a validated DTO: unknown fields are refused, every problem is
- * reported with the field it concerns, and nothing is coerced except where the DTO says so
- * (query strings to numbers).
+ * Turns untrusted input into a validated DTO: the whole value is bounded first (depth, size,
+ * reserved keys), unknown fields are refused, every problem is reported with the field it
+ * concerns, and nothing is coerced except where the DTO says so (query strings to numbers).
  */
 export function parseDto<T extends object>(dto: Dto<T>, input: unknown, what: string): T {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ValidationError(`${what} must be a JSON object`, [{ field: what, message: 'must be a JSON object' }]);
   }
-  const instance = plainToInstance(dto, input, { exposeDefaultValues: false });
+  const freeForm = freeFormFields(dto);
+  checkJsonLimits(input, what, freeForm);
+  const plain: Record<string, unknown> = { ...input };
+  const kept: Record<string, unknown> = {};
+  for (const field of freeForm) {
+    if (!Object.hasOwn(plain, field)) continue;
+    kept[field] = plain[field];
+    delete plain[field];
+  }
+  const instance = Object.assign(plainToInstance(dto, plain, { exposeDefaultValues: false }), kept);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
-  if (errors.length > 0) {
-    const details = flatten(errors);
+  let details = flatten(errors);
+  if (details.length === 0 && isCrossFieldChecked(instance)) details = instance.crossFieldIssues();
+  if (details.length > 0) {
     throw new ValidationError(`invalid ${what}: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`, details);
   }
   return instance;

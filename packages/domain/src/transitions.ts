@@ -178,8 +178,6 @@ export function progress(run: OpRun, value: unknown, now: Date): Transition {
 export function complete(run: OpRun, outputs: Record<string, unknown> | undefined, now: Date): Transition {
   ensureAllowed(run, 'complete');
   const out = outputs ?? {};
-  if (typeof out !== 'object' || Array.isArray(out))
-    throw ValidationError.field('payload.outputs', 'must be an object');
   return {
     run: update(
       run,
@@ -322,14 +320,12 @@ export interface WorkerEvent {
 /**
  * Maps an event posted by a worker (the seed's `POST /runs/{id}/events`) to its transition.
  * Events for an attempt that is not the current one are refused: that attempt is finished.
+ * The event's shape (types, PROGRESS's range, each type's payload) is the API DTO's to check,
+ * before the run is read; this function applies the state rules only.
  */
 export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transition {
   if (e.attempt !== undefined && e.attempt !== run.current_attempt)
     throw new RunLockedError(run.id, `attempt ${e.attempt} finished`);
-  if (e.payload !== undefined && e.payload !== null && (typeof e.payload !== 'object' || Array.isArray(e.payload)))
-    throw ValidationError.field('payload', 'must be an object');
-  if (e.worker_id !== undefined && typeof e.worker_id !== 'string')
-    throw ValidationError.field('worker_id', 'must be a string');
   // A worker that lost the run (unassigned, then given to another) must not report on it;
   // STARTED checks this in `start`, after its own state check.
   if (e.worker_id !== undefined && e.type !== 'STARTED' && !isFinished(run.state)) ensureWorker(run, e.worker_id);
@@ -337,25 +333,16 @@ export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transit
   const msg = e.msg === undefined || e.msg === null ? undefined : String(e.msg);
   switch (e.type) {
     case 'STARTED': {
-      const gpu = payload.gpu_id;
-      if (gpu !== undefined && gpu !== null && (typeof gpu !== 'number' || !Number.isInteger(gpu))) {
-        throw ValidationError.field('payload.gpu_id', 'must be an integer');
-      }
-      const workerId = (payload.worker_id as string | undefined) ?? e.worker_id;
-      if (workerId !== undefined && typeof workerId !== 'string')
-        throw ValidationError.field('payload.worker_id', 'must be a string');
-      return start(run, { worker_id: workerId, gpu_id: (gpu ?? undefined) as number | undefined }, now);
+      const gpu = (payload.gpu_id ?? undefined) as number | undefined;
+      const workerId = (payload.worker_id ?? undefined) as string | undefined;
+      return start(run, { worker_id: workerId ?? e.worker_id, gpu_id: gpu }, now);
     }
     case 'PROGRESS':
       return progress(run, e.msg, now);
     case 'COMPLETED':
-      return complete(run, payload.outputs as Record<string, unknown> | undefined, now);
-    case 'FAILED': {
-      const message = payload.error_message ?? msg;
-      if (message !== undefined && typeof message !== 'string')
-        throw ValidationError.field('payload.error_message', 'must be a string');
-      return fail(run, message, now);
-    }
+      return complete(run, (payload.outputs ?? undefined) as Record<string, unknown> | undefined, now);
+    case 'FAILED':
+      return fail(run, (payload.error_message as string | undefined) ?? msg, now);
     case 'CANCELLED':
       if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
       return cancel(run, now, msg);
@@ -363,7 +350,7 @@ export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transit
     case 'INFO':
       return note(run, e.type, msg, e.payload);
     default:
-      // Events arrive as JSON: an unknown type must be a 400, not an undefined transition.
+      // Exhaustive for typed callers; an untyped one gets a typed refusal, not an undefined transition.
       throw ValidationError.field('type', `must be one of ${WORKER_EVENT_TYPES.join(', ')}`);
   }
 }

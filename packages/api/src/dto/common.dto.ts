@@ -16,6 +16,7 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
+import { FreeForm, IsCleanText } from '../validation';
 
 export class ConstraintsDto {
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) cpu_cores?: number;
@@ -27,12 +28,14 @@ export class ConstraintsDto {
   @ArrayMaxSize(64)
   @IsString({ each: true })
   @MinLength(1, { each: true })
+  @IsCleanText({ each: true })
   gpu_tags?: string[];
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(64)
   @IsString({ each: true })
   @MinLength(1, { each: true })
+  @IsCleanText({ each: true })
   worker_tags?: string[];
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) timeout_seconds?: number;
 }
@@ -46,7 +49,7 @@ export class RetryPolicyDto {
 
 export class EventDeliveryDto {
   @IsOptional() @IsUrl({ protocols: ['http', 'https'], require_tld: false }) webhook_url?: string;
-  @IsOptional() @IsArray() @IsString({ each: true }) event_types?: string[];
+  @IsOptional() @IsArray() @IsString({ each: true }) @IsCleanText({ each: true }) event_types?: string[];
   @IsOptional() @IsString() @MinLength(1) secret?: string;
 }
 
@@ -55,13 +58,13 @@ export const INPUT_TYPE_NAMES = ['string', 'integer', 'number', 'boolean', 'obje
 export class InputSpecDto {
   @IsIn(INPUT_TYPE_NAMES) type!: string;
   @IsOptional() @IsBoolean() required?: boolean;
-  @IsOptional() default?: unknown;
+  @IsOptional() @FreeForm() default?: unknown;
   @IsOptional() @IsString() @MaxLength(2000) description?: string;
 }
 
 /** Shared by both ways of creating a run. */
 export class RunOverridesDto {
-  @IsOptional() @IsObject() inputs?: Record<string, unknown>;
+  @IsOptional() @IsObject() @FreeForm() inputs?: Record<string, unknown>;
   @IsOptional() @IsInt() priority?: number;
   @IsOptional() @ValidateNested() @Type(() => ConstraintsDto) constraints?: ConstraintsDto;
 }

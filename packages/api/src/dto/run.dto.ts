@@ -1,12 +1,22 @@
+import {
+  type FieldIssue,
+  parseProgress,
+  RUN_STATES,
+  type RunState,
+  WORKER_EVENT_TYPES,
+  type WorkerEventType,
+} from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { uncleanTextReason } from '../json-limits';
+import { type CrossFieldChecked, FreeForm, IsCleanText, IsStringOrNumber } from '../validation';
 import { EventDeliveryDto, RetryPolicyDto, RunOverridesDto } from './common.dto';
 
 /** POST /runs: from a definition (`definition_id`, `version`) or ad hoc (`image`, policies). */
 export class CreateRunDto extends RunOverridesDto {
-  @IsOptional() @IsString() definition_id?: string;
-  @IsOptional() @IsString() version?: string;
-  @IsOptional() @IsString() image?: string;
+  @IsOptional() @IsString() @IsCleanText() definition_id?: string;
+  @IsOptional() @IsString() @IsCleanText() version?: string;
+  @IsOptional() @IsString() @IsCleanText() image?: string;
   @IsOptional() @ValidateNested() @Type(() => RetryPolicyDto) retry_policy?: RetryPolicyDto;
   @IsOptional() @ValidateNested() @Type(() => EventDeliveryDto) event_delivery?: EventDeliveryDto;
 }
@@ -14,12 +24,13 @@ export class CreateRunDto extends RunOverridesDto {
 /** POST /definitions/{name}/runs. */
 export class CreateRunFromDefinitionDto extends RunOverridesDto {}
 
-export const PATCHABLE_STATES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+/** Every state but ASSIGNED, which only the scheduler gives. */
+export const PATCHABLE_STATES: readonly RunState[] = RUN_STATES.filter((s) => s !== 'ASSIGNED');
 
 /** PATCH /runs/{id}: each field applies its domain transition. */
 export class PatchRunDto {
   @IsOptional() @IsIn(PATCHABLE_STATES) state?: string;
-  @IsOptional() @IsObject() outputs?: Record<string, unknown>;
+  @IsOptional() @IsObject() @FreeForm() outputs?: Record<string, unknown>;
   @IsOptional() @IsInt() priority?: number;
   @IsOptional() @IsString() @MaxLength(10_000) error_message?: string;
 }
@@ -28,27 +39,60 @@ export class CancelRunDto {
   @IsOptional() @IsString() @MaxLength(2000) reason?: string;
 }
 
-export const EVENT_TYPES = ['STARTED', 'PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOG', 'INFO'];
+const isPlainObject = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** POST /runs/{id}/events (the worker's reports). */
-export class PostEventDto {
-  @IsIn(EVENT_TYPES) type!: string;
-  /** PROGRESS: 0..100; otherwise free text. */
-  @IsOptional() msg?: string | number;
-  @IsOptional() @IsObject() payload?: Record<string, unknown>;
+/**
+ * POST /runs/{id}/events (the worker's reports), with the seed's payload of each type:
+ * STARTED `{worker_id?, gpu_id?}`, PROGRESS `msg` 0..100, COMPLETED `{outputs?}`, FAILED
+ * `{error_message?}`. All of it is checked here, before the run's state is looked at.
+ */
+export class PostEventDto implements CrossFieldChecked {
+  @IsIn(WORKER_EVENT_TYPES) type!: WorkerEventType;
+  /** PROGRESS: 0..100 (a number or a numeric string); otherwise free text. */
+  @IsOptional() @IsStringOrNumber() @FreeForm() msg?: string | number;
+  @IsOptional() @IsObject() @FreeForm() payload?: Record<string, unknown>;
   @IsOptional() @IsInt() @Min(1) attempt?: number;
-  @IsOptional() @IsString() worker_id?: string;
-}
+  @IsOptional() @IsString() @IsCleanText() worker_id?: string;
 
-export const RUN_STATE_NAMES = ['PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+  crossFieldIssues(): FieldIssue[] {
+    const issue = (field: string, message: string) => [{ field, message }];
+    const payload = this.payload ?? {};
+    const given = (key: string) => payload[key] !== undefined && payload[key] !== null;
+    switch (this.type) {
+      case 'PROGRESS':
+        try {
+          parseProgress(this.msg);
+          return [];
+        } catch {
+          return issue('msg', 'PROGRESS must be a number from 0 to 100');
+        }
+      case 'STARTED':
+        if (given('gpu_id') && !Number.isInteger(payload.gpu_id)) return issue('payload.gpu_id', 'must be an integer');
+        if (given('worker_id')) {
+          if (typeof payload.worker_id !== 'string') return issue('payload.worker_id', 'must be a string');
+          const unclean = uncleanTextReason(payload.worker_id);
+          if (unclean) return issue('payload.worker_id', unclean);
+        }
+        return [];
+      case 'COMPLETED':
+        return given('outputs') && !isPlainObject(payload.outputs) ? issue('payload.outputs', 'must be an object') : [];
+      case 'FAILED':
+        return given('error_message') && typeof payload.error_message !== 'string'
+          ? issue('payload.error_message', 'must be a string')
+          : [];
+      default:
+        return [];
+    }
+  }
+}
 
 export class ListRunsQuery {
   /** One state, a comma list, or the parameter repeated. */
-  @IsOptional() @IsIn(RUN_STATE_NAMES, { each: true }) state?: string[];
-  @IsOptional() @IsString() definition_id?: string;
-  @IsOptional() @IsString() worker_id?: string;
+  @IsOptional() @IsIn(RUN_STATES, { each: true }) state?: RunState[];
+  @IsOptional() @IsString() @IsCleanText() definition_id?: string;
+  @IsOptional() @IsString() @IsCleanText() worker_id?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
-  @IsOptional() @IsString() cursor?: string;
+  @IsOptional() @IsString() @IsCleanText() cursor?: string;
 }
 
 export class EventsQuery {

@@ -4,17 +4,19 @@ import {
   IsArray,
   IsInt,
   IsNumber,
+  IsObject,
   IsOptional,
   IsString,
   Min,
   MinLength,
   ValidateNested,
 } from 'class-validator';
+import { FreeForm, IsCleanText } from '../validation';
 
 export class GpuDto {
   @IsInt() @Min(0) id!: number;
   @IsInt() @Min(0) vram_mb!: number;
-  @IsOptional() @IsArray() @IsString({ each: true }) tags?: string[];
+  @IsOptional() @IsArray() @IsString({ each: true }) @IsCleanText({ each: true }) tags?: string[];
 }
 
 export class ResourcesDto {
@@ -25,8 +27,9 @@ export class ResourcesDto {
 
 /** POST /workers/heartbeat. `running_ops` holds run ids or the seed's `{id, …}` objects. */
 export class HeartbeatDto {
-  @IsString() @MinLength(1) worker_id!: string;
-  @ValidateNested() @Type(() => ResourcesDto) resources!: ResourcesDto;
-  @IsOptional() @IsArray() @IsString({ each: true }) tags?: string[];
-  @IsOptional() @IsArray() @ArrayMaxSize(1000) running_ops?: unknown[];
+  @IsString() @MinLength(1) @IsCleanText() worker_id!: string;
+  @IsObject() @ValidateNested() @Type(() => ResourcesDto) resources!: ResourcesDto;
+  @IsOptional() @IsArray() @IsString({ each: true }) @IsCleanText({ each: true }) tags?: string[];
+  /** Checked by the route (a run id or `{id, …}` each). */
+  @IsOptional() @IsArray() @ArrayMaxSize(1000) @FreeForm() running_ops?: unknown[];
 }
