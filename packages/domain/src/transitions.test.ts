@@ -134,7 +134,7 @@ const retried = (from: RunState): Expected => ({
   },
 });
 
-// Written out from DESIGN.md §2 ("States"), independently of ALLOWED_FROM, so a wrong
+// Written out from the lifecycle table of docs/design.md, independently of ALLOWED_FROM, so a wrong
 // ALLOWED_FROM fails here. Every pair not listed must be refused.
 const allowed: Record<string, Partial<Record<RunState, Expected>>> = {
   assign: {

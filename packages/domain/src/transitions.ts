@@ -318,7 +318,7 @@ export interface WorkerEvent {
 }
 
 /**
- * Maps an event posted by a worker (the seed's `POST /runs/{id}/events`) to its transition.
+ * Maps an event posted by a worker (`POST /runs/{id}/events`) to its transition.
  * Events for an attempt that is not the current one are refused: that attempt is finished.
  * The event's shape (types, PROGRESS's range, each type's payload) is the API DTO's to check,
  * before the run is read; this function applies the state rules only.

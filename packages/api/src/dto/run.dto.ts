@@ -42,7 +42,7 @@ export class CancelRunDto {
 const isPlainObject = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * POST /runs/{id}/events (the worker's reports), with the seed's payload of each type:
+ * POST /runs/{id}/events (the worker's reports), with the payload of each type (docs/api.md):
  * STARTED `{worker_id?, gpu_id?}`, PROGRESS `msg` 0..100, COMPLETED `{outputs?}`, FAILED
  * `{error_message?}`. All of it is checked here, before the run's state is looked at.
  */

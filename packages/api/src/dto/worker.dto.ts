@@ -25,7 +25,7 @@ export class ResourcesDto {
   @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => GpuDto) gpus?: GpuDto[];
 }
 
-/** POST /workers/heartbeat. `running_ops` holds run ids or the seed's `{id, …}` objects. */
+/** POST /workers/heartbeat. `running_ops` holds run ids or `{id, …}` objects. */
 export class HeartbeatDto {
   @IsString() @MinLength(1) @IsCleanText() worker_id!: string;
   @IsObject() @ValidateNested() @Type(() => ResourcesDto) resources!: ResourcesDto;
