@@ -1,3 +1,9 @@
+/**
+ * The gyoza server: `start(options)` / `closeOnSignals` (settings -> store -> scheduler -> api ->
+ * HTTP, one process or a cluster), the settings (`SETTINGS`, `loadConfig`, `ConfigError`, the
+ * README table's `renderSettingsTable`), the store from `GYOZA_DATABASE_URL` (`openStore`,
+ * `parseDatabaseUrl`) and the API key file (`ensureApiKey`, `readLocalApiKey`).
+ */
 export { API_KEY_FILE, ensureApiKey, readLocalApiKey } from './api-key';
 export { type ConfigOverrides, loadConfig, settingsEnvironment } from './config';
 export { closeOnSignals, type RunningServer, type StartOptions, start } from './server';

@@ -1,3 +1,9 @@
+/**
+ * The worker agent: `startWorker(options)` / `WorkerAgent` (heartbeat, claim, run containers,
+ * report; its states in `AGENT_STATES`), the container side (`ContainerRun`, `containerSpec`,
+ * `removeOrphans`, `LABELS`) and resource detection (`detectResources`, `detectGpus`, `parseGpus`,
+ * `parseNvidiaSmi`).
+ */
 export { type RunningWorker, startWorker, WorkerAgent, type WorkerOptions } from './agent';
 export { AGENT_STATES, type AgentState, AgentStateError } from './agent-state';
 export { ContainerRun, containerSpec, LABELS, type OpToRun, removeOrphans } from './container-run';
