@@ -88,9 +88,9 @@ it('lets a long-poll and an event stream outlive the request timeout', async () 
     resources: { cpu_cores: 1, ram_mb: 512 },
   });
   expect(heartbeat.status).toBe(200);
-  const run = (await (await call('POST', '/runs', { image: 'busybox', constraints: { cpu_cores: 64, ram_mb: 256 } })).json()) as {
-    id: string;
-  };
+  // A run that needs more CPU than the worker has: it stays PENDING, the claim stays empty.
+  const created = await call('POST', '/runs', { image: 'busybox', constraints: { cpu_cores: 64, ram_mb: 256 } });
+  const run = (await created.json()) as { id: string };
 
   // A claim that waits 4 s for work that never fits: answered, empty, after the wait.
   const began = performance.now();
