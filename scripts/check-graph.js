@@ -3,9 +3,11 @@
 //  - a package's runtime dependencies or imports break the layering in LAYERS (docs/design.md),
 //  - the runtime dependencies between workspace packages form a cycle,
 //  - an import reaches into another package's files (`@gyoza/x/src/...`, `../../x/src/...`)
-//    instead of going through the entry points its package.json exports.
+//    instead of going through the entry points its package.json exports,
+//  - a workspace package is imported without being declared (`dependencies`; in tests also
+//    `devDependencies`): Biome's rule skips names a tsconfig `paths` entry maps, as the dashboard's does.
 // Biome checks the rest of the graph: import cycles between files (suspicious/noImportCycles) and
-// imports of packages a package.json does not declare (correctness/noUndeclaredDependencies).
+// imports of npm packages a package.json does not declare (correctness/noUndeclaredDependencies).
 //
 // Usage: node scripts/check-graph.js [workspace root]   (one line per problem, exit code 1)
 const fs = require('node:fs');
@@ -20,6 +22,7 @@ const LAYERS = {
   '@gyoza/store-mongo': ['@gyoza/domain', '@gyoza/store'],
   '@gyoza/api': ['@gyoza/domain', '@gyoza/store', '@gyoza/scheduler'],
   '@gyoza/client': ['@gyoza/domain'],
+  // The server also serves the dashboard's built files.
   '@gyoza/server': [
     '@gyoza/domain',
     '@gyoza/store',
@@ -27,8 +30,10 @@ const LAYERS = {
     '@gyoza/store-mongo',
     '@gyoza/scheduler',
     '@gyoza/api',
+    '@gyoza/dashboard',
   ],
   '@gyoza/worker': ['@gyoza/domain', '@gyoza/client'],
+  '@gyoza/dashboard': ['@gyoza/domain', '@gyoza/client'],
   '@gyoza/cli': ['@gyoza/domain', '@gyoza/client', '@gyoza/server', '@gyoza/worker'],
   // Test code only: other packages may list it in devDependencies, never in dependencies.
   '@gyoza/test-support': [
@@ -180,6 +185,12 @@ function checkImports(root, packages, problems) {
         const exported = Object.keys(target.json.exports ?? { '.': null });
         if (!exported.includes(subpath ? `./${subpath}` : '.')) {
           problems.push(`${where}: '${specifier}' is not an entry point of ${name} (exports: ${exported.join(', ')})`);
+        }
+        const runtime = { ...pkg.json.dependencies, ...pkg.json.peerDependencies, ...pkg.json.optionalDependencies };
+        if (!(name in runtime) && !(isTest && name in (pkg.json.devDependencies ?? {}))) {
+          problems.push(
+            `${where}: imports ${name}, which ${pkg.file} does not declare${isTest ? '' : ' in dependencies'}`,
+          );
         }
         if (!isTest && !allowed.includes(name)) {
           problems.push(`${where}: ${pkg.name} may not import ${name} (allowed: ${allowed.join(', ') || 'none'})`);

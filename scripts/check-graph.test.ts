@@ -149,6 +149,18 @@ describe('the dependency graph check', () => {
     expect(graph.status).toBe(1);
   });
 
+  it('fails on an import of a workspace package that the package.json does not declare (biome skips tsconfig paths)', () => {
+    const root = workspace({
+      ...goodWorkspace(),
+      'packages/store/package.json': manifest('@gyoza/store', { dependencies: { ms: '^2.1.3' } }),
+    });
+    const graph = checkGraph(root);
+    expect(graph.output).toMatch(
+      /packages\/store\/src\/index.ts: imports @gyoza\/domain, which packages\/store\/package.json does not declare in dependencies/,
+    );
+    expect(graph.status).toBe(1);
+  });
+
   it('fails on a package the layering does not know', () => {
     const root = workspace({ ...goodWorkspace(), 'packages/extra/package.json': manifest('@gyoza/extra') });
     const graph = checkGraph(root);
