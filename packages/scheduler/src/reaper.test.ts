@@ -1,16 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assign, createRun, fail, type Heartbeat, type OpRun, start } from '@gyoza/domain';
+import { assign, fail, type OpRun, start } from '@gyoza/domain';
 import { type Store, updateRun } from '@gyoza/store';
 import { openSqliteStore } from '@gyoza/store-sqlite';
+import {
+  addRun,
+  heartbeat as heartbeatOf,
+  newRun,
+  type TemporaryDirectory,
+  temporaryDirectory,
+} from '@gyoza/test-support';
 import { Scheduler } from './index';
 
 const T0 = Date.UTC(2026, 0, 1);
 const TIMEOUT = 60;
 
 describe('the reaper after faults', () => {
-  let dir: string;
+  let dir: TemporaryDirectory;
   let store: Store;
   let now: Date;
   const clock = () => now;
@@ -20,15 +25,15 @@ describe('the reaper after faults', () => {
   const schedulers: Scheduler[] = [];
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gyoza-reaper-'));
-    store = await openSqliteStore({ path: join(dir, 'gyoza.db') });
+    dir = temporaryDirectory('gyoza-reaper-');
+    store = await openSqliteStore({ path: join(dir.dir, 'gyoza.db') });
     now = new Date(T0);
   });
 
   afterEach(async () => {
     for (const s of schedulers.splice(0)) await s.stop();
     await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    dir.remove();
   });
 
   function scheduler(): Scheduler {
@@ -37,16 +42,10 @@ describe('the reaper after faults', () => {
     return s;
   }
 
-  const heartbeat = (id: string): Heartbeat => ({
-    worker_id: id,
-    resources: { cpu_cores: 4, ram_mb: 4096, gpus: [] },
-    tags: [],
-    running_ops: [],
-  });
+  const heartbeat = (id: string) => heartbeatOf(id, { cpuCores: 4, ramMb: 4096 });
 
   async function runningOn(worker: string): Promise<OpRun> {
-    const created = createRun({ image: 'busybox', retry_policy: { max_attempts: 3 } }, null, now);
-    const { run } = await store.runs.createRun(created, now);
+    const run = await addRun(store, { retry_policy: { max_attempts: 3 } }, now);
     await updateRun(store.runs, run.id, (r) => assign(r, { worker_id: worker, gpu_ids: [] }, now), clock);
     return (await updateRun(store.runs, run.id, (r) => start(r, { worker_id: worker }, now), clock)).run;
   }
@@ -78,7 +77,7 @@ describe('the reaper after faults', () => {
     const good = await runningOn('gone');
     // A run whose stored document lost its retry policy, as a bug or a hand edit could leave
     // it: deciding whether it may retry throws.
-    const broken = createRun({ image: 'busybox' }, null, now);
+    const broken = newRun({}, now);
     await store.runs.createRun(
       { ...broken, run: { ...broken.run, state: 'RUNNING', worker_id: 'gone', retry_policy: null as never } },
       now,
