@@ -63,15 +63,17 @@ describe('request logs', () => {
 
 describe('auth', () => {
   it('needs X-API-Key on every route but /health', async () => {
-    await h.api().get('/health').unset('X-API-Key').expect(200, { status: 'ok' });
+    // Two failures per route from one address: above the default failure limit.
+    const app = createApp({ store: h.store, scheduler: h.scheduler, apiKey: API_KEY, authFailuresPerMinute: 1000 });
+    await request(app).get('/health').expect(200, { status: 'ok' });
     for (const route of ROUTES.filter((r) => !r.open)) {
       const path = route.path.replace(/:\w+/g, 'x');
-      const missing = await h.api()[route.method](path).unset('X-API-Key');
+      const missing = await request(app)[route.method](path);
       expect([route.path, missing.status, missing.body.error?.code]).toEqual([route.path, 401, 'UNAUTHORIZED']);
-      const wrong = await h.api()[route.method](path).set('X-API-Key', `${API_KEY}x`);
+      const wrong = await request(app)[route.method](path).set('X-API-Key', `${API_KEY}x`);
       expect([route.path, wrong.status]).toEqual([route.path, 401]);
     }
-    await h.api().get('/openapi.json').unset('X-API-Key').expect(401);
+    await request(app).get('/openapi.json').expect(401);
   });
 });
 
@@ -88,10 +90,18 @@ describe('definitions', () => {
     await h.api().post('/definitions').send({ id: 'other', version: '1', image: 'x' }).expect(200);
     expect((await h.api().get('/definitions/resize').expect(200)).body.version).toBe('2.0');
     expect((await h.api().get('/definitions/resize?version=1.0').expect(200)).body.image).toBe('busybox:latest');
-    expect((await h.api().get('/definitions').expect(200)).body.map((d: { id: string }) => d.id)).toEqual([
+    expect((await h.api().get('/definitions?latest=true').expect(200)).body.map((d: { id: string }) => d.id)).toEqual([
       'other',
       'resize',
     ]);
+    // Without the filter: every version (the seed's list_op_definitions), by id, newest first.
+    const all = (await h.api().get('/definitions').expect(200)).body;
+    expect(all.map((d: { id: string; version: string }) => `${d.id}@${d.version}`)).toEqual([
+      'other@1',
+      'resize@2.0',
+      'resize@1.0',
+    ]);
+    await h.api().get('/definitions?latest=yes').expect(400);
     expect(
       (await h.api().get('/definitions/resize/versions').expect(200)).body.map((d: { version: string }) => d.version),
     ).toEqual(['2.0', '1.0']);
@@ -234,11 +244,14 @@ describe('runs', () => {
       },
     ]);
     const post = (body: object) => h.api().post(`/runs/${run.id}/events`).send(body);
-    await post({ type: 'STARTED', payload: { worker_id: 'w1' } }).expect(201);
-    await post({ type: 'PROGRESS', msg: 40 }).expect(201);
-    await post({ type: 'LOG', msg: 'resizing' }).expect(201);
-    const done = await post({ type: 'COMPLETED', payload: { outputs: { url: 'http://x/out.png' } } }).expect(201);
+    await post({ type: 'STARTED', payload: { worker_id: 'w1' } }).expect(200);
+    await post({ type: 'PROGRESS', msg: 40 }).expect(200);
+    await post({ type: 'LOG', msg: 'resizing' }).expect(200);
+    const done = await post({ type: 'COMPLETED', payload: { outputs: { url: 'http://x/out.png' } } }).expect(200);
     expect(done.body.state).toBe('COMPLETED');
+    // The answer is the updated run (the seed's add_event_to_run).
+    expect(done.body).toMatchObject({ id: run.id, progress: 100, outputs: { url: 'http://x/out.png' } });
+    expect(done.body).not.toHaveProperty('rev');
     const got = await h.api().get(`/runs/${run.id}`).expect(200);
     expect(got.body).toMatchObject({ state: 'COMPLETED', progress: 100, outputs: { url: 'http://x/out.png' } });
     const events = await h.api().get(`/runs/${run.id}/events`).expect(200);
@@ -270,9 +283,13 @@ describe('runs', () => {
     const post = (body: object) => h.api().post(`/runs/${run.id}/events`).send(body);
     expect((await post({ type: 'EXPLODED' }).expect(400)).body.error.details[0].field).toBe('type');
     await post({ type: 'STARTED', payload: { worker_id: 'intruder' } }).expect(409);
+    // The body is checked before the state: out of range is a 400 even where PROGRESS is a 409.
+    expect((await post({ type: 'PROGRESS', msg: 140 }).expect(400)).body.error.details).toEqual([
+      { field: 'msg', message: 'PROGRESS must be a number from 0 to 100' },
+    ]);
     await post({ type: 'PROGRESS', msg: 10 }).expect(409); // not started yet
     await post({ type: 'STARTED', payload: { gpu_id: 'zero' } }).expect(400);
-    await post({ type: 'STARTED' }).expect(201);
+    await post({ type: 'STARTED' }).expect(200);
     await post({ type: 'PROGRESS', msg: 140 }).expect(400);
     await post({ type: 'PROGRESS', msg: { n: 1 } }).expect(400);
     await post({ type: 'LOG', attempt: 2, msg: 'from the future' }).expect(400);
@@ -320,7 +337,7 @@ describe('runs', () => {
   it('tells a worker in its heartbeat to stop cancelled runs', async () => {
     const run = await deployAndRun();
     await claimOne();
-    await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(201);
+    await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(200);
     const still = await h
       .api()
       .post('/workers/heartbeat')
@@ -529,9 +546,9 @@ describe('event stream', () => {
     await claimOne();
     const stream = readSse(`/runs/${run.id}/events/stream`);
     await new Promise((r) => setTimeout(r, 100));
-    await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(201);
-    await h.api().post(`/runs/${run.id}/events`).send({ type: 'PROGRESS', msg: '70' }).expect(201);
-    await h.api().post(`/runs/${run.id}/events`).send({ type: 'COMPLETED' }).expect(201);
+    await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(200);
+    await h.api().post(`/runs/${run.id}/events`).send({ type: 'PROGRESS', msg: '70' }).expect(200);
+    await h.api().post(`/runs/${run.id}/events`).send({ type: 'COMPLETED' }).expect(200);
     const { status, text } = await stream;
     expect(status).toBe(200);
     const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));

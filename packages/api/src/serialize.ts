@@ -1,9 +1,31 @@
-import { freeCapacity, type OpRun, type RunEvent, type Worker } from '@gyoza/domain';
+import {
+  type EventDelivery,
+  freeCapacity,
+  type OpDefinition,
+  type OpRun,
+  type RunEvent,
+  type Worker,
+} from '@gyoza/domain';
 
-/** A run as the API shows it: no storage revision; `pending_reason` while it waits. */
+/**
+ * Event delivery as every answer shows it: the webhook secret is never sent back, only
+ * `has_secret`, whether one is set.
+ */
+export function eventDeliveryJson(delivery: EventDelivery): Record<string, unknown> {
+  const { secret, ...rest } = delivery;
+  return { ...rest, has_secret: secret !== undefined };
+}
+
+export function definitionJson(definition: OpDefinition): Record<string, unknown> {
+  return { ...definition, event_delivery: eventDeliveryJson(definition.event_delivery) };
+}
+
+/** A run as the API shows it: no storage revision, no webhook secret; `pending_reason` while it waits. */
 export function runJson(run: OpRun, pendingReason?: string): Record<string, unknown> {
   const { rev: _rev, ...rest } = run;
-  return pendingReason === undefined ? rest : { ...rest, pending_reason: pendingReason };
+  const json: Record<string, unknown> = { ...rest, event_delivery: eventDeliveryJson(run.event_delivery) };
+  if (pendingReason !== undefined) json.pending_reason = pendingReason;
+  return json;
 }
 
 export function eventJson(event: RunEvent): Record<string, unknown> {

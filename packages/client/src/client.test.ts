@@ -133,7 +133,8 @@ describe('GyozaClient against a real server', () => {
     await api.putDefinition({ ...hello, version: '2', image: 'busybox:1.37' });
     expect((await api.getDefinition('hello')).version).toBe('2');
     expect((await api.getDefinition('hello', '1')).image).toBe('busybox:1.36');
-    expect((await api.listDefinitions()).map((d) => d.version)).toEqual(['2']);
+    expect((await api.listDefinitions({ latest: true })).map((d) => d.version)).toEqual(['2']);
+    expect((await api.listDefinitions()).map((d) => d.version)).toEqual(['2', '1']);
     expect((await api.listDefinitionVersions('hello')).map((d) => d.version)).toEqual(['2', '1']);
     expect(await api.deleteDefinition('hello', '2')).toEqual({ deleted: 1 });
     expect((await api.getDefinition('hello')).version).toBe('1');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { OpDefinitionInput, RunState } from '@gyoza/domain';
+import { FINISHED_STATES, type OpDefinitionInput, type RunState } from '@gyoza/domain';
 import { type GyozaClientOptions, type ResolvedConfig, resolveConfig } from './config';
 import { GyozaWaitTimeoutError } from './errors';
 import { buildUrl, HttpTransport, sleep } from './http';
@@ -23,8 +23,6 @@ import type {
   WorkerJson,
   WorkerOpRun,
 } from './types';
-
-const FINISHED: readonly RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
 
 /**
  * True when a run will not change by itself any more: COMPLETED, CANCELLED, or FAILED with
@@ -150,9 +148,14 @@ export class GyozaClient {
     return this.http.request({ method: 'GET', path: `/definitions/${enc(id)}`, query: { version }, retryable: true });
   }
 
-  /** The latest version of each definition, by id. */
-  listDefinitions(): Promise<DefinitionJson[]> {
-    return this.http.request({ method: 'GET', path: '/definitions', retryable: true });
+  /** Every version of every definition, by id and newest first; `latest`: only the latest of each id. */
+  listDefinitions(options: { latest?: boolean } = {}): Promise<DefinitionJson[]> {
+    return this.http.request({
+      method: 'GET',
+      path: '/definitions',
+      query: { latest: options.latest ? 'true' : undefined },
+      retryable: true,
+    });
   }
 
   /** Every version of one definition, newest first. */
@@ -262,8 +265,8 @@ export class GyozaClient {
     });
   }
 
-  /** A worker's report: STARTED, PROGRESS (msg 0..100), COMPLETED, FAILED, CANCELLED, LOG, INFO. */
-  postEvent(id: string, event: PostEventBody): Promise<EventsPage> {
+  /** A worker's report: STARTED, PROGRESS (msg 0..100), COMPLETED, FAILED, CANCELLED, LOG, INFO; answers the run after it. */
+  postEvent(id: string, event: PostEventBody): Promise<RunJson> {
     return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/events`, body: event });
   }
 
@@ -385,7 +388,7 @@ export class GyozaClient {
         yield event;
       }
       if (page.events.length > 0) continue;
-      if (FINISHED.includes(page.state) && isRunFinal(await this.getRun(runId, signal))) {
+      if (FINISHED_STATES.includes(page.state) && isRunFinal(await this.getRun(runId, signal))) {
         yield* this.drainEvents(runId, last, signal);
         return;
       }

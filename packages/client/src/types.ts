@@ -31,11 +31,17 @@ export type Json<T> = T extends Date
       ? { [K in keyof T]: Json<T[K]> }
       : T;
 
-export type DefinitionJson = Json<OpDefinition>;
+/** Event delivery as answers show it: the webhook secret is never sent back, only whether one is set. */
+export type EventDeliveryJson = Omit<EventDelivery, 'secret'> & { has_secret: boolean };
+
+export type DefinitionJson = Json<Omit<OpDefinition, 'event_delivery'>> & { event_delivery: EventDeliveryJson };
 export type AttemptJson = Json<OpAttempt>;
 
-/** A run without its storage revision; `pending_reason` is set while it waits for room. */
-export type RunJson = Json<Omit<OpRun, 'rev'>> & { pending_reason?: string };
+/** A run without its storage revision or webhook secret; `pending_reason` is set while it waits for room. */
+export type RunJson = Json<Omit<OpRun, 'rev' | 'event_delivery'>> & {
+  event_delivery: EventDeliveryJson;
+  pending_reason?: string;
+};
 
 /** An event; `run_id` is present where events of several runs are mixed. */
 export type EventJson = Json<RunEventDraft> & { index: number; created_at: string; run_id?: string };

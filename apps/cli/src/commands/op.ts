@@ -42,7 +42,7 @@ const ls: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'ls',
   describe: 'List op definitions (latest version of each)',
   handler: async (argv) => {
-    const defs = await clientFrom(argv).listDefinitions();
+    const defs = await clientFrom(argv).listDefinitions({ latest: true });
     if (argv.json) return printJson(defs);
     print(
       formatTable(
