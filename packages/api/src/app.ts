@@ -6,7 +6,9 @@ import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import { requireApiKey } from './auth';
+import { checkPathParams, jsonBody, undecodablePath } from './body';
 import { errorMiddleware, notFoundRoute } from './error-middleware';
+import { methodNotAllowed, securityHeaders } from './hygiene';
 import { ApiMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import type { ApiContext, RouteSpec } from './route';
@@ -43,6 +45,12 @@ export interface AppOptions {
    * @defaultValue `'0.1.0'`
    */
   version?: string;
+  /**
+   * Failed authentications one client address may make per minute; past them it gets 429
+   * with Retry-After (a right key is never refused).
+   * @defaultValue 20
+   */
+  authFailuresPerMinute?: number;
 }
 
 /** Every route, in the order Express matches them (`/runs/:id/events/stream` before nothing ambiguous). */
@@ -69,6 +77,7 @@ export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
+  app.use(securityHeaders());
   app.use(
     pinoHttp({
       logger,
@@ -94,17 +103,26 @@ export function createApp(options: AppOptions): Express {
     requireApiKey(
       options.apiKey,
       ROUTES.filter((r) => r.open).map((r) => r.path),
+      { failuresPerMinute: options.authFailuresPerMinute ?? 20, logger },
     ),
   );
-  app.use(express.json({ limit: options.bodyLimit ?? '1mb', strict: false }));
+  // Only routes that take a body read one; the rest never parse what they are sent.
+  const body = jsonBody(options.bodyLimit ?? '1mb');
   for (const route of ROUTES) {
-    app[route.method](route.path, (req, res) => route.handler(req, res, context));
+    app[route.method](route.path, checkPathParams, ...(route.body ? body : []), (req, res) =>
+      route.handler(req, res, context),
+    );
   }
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi));
+  methodNotAllowed(
+    app,
+    [...ROUTES, ...DOC_ROUTES].filter((r) => r.path !== '/docs'),
+  );
   app.use(notFoundRoute);
+  app.use(undecodablePath);
   app.use(errorMiddleware);
   return app;
 }

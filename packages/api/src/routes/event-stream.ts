@@ -15,7 +15,7 @@ const KEEPALIVE_MS = 15_000;
 export async function streamEvents(req: Request, res: Response, ctx: ApiContext, runId: string, after: number) {
   res.status(200).set({
     'Content-Type': 'text/event-stream',
-    'Cache-Control': 'no-cache',
+    'Cache-Control': 'no-store',
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });

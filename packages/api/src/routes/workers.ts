@@ -9,6 +9,7 @@ import {
 import { updateRun } from '@gyoza/store';
 import { ClaimQuery } from '../dto/run.dto';
 import { HeartbeatDto } from '../dto/worker.dto';
+import { uncleanTextReason } from '../json-limits';
 import type { ApiContext, RouteSpec } from '../route';
 import { workerJson, workerOpJson } from '../serialize';
 import { parseDto } from '../validation';
@@ -25,6 +26,8 @@ function runningOpIds(ops: unknown[] | undefined): string[] {
     const id = typeof op === 'string' ? op : (op as { id?: unknown } | null)?.id;
     if (typeof id !== 'string' || id === '')
       throw ValidationError.field(`running_ops.${i}`, 'must be a run id or {id}');
+    const unclean = uncleanTextReason(id);
+    if (unclean) throw ValidationError.field(`running_ops.${i}`, unclean);
     return id;
   });
 }
