@@ -41,6 +41,7 @@ describe('secrets', () => {
     );
     expect(adHoc.event_delivery.has_secret).toBe(true);
     await keep(h.api().get('/runs'));
+    await keep(h.api().get('/search/runs'));
     await keep(h.api().get(`/runs/${fromDef.id}`));
     await keep(h.api().patch(`/runs/${fromDef.id}`).send({ priority: 3 }));
     await keep(

@@ -1,7 +1,8 @@
 import { defineOp, NotFoundError, type OpDefinitionInput, validateDefinitionId } from '@gyoza/domain';
-import { DefinitionDto, VersionQuery } from '../dto/definition.dto';
+import { DefinitionDto, ListDefinitionsQuery, VersionQuery } from '../dto/definition.dto';
 import { CreateRunFromDefinitionDto } from '../dto/run.dto';
 import type { RouteSpec } from '../route';
+import { definitionJson } from '../serialize';
 import { parseDto } from '../validation';
 import { createRunFromRequest } from './runs';
 
@@ -19,17 +20,24 @@ export const definitionRoutes: RouteSpec[] = [
       const dto = parseDto(DefinitionDto, req.body, 'body');
       const existing = await store.definitions.getDefinition(dto.id, dto.version);
       const definition = defineOp(dto as OpDefinitionInput, clock(), existing);
-      res.json(await store.definitions.putDefinition(definition));
+      res.json(definitionJson(await store.definitions.putDefinition(definition)));
     },
   },
   {
     method: 'get',
     path: '/definitions',
     tag: 'definitions',
-    summary: 'The latest version of every definition, by id',
+    summary: 'Every version of every definition, by id and newest first (?latest=true: the latest of each id)',
+    query: ListDefinitionsQuery,
     success: { status: 200, description: 'Definitions' },
-    async handler(_req, res, { store }) {
-      res.json(await store.definitions.listDefinitions());
+    async handler(req, res, { store }) {
+      const { latest } = parseDto(ListDefinitionsQuery, req.query, 'query');
+      const latestOfEach = await store.definitions.listDefinitions();
+      const definitions =
+        latest === 'true'
+          ? latestOfEach
+          : (await Promise.all(latestOfEach.map((d) => store.definitions.listDefinitionVersions(d.id)))).flat();
+      res.json(definitions.map(definitionJson));
     },
   },
   {
@@ -44,7 +52,7 @@ export const definitionRoutes: RouteSpec[] = [
       const id = name(req.params.name);
       const definition = await store.definitions.getDefinition(id, version);
       if (!definition) throw new NotFoundError('definition', version ? `${id}@${version}` : id);
-      res.json(definition);
+      res.json(definitionJson(definition));
     },
   },
   {
@@ -57,7 +65,7 @@ export const definitionRoutes: RouteSpec[] = [
       const id = name(req.params.name);
       const versions = await store.definitions.listDefinitionVersions(id);
       if (versions.length === 0) throw new NotFoundError('definition', id);
-      res.json(versions);
+      res.json(versions.map(definitionJson));
     },
   },
   {

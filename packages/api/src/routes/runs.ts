@@ -240,24 +240,21 @@ export const runRoutes: RouteSpec[] = [
     summary:
       'Report an event on the current attempt (worker): STARTED, PROGRESS, COMPLETED, FAILED, CANCELLED, LOG, INFO',
     body: PostEventDto,
-    success: { status: 201, description: '{events, state}' },
+    success: { status: 200, description: 'The run after the event' },
     async handler(req, res, ctx) {
-      const dto = parseDto(PostEventDto, req.body, 'body');
-      if (dto.msg !== undefined && typeof dto.msg !== 'string' && typeof dto.msg !== 'number') {
-        throw ValidationError.field('msg', 'must be a string or a number');
-      }
+      // The whole event is checked before the run is read: a PROGRESS of 140 is a 400 in any state.
+      const event: WorkerEvent = parseDto(PostEventDto, req.body, 'body');
       const id = req.params.id as string;
-      const event = dto as WorkerEvent;
       if (event.type === 'LOG' || event.type === 'INFO') {
         // Free-form lines do not change the run, so they skip the revision check.
         const run = await getRun(ctx, id);
         const { events } = applyWorkerEvent(run, event, ctx.clock());
-        const stored = await ctx.store.runs.appendEvents(id, events, ctx.clock());
-        res.status(201).json({ events: stored.map(eventJson), state: run.state });
+        await ctx.store.runs.appendEvents(id, events, ctx.clock());
+        res.json(runJson(run));
         return;
       }
       const saved = await change(ctx, id, (run) => applyWorkerEvent(run, event, ctx.clock()));
-      res.status(201).json({ events: saved.events.map(eventJson), state: saved.run.state });
+      res.json(runJson(saved.run));
     },
   },
   {
