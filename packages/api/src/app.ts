@@ -134,7 +134,7 @@ const DOC_ROUTES: RouteSpec[] = [
     path: '/openapi.json',
     tag: 'system',
     summary: 'This OpenAPI 3.1 document',
-    success: { status: 200, description: 'OpenAPI' },
+    success: { status: 200, description: 'OpenAPI', schema: 'OpenApiDocument' },
     handler() {},
   },
   {
@@ -142,7 +142,7 @@ const DOC_ROUTES: RouteSpec[] = [
     path: '/docs',
     tag: 'system',
     summary: 'Swagger UI',
-    success: { status: 200, description: 'HTML', contentType: 'text/html' },
+    success: { status: 200, description: 'HTML', schema: 'Text', contentType: 'text/html' },
     handler() {},
   },
 ];

@@ -3,6 +3,7 @@ import type { Store } from '@gyoza/store';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ApiMetrics } from './metrics';
+import type { ResponseSchemaName } from './openapi-schemas';
 
 export interface ApiContext {
   store: Store;
@@ -25,9 +26,23 @@ export interface RouteSpec {
   tag: string;
   summary: string;
   body?: Dto;
+  /** The body may be left out (the handler reads it as `{}`). */
+  bodyOptional?: boolean;
   query?: Dto;
-  /** Success status and what it returns, for the spec. */
-  success: { status: number; description: string; contentType?: string };
+  /** Patterns of the path parameters (`id` of `/runs/:id`: RUN_ID_PATTERN), for the spec. */
+  params?: Record<string, RegExp>;
+  /** Request headers the route reads, for the spec. */
+  headers?: readonly { name: string; description: string; pattern?: RegExp }[];
+  /** Success status and what it returns (a schema of openapi-schemas.ts), for the spec. */
+  success: {
+    status: number;
+    description: string;
+    schema: ResponseSchemaName;
+    /** Default `application/json`. */
+    contentType?: string;
+    /** A second success status with the same answer: 200 for an idempotent replay of a 201. */
+    replay?: { status: number; description: string };
+  };
   /** Served without X-API-Key. */
   open?: boolean;
   handler(req: Request, res: Response, ctx: ApiContext): Promise<void> | void;

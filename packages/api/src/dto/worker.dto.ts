@@ -7,6 +7,7 @@ import {
   IsObject,
   IsOptional,
   IsString,
+  Max,
   Min,
   MinLength,
   ValidateNested,
@@ -20,7 +21,8 @@ export class GpuDto {
 }
 
 export class ResourcesDto {
-  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) cpu_cores!: number;
+  /** Bounded so free capacity (in thousandths of a core) stays a finite number. */
+  @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(1_000_000) cpu_cores!: number;
   @IsInt() @Min(0) ram_mb!: number;
   @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => GpuDto) gpus?: GpuDto[];
 }

@@ -1,10 +1,16 @@
-import { defineOp, NotFoundError, type OpDefinitionInput, validateDefinitionId } from '@gyoza/domain';
+import {
+  DEFINITION_ID_PATTERN,
+  defineOp,
+  NotFoundError,
+  type OpDefinitionInput,
+  validateDefinitionId,
+} from '@gyoza/domain';
 import { DefinitionDto, ListDefinitionsQuery, VersionQuery } from '../dto/definition.dto';
 import { CreateRunFromDefinitionDto } from '../dto/run.dto';
 import type { RouteSpec } from '../route';
 import { definitionJson } from '../serialize';
 import { parseDto } from '../validation';
-import { createRunFromRequest } from './runs';
+import { createRunFromRequest, IDEMPOTENCY_HEADER } from './runs';
 
 const name = (value: unknown) => validateDefinitionId(value, 'name');
 
@@ -15,7 +21,7 @@ export const definitionRoutes: RouteSpec[] = [
     tag: 'definitions',
     summary: 'Create or replace a definition (same id and version: replaced; new version: added)',
     body: DefinitionDto,
-    success: { status: 200, description: 'The stored definition' },
+    success: { status: 200, description: 'The stored definition', schema: 'OpDefinition' },
     async handler(req, res, { store, clock }) {
       const dto = parseDto(DefinitionDto, req.body, 'body');
       const existing = await store.definitions.getDefinition(dto.id, dto.version);
@@ -29,7 +35,7 @@ export const definitionRoutes: RouteSpec[] = [
     tag: 'definitions',
     summary: 'Every version of every definition, by id and newest first (?latest=true: the latest of each id)',
     query: ListDefinitionsQuery,
-    success: { status: 200, description: 'Definitions' },
+    success: { status: 200, description: 'Definitions', schema: 'OpDefinitionList' },
     async handler(req, res, { store }) {
       const { latest } = parseDto(ListDefinitionsQuery, req.query, 'query');
       const latestOfEach = await store.definitions.listDefinitions();
@@ -45,8 +51,9 @@ export const definitionRoutes: RouteSpec[] = [
     path: '/definitions/:name',
     tag: 'definitions',
     summary: 'A definition: the given version, or the latest (most recently created)',
+    params: { name: DEFINITION_ID_PATTERN },
     query: VersionQuery,
-    success: { status: 200, description: 'The definition' },
+    success: { status: 200, description: 'The definition', schema: 'OpDefinition' },
     async handler(req, res, { store }) {
       const { version } = parseDto(VersionQuery, req.query, 'query');
       const id = name(req.params.name);
@@ -60,7 +67,8 @@ export const definitionRoutes: RouteSpec[] = [
     path: '/definitions/:name/versions',
     tag: 'definitions',
     summary: 'Every version of a definition, newest first',
-    success: { status: 200, description: 'Definitions' },
+    params: { name: DEFINITION_ID_PATTERN },
+    success: { status: 200, description: 'Definitions', schema: 'OpDefinitionList' },
     async handler(req, res, { store }) {
       const id = name(req.params.name);
       const versions = await store.definitions.listDefinitionVersions(id);
@@ -73,8 +81,9 @@ export const definitionRoutes: RouteSpec[] = [
     path: '/definitions/:name',
     tag: 'definitions',
     summary: 'Delete one version, or every version when none is given (runs are kept)',
+    params: { name: DEFINITION_ID_PATTERN },
     query: VersionQuery,
-    success: { status: 200, description: '{deleted: n}' },
+    success: { status: 200, description: 'How many versions were deleted', schema: 'Deleted' },
     async handler(req, res, { store }) {
       const { version } = parseDto(VersionQuery, req.query, 'query');
       const id = name(req.params.name);
@@ -88,9 +97,17 @@ export const definitionRoutes: RouteSpec[] = [
     path: '/definitions/:name/runs',
     tag: 'runs',
     summary: 'Create a run of a definition (latest version unless ?version=); honors Idempotency-Key',
+    params: { name: DEFINITION_ID_PATTERN },
+    headers: [IDEMPOTENCY_HEADER],
     query: VersionQuery,
     body: CreateRunFromDefinitionDto,
-    success: { status: 201, description: 'The new run (200 with the same run on an idempotent replay)' },
+    bodyOptional: true,
+    success: {
+      status: 201,
+      description: 'The new run',
+      schema: 'OpRun',
+      replay: { status: 200, description: 'The same run, on a replay with the same Idempotency-Key' },
+    },
     async handler(req, res, ctx) {
       const { version } = parseDto(VersionQuery, req.query, 'query');
       const dto = parseDto(CreateRunFromDefinitionDto, req.body ?? {}, 'body');

@@ -9,6 +9,7 @@ import {
   isFinished,
   NotFoundError,
   type OpRun,
+  RUN_ID_PATTERN,
   reprioritize,
   retry,
   start,
@@ -37,6 +38,13 @@ interface RunRequest {
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** For the spec: the header that makes creating a run idempotent. */
+export const IDEMPOTENCY_HEADER = {
+  name: 'Idempotency-Key',
+  description: 'A replay with the same key and request answers 200 with the first run; another request, 409',
+  pattern: IDEMPOTENCY_KEY,
+};
 
 /** What a replay with the same Idempotency-Key must match to get the first run back. */
 const sameRequest = (a: OpRun, b: OpRun) =>
@@ -128,8 +136,14 @@ export const runRoutes: RouteSpec[] = [
     path: '/runs',
     tag: 'runs',
     summary: 'Create a run from a definition (definition_id, version) or ad hoc (image); honors Idempotency-Key',
+    headers: [IDEMPOTENCY_HEADER],
     body: CreateRunDto,
-    success: { status: 201, description: 'The new run (200 with the same run on an idempotent replay)' },
+    success: {
+      status: 201,
+      description: 'The new run',
+      schema: 'OpRun',
+      replay: { status: 200, description: 'The same run, on a replay with the same Idempotency-Key' },
+    },
     async handler(req, res, ctx) {
       const dto = parseDto(CreateRunDto, req.body, 'body');
       if (dto.definition_id !== undefined && (dto.image !== undefined || dto.retry_policy || dto.event_delivery)) {
@@ -144,7 +158,7 @@ export const runRoutes: RouteSpec[] = [
     tag: 'runs',
     summary: 'List runs, newest first, filtered by state / definition / worker, with cursor pagination',
     query: ListRunsQuery,
-    success: { status: 200, description: '{runs, next_cursor?}' },
+    success: { status: 200, description: 'A page of runs; next_cursor when there are more', schema: 'RunPage' },
     async handler(req, res, { store }) {
       const query = parseDto(ListRunsQuery, { ...req.query, state: statesOf(req.query) }, 'query');
       const page = await store.runs.listRuns({
@@ -165,7 +179,8 @@ export const runRoutes: RouteSpec[] = [
     path: '/runs/:id',
     tag: 'runs',
     summary: 'A run with its attempts; `pending_reason` says why a PENDING run has no worker yet',
-    success: { status: 200, description: 'The run' },
+    params: { id: RUN_ID_PATTERN },
+    success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const run = await getRun(ctx, req.params.id as string);
       res.json(runJson(run, await ctx.scheduler.pendingReason(run)));
@@ -177,8 +192,9 @@ export const runRoutes: RouteSpec[] = [
     tag: 'runs',
     summary:
       'Change priority, or move the run to a state (PENDING = retry, RUNNING, COMPLETED with outputs, FAILED, CANCELLED)',
+    params: { id: RUN_ID_PATTERN },
     body: PatchRunDto,
-    success: { status: 200, description: 'The run' },
+    success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const dto = parseDto(PatchRunDto, req.body, 'body');
       const saved = await change(ctx, req.params.id as string, patchTransition(dto, ctx.clock()));
@@ -190,8 +206,10 @@ export const runRoutes: RouteSpec[] = [
     path: '/runs/:id/cancel',
     tag: 'runs',
     summary: 'Cancel a PENDING, ASSIGNED or RUNNING run (its worker is told to stop on its next heartbeat)',
+    params: { id: RUN_ID_PATTERN },
     body: CancelRunDto,
-    success: { status: 200, description: 'The run' },
+    bodyOptional: true,
+    success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const dto = parseDto(CancelRunDto, req.body ?? {}, 'body');
       const saved = await change(ctx, req.params.id as string, (run) => cancel(run, ctx.clock(), dto.reason));
@@ -203,7 +221,8 @@ export const runRoutes: RouteSpec[] = [
     path: '/runs/:id/retry',
     tag: 'runs',
     summary: 'Retry a FAILED or CANCELLED run as a new attempt (400 once max_attempts is reached)',
-    success: { status: 200, description: 'The run' },
+    params: { id: RUN_ID_PATTERN },
+    success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const saved = await change(ctx, req.params.id as string, (run) => retry(run, ctx.clock()));
       res.json(runJson(saved.run));
@@ -214,7 +233,8 @@ export const runRoutes: RouteSpec[] = [
     path: '/runs/:id/attempts',
     tag: 'runs',
     summary: 'Every attempt of a run',
-    success: { status: 200, description: 'Attempts' },
+    params: { id: RUN_ID_PATTERN },
+    success: { status: 200, description: 'Attempts', schema: 'OpAttemptList' },
     async handler(req, res, ctx) {
       res.json((await getRun(ctx, req.params.id as string)).attempts);
     },
@@ -224,8 +244,9 @@ export const runRoutes: RouteSpec[] = [
     path: '/runs/:id/events',
     tag: 'events',
     summary: 'Events after an index (poll with ?after=N), with the run state',
+    params: { id: RUN_ID_PATTERN },
     query: EventsQuery,
-    success: { status: 200, description: '{events, state}' },
+    success: { status: 200, description: 'Events and the run state', schema: 'EventPage' },
     async handler(req, res, ctx) {
       const { after } = parseDto(EventsQuery, req.query, 'query');
       const run = await getRun(ctx, req.params.id as string);
@@ -239,8 +260,9 @@ export const runRoutes: RouteSpec[] = [
     tag: 'events',
     summary:
       'Report an event on the current attempt (worker): STARTED, PROGRESS, COMPLETED, FAILED, CANCELLED, LOG, INFO',
+    params: { id: RUN_ID_PATTERN },
     body: PostEventDto,
-    success: { status: 200, description: 'The run after the event' },
+    success: { status: 200, description: 'The run after the event', schema: 'OpRun' },
     async handler(req, res, ctx) {
       // The whole event is checked before the run is read: a PROGRESS of 140 is a 400 in any state.
       const event: WorkerEvent = parseDto(PostEventDto, req.body, 'body');
@@ -262,8 +284,15 @@ export const runRoutes: RouteSpec[] = [
     path: '/runs/:id/events/stream',
     tag: 'events',
     summary: 'Server-Sent Events of a run; resumes after Last-Event-ID (or ?after=); ends when the run is finished',
+    params: { id: RUN_ID_PATTERN },
+    headers: [{ name: 'Last-Event-ID', description: 'Resume after this event index', pattern: /^\d+$/ }],
     query: EventsQuery,
-    success: { status: 200, description: 'text/event-stream', contentType: 'text/event-stream' },
+    success: {
+      status: 200,
+      description: 'Server-Sent Events: `id` the event index, `event` its type, `data` the RunEvent as JSON',
+      schema: 'RunEventStream',
+      contentType: 'text/event-stream',
+    },
     async handler(req, res, ctx) {
       const { after } = parseDto(EventsQuery, req.query, 'query');
       const lastEventId = req.get('last-event-id');

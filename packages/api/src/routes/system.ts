@@ -6,7 +6,7 @@ export const healthRoute: RouteSpec = {
   tag: 'system',
   summary: 'Liveness (no API key needed)',
   open: true,
-  success: { status: 200, description: '{status: "ok"}' },
+  success: { status: 200, description: 'Alive', schema: 'Health' },
   handler(_req, res) {
     res.json({ status: 'ok' });
   },
@@ -17,7 +17,7 @@ export const metricsRoute: RouteSpec = {
   path: '/metrics',
   tag: 'system',
   summary: 'Prometheus metrics: runs by state, active workers, claims, request latency',
-  success: { status: 200, description: 'Prometheus text format', contentType: 'text/plain' },
+  success: { status: 200, description: 'Prometheus text format', schema: 'Text', contentType: 'text/plain' },
   async handler(_req, res, { metrics }) {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   },

@@ -48,7 +48,7 @@ export const workerRoutes: RouteSpec[] = [
     path: '/workers',
     tag: 'workers',
     summary: 'Every registered worker (active and evicted), with its free capacity as the server reserves it',
-    success: { status: 200, description: 'Workers' },
+    success: { status: 200, description: 'Workers', schema: 'WorkerList' },
     async handler(_req, res, { store }) {
       const workers = await store.workers.listWorkers();
       res.json(await Promise.all(workers.map(async (w) => workerJson(w, await store.runs.listReservations(w.id)))));
@@ -60,7 +60,7 @@ export const workerRoutes: RouteSpec[] = [
     tag: 'workers',
     summary: 'Register or refresh a worker; the answer lists `stop_runs`, reported runs it must stop',
     body: HeartbeatDto,
-    success: { status: 200, description: 'The worker, its free capacity and stop_runs' },
+    success: { status: 200, description: 'The worker, its free capacity and stop_runs', schema: 'HeartbeatAnswer' },
     async handler(req, res, ctx) {
       const dto = parseDto(HeartbeatDto, req.body, 'body');
       const heartbeat: Heartbeat = {
@@ -91,8 +91,9 @@ export const workerRoutes: RouteSpec[] = [
     tag: 'workers',
     summary:
       'Claim pending runs that fit this worker (?limit=1..100); with ?wait_seconds= long-polls until work appears',
+    params: { id: WORKER_ID_PATTERN },
     query: ClaimQuery,
-    success: { status: 200, description: '{ops: [...]}' },
+    success: { status: 200, description: 'The claimed runs (none when nothing fits in time)', schema: 'ClaimAnswer' },
     async handler(req, res, ctx) {
       const query = parseDto(ClaimQuery, req.query, 'query');
       const id = workerId(req.params.id, 'id');
