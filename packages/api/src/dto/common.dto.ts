@@ -1,3 +1,4 @@
+import { RETRY_POLICY_LIMITS } from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -40,11 +41,24 @@ export class ConstraintsDto {
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) timeout_seconds?: number;
 }
 
+/** The bounds are the domain's (RETRY_POLICY_LIMITS), so the OpenAPI document states them too. */
 export class RetryPolicyDto {
-  @IsOptional() @IsInt() @Min(1) @Max(1000) max_attempts?: number;
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) backoff_seconds?: number;
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(1) backoff_multiplier?: number;
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) max_backoff_seconds?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(RETRY_POLICY_LIMITS.max_attempts) max_attempts?: number;
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(RETRY_POLICY_LIMITS.backoff_seconds)
+  backoff_seconds?: number;
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1)
+  @Max(RETRY_POLICY_LIMITS.backoff_multiplier)
+  backoff_multiplier?: number;
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(RETRY_POLICY_LIMITS.max_backoff_seconds)
+  max_backoff_seconds?: number;
 }
 
 export class EventDeliveryDto {
