@@ -146,3 +146,51 @@ it('ends stopped when its start fails (no server answers): start() rejects, stop
     ['starting', 'stopped'],
   ]);
 });
+
+/** A client whose long-poll claim outlives stop()'s abort, so its answer lands while draining. */
+class LateClaimClient extends GyozaClient {
+  /** Resolves when a claim is waiting on the server. */
+  readonly claimWaiting: Promise<void>;
+  private signalWaiting!: () => void;
+
+  constructor(private readonly answerLost: boolean) {
+    super({ baseUrl: harness.url, apiKey: API_KEY, retries: 0 });
+    this.claimWaiting = new Promise((resolve) => {
+      this.signalWaiting = resolve;
+    });
+  }
+
+  override async claim(workerId: string, options: Parameters<GyozaClient['claim']>[1] = {}) {
+    this.signalWaiting();
+    const ops = await super.claim(workerId, { ...options, signal: undefined });
+    // As if the abort had dropped the connection after the server answered.
+    if (this.answerLost && options.signal?.aborted) throw new Error('claim answer lost');
+    return ops;
+  }
+}
+
+it.each([
+  ['answered to a draining agent', false],
+  ['whose answer the stop lost', true],
+])(
+  'releases a run claimed %s: PENDING at once with the reason, never started',
+  async (_case, answerLost) => {
+    const late = new LateClaimClient(answerLost);
+    const id = answerLost ? 'w-release-lost' : 'w-release';
+    const { agent } = agentLogged(id, { client: late, claimWaitSeconds: 20 });
+    await agent.start();
+    await late.claimWaiting;
+    const stopped = agent.stop(1000);
+    expect(agent.state).toBe('draining');
+    const run = await client.createRun({ image: 'gyoza-busybox:latest', constraints: { cpu_cores: 1, ram_mb: 64 } });
+    await stopped;
+    const after = await client.getRun(run.id);
+    expect(after).toMatchObject({ state: 'PENDING', current_attempt: 1 });
+    expect(after.worker_id).toBeUndefined();
+    const { events } = await client.listEvents(run.id);
+    expect(events.map((e) => e.type)).toEqual(['CREATED', 'ASSIGNED', 'UNASSIGNED']);
+    expect(events[2]).toMatchObject({ msg: `worker ${id} stopping`, payload: { worker_id: id, released: true } });
+    await client.cancelRun(run.id);
+  },
+  40_000,
+);

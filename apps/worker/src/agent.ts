@@ -157,6 +157,7 @@ export class WorkerAgent implements RunningWorker {
     this.slotFreed?.();
     await this.starting?.catch(() => undefined);
     await this.claiming;
+    await this.releaseUnstarted();
     const ended = Promise.all([...this.attempts.values()].map((a) => a.ended));
     if (!(await settlesWithin(ended, graceMs))) {
       for (const { attempt } of this.attempts.values()) await attempt.abandon();
@@ -173,6 +174,32 @@ export class WorkerAgent implements RunningWorker {
       await this.heartbeat().catch(() => undefined);
     }
     this.moveTo('stopped');
+  }
+
+  /**
+   * Hands back every run the server assigned to this worker that it is not running: one a
+   * claim answered after stop() aborted it (its answer never arrived) is still ASSIGNED here.
+   */
+  private async releaseUnstarted(): Promise<void> {
+    if (this.beat === undefined) return; // never registered: nothing was claimed
+    try {
+      for await (const run of this.client.iterateRuns({ worker_id: this.id, state: 'ASSIGNED' })) {
+        if (!this.attempts.has(run.id)) await this.release(run.id, run.current_attempt);
+      }
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'cannot list assigned runs to release them');
+    }
+  }
+
+  /** Gives a claimed run back to the server (PENDING again, same attempt) instead of starting it. */
+  private async release(runId: string, attempt: number): Promise<void> {
+    try {
+      await this.client.releaseRun(runId, { worker_id: this.id, attempt, reason: `worker ${this.id} stopping` });
+      this.logger.info({ run: runId }, 'released a claimed run: stopping');
+    } catch (error) {
+      // Already started, cancelled or given to another worker: nothing of ours to hand back.
+      this.logger.warn({ run: runId, err: (error as Error).message }, 'cannot release a claimed run');
+    }
   }
 
   /** Tells the server what this worker offers and runs; stops the runs it says to stop. */
@@ -221,8 +248,11 @@ export class WorkerAgent implements RunningWorker {
         backoffMs = Math.min(backoffMs * 2, 10_000);
         continue;
       }
-      // Ops answered as stop() aborts the claim still run here, within the grace period.
-      for (const op of ops) this.execute(op);
+      // Ops answered as stop() aborts the claim are handed back rather than started.
+      for (const op of ops) {
+        if (this.isRunning()) this.execute(op);
+        else await this.release(op.id, op.attempt);
+      }
     }
   }
 

@@ -355,10 +355,16 @@ it('on SIGTERM stops claiming, lets runs finish within the grace period, then st
   expect(stopped.error_message).toContain('worker shutting down');
   expect(await containersOf('w-term')).toEqual([]);
   // A run submitted as the signal arrives may still be handed to the agent by a claim it is
-  // abandoning; the server takes it back when it evicts the silent agent. It never runs there.
-  const back = await inState(later.id, 'PENDING');
+  // abandoning; the agent hands it back before it exits (or the server does, when the claim's
+  // answer is not delivered), so it is PENDING the moment the agent is gone. It never runs there.
+  const back = await client.getRun(later.id);
+  expect(back).toMatchObject({ state: 'PENDING' });
   expect(back.worker_id).toBeUndefined();
-  expect((await eventsOf(later.id)).map((e) => e.type)).not.toContain('STARTED');
+  const laterEvents = await eventsOf(later.id);
+  expect(laterEvents.map((e) => e.type)).not.toContain('STARTED');
+  for (const e of laterEvents.filter((e) => e.type === 'UNASSIGNED')) {
+    expect(['worker w-term stopping', 'claim not delivered']).toContain(e.msg);
+  }
   await client.cancelRun(later.id);
 }, 60_000);
 

@@ -245,6 +245,14 @@ export class GyozaClient {
     return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/cancel`, body: reason ? { reason } : {} });
   }
 
+  /**
+   * Hands an ASSIGNED run back as its worker (PENDING again, same attempt): the worker
+   * claimed it but will not start it. 409 INVALID_TRANSITION once started, WORKER_MISMATCH for another worker.
+   */
+  releaseRun(id: string, body: { worker_id: string; attempt?: number; reason?: string }): Promise<RunJson> {
+    return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/release`, body });
+  }
+
   /** A new attempt of a FAILED or CANCELLED run (400 MAX_ATTEMPTS_REACHED when used up). */
   retryRun(id: string): Promise<RunJson> {
     return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/retry` });

@@ -4,7 +4,7 @@
  * - Definitions: `OpDefinition`, `defineOp`, `latestVersion`; inputs: `InputSpecs`, `validateInputs`.
  * - Runs: `OpRun`, `OpAttempt`, `RUN_STATES`, `FINISHED_STATES`, `WORKER_EVENT_TYPES`, `SERVER_EVENT_TYPES`, `createRun`.
  * - Transitions, one function per edge: `assign`, `start`, `progress`, `complete`, `fail`, `cancel`,
- *   `retry`, `unassign`, `timeOut`, `workerLost`, `applyWorkerEvent`; the allowed edges in `ALLOWED_FROM`.
+ *   `retry`, `unassign`, `release`, `timeOut`, `workerLost`, `applyWorkerEvent`; the allowed edges in `ALLOWED_FROM`.
  * - Capacity: `Constraints`, `freeCapacity`, `placeRun`, `chooseGpus`, `planPlacements`; `RetryPolicy`, `backoffSeconds`.
  * - Workers: `Worker`, `applyHeartbeat`, `isSilent`; `EventDelivery`.
  * - Errors: `GyozaError` and its subclasses, `ERROR_CODES` with the HTTP status of each.

@@ -16,6 +16,7 @@ import {
   RUN_STATES,
   RunLockedError,
   type RunState,
+  release,
   reprioritize,
   retry,
   start,
@@ -87,6 +88,7 @@ const now = at(100);
 const transitions: Record<string, Apply> = {
   assign: (r) => assign(r, { worker_id: 'w1', gpu_ids: [0] }, now),
   unassign: (r) => unassign(r, now),
+  release: (r) => release(r, { worker_id: 'w1', reason: 'worker w1 stopping' }, now),
   start: (r) => start(r, { worker_id: 'w1' }, now),
   progress: (r) => progress(r, 50, now),
   complete: (r) => complete(r, { ok: true }, now),
@@ -153,6 +155,14 @@ const allowed: Record<string, Partial<Record<RunState, Expected>>> = {
       run: { current_attempt: 1, worker_id: undefined, gpu_ids: [] },
     },
   },
+  release: {
+    ASSIGNED: {
+      state: 'PENDING',
+      events: ['UNASSIGNED'],
+      attempt: { ...base, state: 'PENDING', gpu_ids: [] },
+      run: { current_attempt: 1, worker_id: undefined, gpu_ids: [] },
+    },
+  },
   start: {
     ASSIGNED: {
       state: 'RUNNING',
@@ -210,9 +220,9 @@ const FINISHED: RunState[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
 const table = Object.keys(transitions).flatMap((name) => STATES.map((state) => [name, state] as const));
 
 describe('every (state, transition) pair', () => {
-  it('covers all six states and ten transitions', () => {
+  it('covers all six states and eleven transitions', () => {
     expect([...RUN_STATES].sort()).toEqual([...STATES].sort());
-    expect(table).toHaveLength(60);
+    expect(table).toHaveLength(66);
   });
 
   it.each(table)('%s from %s', (name, state) => {
@@ -471,6 +481,17 @@ describe('applyWorkerEvent', () => {
     }
     expect(applyWorkerEvent(moved, { type: 'PROGRESS', msg: 10, worker_id: 'w2' }, now).run.progress).toBe(10);
     expect(applyWorkerEvent(moved, { type: 'PROGRESS', msg: 10 }, now).run.progress).toBe(10);
+  });
+
+  it('a release names its reason, and only the assigned worker may release the current attempt', () => {
+    const run = deepFreeze(runIn('ASSIGNED'));
+    const released = release(run, { worker_id: 'w1', attempt: 1, reason: 'worker w1 stopping' }, now);
+    expect(released.events).toEqual([
+      { attempt: 1, type: 'UNASSIGNED', msg: 'worker w1 stopping', payload: { worker_id: 'w1', released: true } },
+    ]);
+    expect(release(run, { worker_id: 'w1' }, now).events[0]?.msg).toBe('released by worker w1');
+    expect(captureError(() => release(run, { worker_id: 'w2' }, now))).toBeInstanceOf(WorkerMismatchError);
+    expect(captureError(() => release(run, { worker_id: 'w1', attempt: 2 }, now))).toBeInstanceOf(RunLockedError);
   });
 
   // The shape of each event type's payload is checked by the API's PostEventDto

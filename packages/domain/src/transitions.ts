@@ -22,7 +22,7 @@ import {
  * aggregate and the events to append, or throws a typed error and changes nothing.
  *
  *   PENDING -> ASSIGNED -> RUNNING -> COMPLETED | FAILED | CANCELLED
- *   ASSIGNED -> PENDING               (unassign)
+ *   ASSIGNED -> PENDING               (unassign; release, asked by the worker)
  *   FAILED | CANCELLED -> PENDING     (retry: new attempt)
  *   PENDING | ASSIGNED -> CANCELLED   (cancel before start)
  */
@@ -30,6 +30,7 @@ import {
 export type TransitionName =
   | 'assign'
   | 'unassign'
+  | 'release'
   | 'start'
   | 'progress'
   | 'complete'
@@ -43,6 +44,7 @@ export type TransitionName =
 export const ALLOWED_FROM: Readonly<Record<TransitionName, readonly RunState[]>> = {
   assign: ['PENDING'],
   unassign: ['ASSIGNED'],
+  release: ['ASSIGNED'],
   start: ['ASSIGNED'],
   progress: ['RUNNING'],
   complete: ['RUNNING'],
@@ -136,6 +138,29 @@ export function unassign(run: OpRun, now: Date, reason = 'worker lost before sta
     ),
     events: [event(run, 'UNASSIGNED', reason, { worker_id: from })],
   };
+}
+
+export interface ReleaseRequest {
+  /** The worker handing the run back; it must be the run's. */
+  worker_id: string;
+  /** The attempt it was given; a stale one is refused as locked. */
+  attempt?: number;
+  /** Why, recorded on the UNASSIGNED event. @defaultValue 'released by worker <id>' */
+  reason?: string;
+}
+
+/**
+ * ASSIGNED -> PENDING, asked by the worker it was assigned to: it claimed the run but will
+ * not start it (it is stopping), so the same attempt waits again at once, not at eviction.
+ */
+export function release(run: OpRun, request: ReleaseRequest, now: Date): Transition {
+  if (request.attempt !== undefined && request.attempt !== run.current_attempt)
+    throw new RunLockedError(run.id, `attempt ${request.attempt} finished`);
+  ensureAllowed(run, 'release');
+  ensureWorker(run, request.worker_id);
+  const reason = request.reason ?? `released by worker ${request.worker_id}`;
+  const { run: next, events } = unassign(run, now, reason);
+  return { run: next, events: events.map((e) => ({ ...e, payload: { ...e.payload, released: true } })) };
 }
 
 export interface StartReport {

@@ -39,6 +39,13 @@ export class CancelRunDto {
   @IsOptional() @IsString() @MaxLength(2000) reason?: string;
 }
 
+/** POST /runs/{id}/release: the assigned worker hands back a run it claimed but will not start. */
+export class ReleaseRunDto {
+  @IsString() @IsCleanText() worker_id!: string;
+  @IsOptional() @IsInt() @Min(1) attempt?: number;
+  @IsOptional() @IsString() @MaxLength(2000) reason?: string;
+}
+
 const isPlainObject = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   type OpRun,
   RUN_ID_PATTERN,
+  release,
   reprioritize,
   retry,
   start,
@@ -20,7 +21,15 @@ import {
 import { updateRun } from '@gyoza/store';
 import type { Request, Response } from 'express';
 import type { ConstraintsDto, EventDeliveryDto, RetryPolicyDto } from '../dto/common.dto';
-import { CancelRunDto, CreateRunDto, EventsQuery, ListRunsQuery, PatchRunDto, PostEventDto } from '../dto/run.dto';
+import {
+  CancelRunDto,
+  CreateRunDto,
+  EventsQuery,
+  ListRunsQuery,
+  PatchRunDto,
+  PostEventDto,
+  ReleaseRunDto,
+} from '../dto/run.dto';
 import type { ApiContext, RouteSpec } from '../route';
 import { eventJson, runJson } from '../serialize';
 import { parseDto } from '../validation';
@@ -213,6 +222,20 @@ export const runRoutes: RouteSpec[] = [
     async handler(req, res, ctx) {
       const dto = parseDto(CancelRunDto, req.body ?? {}, 'body');
       const saved = await change(ctx, req.params.id as string, (run) => cancel(run, ctx.clock(), dto.reason));
+      res.json(runJson(saved.run));
+    },
+  },
+  {
+    method: 'post',
+    path: '/runs/:id/release',
+    tag: 'runs',
+    summary:
+      'Hand an ASSIGNED run back (its worker, which claimed it but will not start it): PENDING again at once, same attempt',
+    body: ReleaseRunDto,
+    success: { status: 200, description: 'The run' },
+    async handler(req, res, ctx) {
+      const dto = parseDto(ReleaseRunDto, req.body, 'body');
+      const saved = await change(ctx, req.params.id as string, (run) => release(run, dto, ctx.clock()));
       res.json(runJson(saved.run));
     },
   },
