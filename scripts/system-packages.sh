@@ -10,6 +10,8 @@ NEEDS=(
   "dockerd|docker.io"        # scripts/start-docker.sh starts the engine
   "/bin/busybox|busybox-static"  # scripts/start-docker.sh copies this static binary into the test image
   "go|golang-go"             # scripts/install-ferretdb.sh builds FerretDB
+  "htpasswd|apache2-utils"   # packages/test-support/src/registry.ts writes the test registry's bcrypt htpasswd
+  "chromium|chromium"        # apps/dashboard/test drives the dashboard in a real browser
 )
 
 missing=()

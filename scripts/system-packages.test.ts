@@ -34,4 +34,9 @@ describe('scripts/system-packages.sh', () => {
   it('asks for go when it is missing', () => {
     expect(missingWith(['dockerd'])).toContain('golang-go');
   });
+
+  it('asks for apache2-utils when htpasswd (for the test registry password file) is missing', () => {
+    expect(missingWith(['dockerd', 'go'])).toContain('apache2-utils');
+    expect(missingWith(['dockerd', 'go', 'htpasswd'])).not.toContain('apache2-utils');
+  });
 });
