@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: 405,
   INVALID_TRANSITION: 409,
   WORKER_MISMATCH: 409,
+  /** A worker's report names an assignment of the run that has been taken back or replaced. */
+  STALE_ASSIGNMENT: 409,
   CONCURRENT_MODIFICATION: 409,
   WORKER_NOT_ACTIVE: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
@@ -126,6 +128,23 @@ export class WorkerMismatchError extends GyozaError {
     readonly actual: string,
   ) {
     super(`run ${runId} is assigned to ${expected ?? 'no worker'}, not ${actual}`);
+  }
+}
+
+/**
+ * A report for an older assignment of the run (fencing): the run was handed back, retried or
+ * claimed again since that worker was given it, so the report is refused and changes nothing.
+ */
+export class StaleAssignmentError extends GyozaError {
+  readonly code = 'STALE_ASSIGNMENT';
+  constructor(
+    readonly runId: string,
+    readonly reported: string,
+    readonly current: string | undefined,
+  ) {
+    super(
+      `run ${runId}: assignment ${reported} is no longer current (now ${current ?? 'none'}); stop this attempt and claim again`,
+    );
   }
 }
 

@@ -37,6 +37,10 @@ export interface OpAttempt {
   outputs: Record<string, unknown>;
   error_message?: string;
   created_at: Date;
+  /** When this attempt was last assigned (a claim); an attempt handed back and claimed again gets a new one. */
+  assigned_at?: Date;
+  /** The id of that assignment: with the attempt number, the token the worker's reports must name. */
+  assignment_id?: string;
   started_at?: Date;
   finished_at?: Date;
 }
@@ -60,6 +64,17 @@ export interface OpRun {
   error_message?: string;
   created_at: Date;
   updated_at: Date;
+  /**
+   * When the current assignment was made. Set by a claim, cleared when the run is handed
+   * back (unassign) or retried; reconciliation takes back only runs assigned before the
+   * worker's previous heartbeat. Runs stored before this field existed have none: they count as old.
+   */
+  assigned_at?: Date;
+  /**
+   * The current assignment's id (`asg_` + random), new at every claim: the fencing token that,
+   * with `current_attempt`, a worker names in its reports. Cleared with `assigned_at`.
+   */
+  assignment_id?: string;
   started_at?: Date;
   finished_at?: Date;
   /** A FAILED run with attempts left is retried automatically once this has passed. */
@@ -95,6 +110,13 @@ export const RUN_ID_PATTERN = /^run_[A-Za-z0-9]{1,64}$/;
 
 export function newRunId(): string {
   return `run_${randomBytes(12).toString('hex')}`;
+}
+
+export const ASSIGNMENT_ID_PATTERN = /^asg_[A-Za-z0-9]{1,64}$/;
+
+/** A new assignment id: every claim of a run makes one, so a report for an older claim can be told apart. */
+export function newAssignmentId(): string {
+  return `asg_${randomBytes(12).toString('hex')}`;
 }
 
 export interface CreateRunInput {

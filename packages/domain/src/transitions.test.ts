@@ -45,7 +45,7 @@ function pending(retryPolicy: RetryPolicyInput = { max_attempts: 3, backoff_seco
 /** A run brought into `state` through the real transitions: assigned at 1s, started at 2s, finished at 3s. */
 function runIn(state: RunState, policy?: RetryPolicyInput): OpRun {
   const p = pending(policy);
-  const assigned = assign(p, { worker_id: 'w1', gpu_ids: [0] }, at(1)).run;
+  const assigned = assign(p, { worker_id: 'w1', gpu_ids: [0], assignment_id: 'asg_1' }, at(1)).run;
   const running = start(assigned, { worker_id: 'w1' }, at(2)).run;
   switch (state) {
     case 'PENDING':
@@ -86,7 +86,7 @@ const attemptOf = (run: OpRun): OpAttempt | undefined => run.attempts.find((a) =
 type Apply = (run: OpRun) => Transition;
 const now = at(100);
 const transitions: Record<string, Apply> = {
-  assign: (r) => assign(r, { worker_id: 'w1', gpu_ids: [0] }, now),
+  assign: (r) => assign(r, { worker_id: 'w1', gpu_ids: [0], assignment_id: 'asg_2' }, now),
   unassign: (r) => unassign(r, now),
   release: (r) => release(r, { worker_id: 'w1', reason: 'worker w1 stopping' }, now),
   start: (r) => start(r, { worker_id: 'w1' }, now),
@@ -112,7 +112,7 @@ interface Expected {
 
 // Attempt 1 as it looks in each starting state (see runIn).
 const base = { attempt: 1, progress: 0, outputs: {}, created_at: t0 };
-const assigned1 = { ...base, worker_id: 'w1', gpu_ids: [0] };
+const assigned1 = { ...base, worker_id: 'w1', gpu_ids: [0], assigned_at: at(1), assignment_id: 'asg_1' };
 const running1 = { ...assigned1, state: 'RUNNING' as const, started_at: at(2) };
 const cancelled = (from: OpAttempt): Expected => ({
   state: 'CANCELLED',
@@ -128,6 +128,8 @@ const retried = (from: RunState): Expected => ({
     current_attempt: 2,
     worker_id: undefined,
     gpu_ids: [],
+    assigned_at: undefined,
+    assignment_id: undefined,
     error_message: undefined,
     started_at: undefined,
     finished_at: undefined,
@@ -143,8 +145,8 @@ const allowed: Record<string, Partial<Record<RunState, Expected>>> = {
     PENDING: {
       state: 'ASSIGNED',
       events: ['ASSIGNED'],
-      attempt: { ...assigned1, state: 'ASSIGNED' },
-      run: { worker_id: 'w1', gpu_ids: [0] },
+      attempt: { ...assigned1, state: 'ASSIGNED', assigned_at: now, assignment_id: 'asg_2' },
+      run: { worker_id: 'w1', gpu_ids: [0], assigned_at: now, assignment_id: 'asg_2' },
     },
   },
   unassign: {
@@ -152,7 +154,7 @@ const allowed: Record<string, Partial<Record<RunState, Expected>>> = {
       state: 'PENDING',
       events: ['UNASSIGNED'],
       attempt: { ...base, state: 'PENDING', gpu_ids: [] },
-      run: { current_attempt: 1, worker_id: undefined, gpu_ids: [] },
+      run: { current_attempt: 1, worker_id: undefined, gpu_ids: [], assigned_at: undefined, assignment_id: undefined },
     },
   },
   release: {

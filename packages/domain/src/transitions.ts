@@ -2,12 +2,14 @@ import {
   InvalidTransitionError,
   MaxAttemptsReachedError,
   RunLockedError,
+  StaleAssignmentError,
   ValidationError,
   WorkerMismatchError,
 } from './errors';
 import { addSeconds, backoffSeconds, hasAttemptsLeft } from './retry';
 import {
   isFinished,
+  newAssignmentId,
   type OpAttempt,
   type OpRun,
   type RunEventDraft,
@@ -100,24 +102,34 @@ function ensureWorker(run: OpRun, workerId: string | undefined): void {
 export interface Assignment {
   worker_id: string;
   gpu_ids: number[];
+  /** @defaultValue a new one (`newAssignmentId`) */
+  assignment_id?: string;
 }
 
-/** PENDING -> ASSIGNED: the scheduler reserved room on a worker. */
+/** PENDING -> ASSIGNED: the scheduler reserved room on a worker, under a new assignment id. */
 export function assign(run: OpRun, assignment: Assignment, now: Date): Transition {
   ensureAllowed(run, 'assign');
   const gpu_ids = [...assignment.gpu_ids];
+  const held = { assigned_at: now, assignment_id: assignment.assignment_id ?? newAssignmentId() };
   return {
     run: update(
       run,
       now,
-      { state: 'ASSIGNED', worker_id: assignment.worker_id, gpu_ids, not_before: undefined },
+      { state: 'ASSIGNED', worker_id: assignment.worker_id, gpu_ids, not_before: undefined, ...held },
       {
         state: 'ASSIGNED',
         worker_id: assignment.worker_id,
         gpu_ids,
+        ...held,
       },
     ),
-    events: [event(run, 'ASSIGNED', undefined, { worker_id: assignment.worker_id, gpu_ids })],
+    events: [
+      event(run, 'ASSIGNED', undefined, {
+        worker_id: assignment.worker_id,
+        gpu_ids,
+        assignment_id: held.assignment_id,
+      }),
+    ],
   };
 }
 
@@ -129,11 +141,13 @@ export function unassign(run: OpRun, now: Date, reason = 'worker lost before sta
     run: update(
       run,
       now,
-      { state: 'PENDING', worker_id: undefined, gpu_ids: [] },
+      { state: 'PENDING', worker_id: undefined, gpu_ids: [], assigned_at: undefined, assignment_id: undefined },
       {
         state: 'PENDING',
         worker_id: undefined,
         gpu_ids: [],
+        assigned_at: undefined,
+        assignment_id: undefined,
       },
     ),
     events: [event(run, 'UNASSIGNED', reason, { worker_id: from })],
@@ -145,6 +159,8 @@ export interface ReleaseRequest {
   worker_id: string;
   /** The attempt it was given; a stale one is refused as locked. */
   attempt?: number;
+  /** The assignment it was given; a stale one is refused (STALE_ASSIGNMENT). */
+  assignment_id?: string;
   /** Why, recorded on the UNASSIGNED event. @defaultValue 'released by worker <id>' */
   reason?: string;
 }
@@ -156,6 +172,8 @@ export interface ReleaseRequest {
 export function release(run: OpRun, request: ReleaseRequest, now: Date): Transition {
   if (request.attempt !== undefined && request.attempt !== run.current_attempt)
     throw new RunLockedError(run.id, `attempt ${request.attempt} finished`);
+  if (request.assignment_id !== undefined && request.assignment_id !== run.assignment_id)
+    throw new StaleAssignmentError(run.id, request.assignment_id, run.assignment_id);
   ensureAllowed(run, 'release');
   ensureWorker(run, request.worker_id);
   const reason = request.reason ?? `released by worker ${request.worker_id}`;
@@ -255,10 +273,10 @@ export function timeOut(run: OpRun, now: Date): Transition {
   return failWith(run, message, now, [event(run, 'TIMED_OUT', message)]);
 }
 
-/** RUNNING -> FAILED because its worker stopped heartbeating. */
-export function workerLost(run: OpRun, now: Date): Transition {
+/** RUNNING -> FAILED because its worker stopped heartbeating, or no longer lists the run. */
+export function workerLost(run: OpRun, now: Date, reason?: string): Transition {
   ensureAllowed(run, 'workerLost');
-  const message = `worker ${run.worker_id} lost`;
+  const message = reason ?? `worker ${run.worker_id} lost`;
   return failWith(run, message, now, [event(run, 'WORKER_LOST', message, { worker_id: run.worker_id })]);
 }
 
@@ -299,6 +317,8 @@ export function retry(run: OpRun, now: Date, options: RetryOptions = { automatic
     outputs: {},
     gpu_ids: [],
     worker_id: undefined,
+    assigned_at: undefined,
+    assignment_id: undefined,
     error_message: undefined,
     started_at: undefined,
     finished_at: undefined,
@@ -340,6 +360,11 @@ export interface WorkerEvent {
   attempt?: number;
   /** The reporting worker; when given, it must be the run's worker (else WORKER_MISMATCH). */
   worker_id?: string;
+  /**
+   * The assignment the worker was given (from its claim); when given, it must be the run's
+   * current one (else STALE_ASSIGNMENT). Reports without it (curl users) are not fenced.
+   */
+  assignment_id?: string;
 }
 
 /**
@@ -351,6 +376,10 @@ export interface WorkerEvent {
 export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transition {
   if (e.attempt !== undefined && e.attempt !== run.current_attempt)
     throw new RunLockedError(run.id, `attempt ${e.attempt} finished`);
+  // Fencing: a worker whose claim was taken back (and perhaps given out again) is refused,
+  // even on the same attempt number.
+  if (e.assignment_id !== undefined && e.assignment_id !== run.assignment_id)
+    throw new StaleAssignmentError(run.id, e.assignment_id, run.assignment_id);
   // A worker that lost the run (unassigned, then given to another) must not report on it;
   // STARTED checks this in `start`, after its own state check.
   if (e.worker_id !== undefined && e.type !== 'STARTED' && !isFinished(run.state)) ensureWorker(run, e.worker_id);

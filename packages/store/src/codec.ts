@@ -21,8 +21,8 @@ function fromIso<T>(value: Record<string, unknown>, keys: readonly string[]): T 
   return value as T;
 }
 
-const RUN_DATES = ['created_at', 'updated_at', 'started_at', 'finished_at', 'not_before'] as const;
-const ATTEMPT_DATES = ['created_at', 'started_at', 'finished_at'] as const;
+const RUN_DATES = ['created_at', 'updated_at', 'assigned_at', 'started_at', 'finished_at', 'not_before'] as const;
+const ATTEMPT_DATES = ['created_at', 'assigned_at', 'started_at', 'finished_at'] as const;
 const DEFINITION_DATES = ['created_at', 'updated_at'] as const;
 const WORKER_DATES = ['created_at', 'last_heartbeat_at', 'evicted_at'] as const;
 
