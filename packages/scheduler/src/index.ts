@@ -1,11 +1,14 @@
 /**
- * gyoza's scheduler: `Scheduler` (claims with long polls, pending reasons, the reaper loop),
- * the GPU-picking strategies (`bestFitStrategy`, `directStrategy`, `strategyByName`) and one
- * reaper pass on its own (`reapOnce`).
+ * gyoza's scheduler: `Scheduler` (claims with long polls, pending reasons, the reaper loop,
+ * heartbeats with reconciliation), the GPU-picking strategies (`bestFitStrategy`, `directStrategy`,
+ * `strategyByName`), one reaper pass on its own (`reapOnce`) and one worker's reconciliation
+ * (`reconcileWorker`).
  */
 export { type ReapResult, reapOnce } from './reaper';
+export { type ReconcileOptions, type ReconcileResult, reconcileWorker } from './reconcile';
 export {
   type ClaimOptions,
+  type HeartbeatResult,
   MAX_CLAIM_LIMIT,
   MAX_WAIT_SECONDS,
   Scheduler,

@@ -1,15 +1,6 @@
-import {
-  InvalidTransitionError,
-  isGyozaError,
-  isSilent,
-  type OpRun,
-  retry,
-  type Transition,
-  timeOut,
-  unassign,
-  workerLost,
-} from '@gyoza/domain';
-import { type Store, updateRun } from '@gyoza/store';
+import { isSilent, type OpRun, retry, timeOut, unassign, workerLost } from '@gyoza/domain';
+import type { Store } from '@gyoza/store';
+import { allRuns, applyToSameAssignment as apply } from './run-steps';
 
 export interface ReapResult {
   /** False when another process holds the reaper lease; nothing was done. */
@@ -40,38 +31,6 @@ export interface ReapOptions {
    * @defaultValue no grace
    */
   evictNotBefore?: Date;
-}
-
-// Another writer changing the run first (it finished, was cancelled, already reaped) is fine.
-const RACE_CODES = new Set(['INVALID_TRANSITION', 'RUN_LOCKED', 'NOT_FOUND', 'MAX_ATTEMPTS_REACHED']);
-
-/**
- * Applies `transition` to the run as stored now, but only if it is still the attempt on the
- * worker this pass looked at (it may have been re-queued and claimed elsewhere since).
- */
-async function apply(store: Store, run: OpRun, transition: (run: OpRun) => Transition, now: Date): Promise<boolean> {
-  const sameAttempt = (current: OpRun) => {
-    if (current.current_attempt !== run.current_attempt || current.worker_id !== run.worker_id) {
-      throw new InvalidTransitionError(current.state, 'reap a changed attempt of');
-    }
-    return transition(current);
-  };
-  try {
-    await updateRun(store.runs, run.id, sameAttempt, () => now);
-    return true;
-  } catch (error) {
-    if (isGyozaError(error) && RACE_CODES.has(error.code)) return false;
-    throw error;
-  }
-}
-
-async function* allRuns(store: Store, query: Parameters<Store['runs']['listRuns']>[0]): AsyncGenerator<OpRun> {
-  let cursor: string | undefined;
-  do {
-    const page = await store.runs.listRuns({ ...query, limit: 500, cursor });
-    yield* page.runs;
-    cursor = page.next_cursor;
-  } while (cursor);
 }
 
 /**

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { type OpRun, ValidationError } from '@gyoza/domain';
+import { type Heartbeat, type OpRun, ValidationError, type Worker } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
 import { explainPending } from './pending-reason';
 import { type ReapResult, reapOnce } from './reaper';
+import { type ReconcileResult, reconcileWorker } from './reconcile';
 import { bestFitStrategy, type SchedulingStrategy } from './strategy';
 
 /** pino-compatible. */
@@ -69,6 +70,11 @@ export interface ClaimOptions {
    * @defaultValue none
    */
   signal?: AbortSignal;
+}
+
+/** What a heartbeat did: the worker as stored, and how its runs were reconciled. */
+export interface HeartbeatResult extends ReconcileResult {
+  worker: Worker;
 }
 
 export const MAX_CLAIM_LIMIT = 100;
@@ -139,6 +145,35 @@ export class Scheduler {
       await Promise.race([woken.promise, sleep(Math.min(left, this.pollIntervalMs))]);
       woken.cancel();
     }
+  }
+
+  /**
+   * Records a heartbeat and reconciles the worker's runs with its `running_ops`
+   * (`reconcileWorker`): runs it no longer holds are taken back, runs it should not run are
+   * answered in `stop_runs`. Wakes waiting claims: the worker may be back from eviction,
+   * have more room, or have freed runs for others.
+   */
+  async heartbeat(heartbeat: Heartbeat): Promise<HeartbeatResult> {
+    const previous = await this.store.workers.getWorker(heartbeat.worker_id);
+    const now = this.clock();
+    const worker = await this.store.workers.heartbeat(heartbeat, now);
+    const result = await reconcileWorker({
+      store: this.store,
+      worker,
+      previousHeartbeatAt: previous?.last_heartbeat_at,
+      now,
+    });
+    for (const { id, error } of result.failed) {
+      this.logger?.error({ err: error, id, worker: worker.id }, 'reconciliation skipped a run');
+    }
+    if (result.unassigned.length + result.lost.length > 0) {
+      this.logger?.warn(
+        { worker: worker.id, unassigned: result.unassigned, lost: result.lost },
+        'took back runs the worker did not list in its heartbeat',
+      );
+    }
+    this.notifyRunnable();
+    return { worker, ...result };
   }
 
   /** Wakes this process's waiting claims: a run was created or re-queued, or capacity freed. */

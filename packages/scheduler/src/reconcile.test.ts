@@ -1,0 +1,157 @@
+import { join } from 'node:path';
+import { applyWorkerEvent, cancel, type Heartbeat, type OpRun } from '@gyoza/domain';
+import { type Store, updateRun } from '@gyoza/store';
+import { openSqliteStore } from '@gyoza/store-sqlite';
+import {
+  addRun,
+  heartbeat as heartbeatOf,
+  newRun,
+  type TemporaryDirectory,
+  temporaryDirectory,
+} from '@gyoza/test-support';
+import { type HeartbeatResult, Scheduler } from './index';
+
+const T0 = Date.UTC(2026, 0, 1);
+const REASON = 'worker w1 did not list the run in its heartbeat';
+
+describe('reconciliation by heartbeat', () => {
+  let dir: TemporaryDirectory;
+  let store: Store;
+  let scheduler: Scheduler;
+  let now: Date;
+  const clock = () => now;
+  const advance = (seconds: number) => {
+    now = new Date(now.getTime() + seconds * 1000);
+  };
+
+  beforeEach(async () => {
+    dir = temporaryDirectory('gyoza-reconcile-');
+    store = await openSqliteStore({ path: join(dir.dir, 'gyoza.db') });
+    now = new Date(T0);
+    scheduler = new Scheduler({ store, clock, workerTimeoutSeconds: 60 });
+  });
+
+  afterEach(async () => {
+    await scheduler.stop();
+    await store.close();
+    dir.remove();
+  });
+
+  const beat = (running: string[] = [], id = 'w1'): Promise<HeartbeatResult> => {
+    advance(1);
+    const hb: Heartbeat = { ...heartbeatOf(id, { cpuCores: 4, ramMb: 4096 }), running_ops: running };
+    return scheduler.heartbeat(hb);
+  };
+
+  async function claimOne(worker = 'w1'): Promise<OpRun> {
+    advance(1);
+    const [run] = await scheduler.claim(worker);
+    if (!run) throw new Error('nothing claimed');
+    return run;
+  }
+
+  async function started(run: OpRun): Promise<OpRun> {
+    const report = { type: 'STARTED' as const, worker_id: run.worker_id, assignment_id: run.assignment_id };
+    return (await updateRun(store.runs, run.id, (r) => applyWorkerEvent(r, report, now), clock)).run;
+  }
+
+  it('hands back an ASSIGNED run the worker does not list, once it was assigned before the previous heartbeat', async () => {
+    await beat();
+    await addRun(store, {}, now);
+    const claimed = await claimOne();
+
+    // Built before the claim's answer arrived: not listed, but the claim is newer than the
+    // previous heartbeat, so the run stays.
+    const first = await beat();
+    expect(first.unassigned).toEqual([]);
+    expect(await store.runs.getRun(claimed.id)).toMatchObject({ state: 'ASSIGNED', worker_id: 'w1' });
+
+    const second = await beat();
+    expect(second.unassigned).toEqual([claimed.id]);
+    const back = await store.runs.getRun(claimed.id);
+    expect(back).toMatchObject({ state: 'PENDING', current_attempt: 1 });
+    expect(back).not.toHaveProperty('worker_id');
+    expect(await store.runs.listReservations('w1')).toEqual([]);
+    const events = await store.runs.listEvents(claimed.id);
+    expect(events.at(-1)).toMatchObject({ type: 'UNASSIGNED', msg: REASON, payload: { worker_id: 'w1' } });
+  });
+
+  it('keeps runs the worker lists, and fails a RUNNING run it stopped listing as WORKER_LOST with a retry', async () => {
+    await beat();
+    await addRun(store, { retry_policy: { max_attempts: 2 } }, now);
+    await addRun(store, { retry_policy: { max_attempts: 2 } }, now);
+    const kept = await started(await claimOne());
+    const dropped = await started(await claimOne());
+    await beat([kept.id, dropped.id]);
+    await beat([kept.id, dropped.id]);
+
+    const result = await beat([kept.id]);
+    expect(result.lost).toEqual([dropped.id]);
+    expect(result.stop_runs).toEqual([]);
+    expect(await store.runs.getRun(kept.id)).toMatchObject({ state: 'RUNNING', worker_id: 'w1' });
+    const lost = await store.runs.getRun(dropped.id);
+    expect(lost).toMatchObject({ state: 'FAILED', error_message: REASON });
+    expect(lost?.not_before).toBeDefined(); // attempts left: the retry loop takes it back
+    const types = (await store.runs.listEvents(dropped.id)).map((e) => e.type);
+    expect(types.slice(-2)).toEqual(['WORKER_LOST', 'FAILED']);
+    expect((await store.runs.listReservations('w1')).map((r) => r.run_id)).toEqual([kept.id]);
+  });
+
+  it('answers in stop_runs the listed runs that are not the worker’s: cancelled, finished, elsewhere, unknown', async () => {
+    await beat();
+    await beat([], 'w2');
+    await addRun(store, {}, now);
+    await addRun(store, {}, now);
+    const cancelled = await claimOne();
+    await updateRun(store.runs, cancelled.id, (r) => cancel(r, now), clock);
+    const elsewhere = await claimOne('w2');
+    const result = await beat([cancelled.id, elsewhere.id, 'run_unknown']);
+    expect(result.stop_runs.sort()).toEqual([cancelled.id, elsewhere.id, 'run_unknown'].sort());
+    expect(await store.runs.getRun(elsewhere.id)).toMatchObject({ state: 'ASSIGNED', worker_id: 'w2' });
+  });
+
+  it('takes nothing back on a worker’s first heartbeat, and settles at its second', async () => {
+    // A run stored as assigned to a worker id the server has no record of.
+    const orphan = newRun({}, now);
+    const run = { ...orphan.run, state: 'ASSIGNED' as const, worker_id: 'w1', assigned_at: now };
+    await store.runs.createRun({ ...orphan, run }, now);
+    expect((await beat()).unassigned).toEqual([]);
+    expect((await beat()).unassigned).toEqual([orphan.run.id]);
+  });
+
+  it('counts a run stored without an assignment time (before this field existed) as old', async () => {
+    await beat();
+    const legacy = newRun({}, now);
+    const {
+      assigned_at: _at,
+      assignment_id: _id,
+      ...run
+    } = {
+      ...legacy.run,
+      state: 'ASSIGNED' as const,
+      worker_id: 'w1',
+      assigned_at: undefined,
+      assignment_id: undefined,
+    };
+    await store.runs.createRun({ ...legacy, run }, now);
+    const result = await beat();
+    expect(result.unassigned).toEqual([legacy.run.id]);
+  });
+
+  it('judges a run claimed again by the same worker by its new claim', async () => {
+    await beat();
+    await addRun(store, {}, now);
+    const first = await claimOne();
+    await beat();
+    await beat(); // the first claim is taken back here
+    const second = await claimOne();
+    expect(second.id).toBe(first.id);
+    expect(second.assignment_id).not.toBe(first.assignment_id);
+    const result = await beat([second.id]);
+    expect(result.unassigned).toEqual([]);
+    expect(await store.runs.getRun(second.id)).toMatchObject({
+      state: 'ASSIGNED',
+      assignment_id: second.assignment_id,
+    });
+  });
+});

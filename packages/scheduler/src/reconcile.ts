@@ -1,0 +1,87 @@
+import { type OpRun, RESERVING_STATES, unassign, type Worker, workerLost } from '@gyoza/domain';
+import type { Store } from '@gyoza/store';
+import { allRuns, applyToSameAssignment } from './run-steps';
+
+export interface ReconcileOptions {
+  /** Where runs live (required). */
+  store: Store;
+  /** The worker as its heartbeat just stored it; its `running_ops` is the worker's truth (required). */
+  worker: Worker;
+  /**
+   * When the worker's previous heartbeat was received, before this one; none for a worker
+   * seen for the first time (nothing is taken back then).
+   */
+  previousHeartbeatAt: Date | undefined;
+  /** The time of this heartbeat (required). */
+  now: Date;
+}
+
+export interface ReconcileResult {
+  /** Runs the worker listed that are not its to run: finished, cancelled, someone else's, unknown. */
+  stop_runs: string[];
+  /** ASSIGNED runs the worker did not list, handed back to PENDING (same attempt). */
+  unassigned: string[];
+  /** RUNNING runs the worker did not list, failed as WORKER_LOST (then retried per policy). */
+  lost: string[];
+  /** Runs whose step threw; the caller logs them, the others are settled all the same. */
+  failed: { id: string; error: unknown }[];
+}
+
+/**
+ * Whether the run was assigned before `since`. A run stored before assignments carried a
+ * time has none: it counts as old.
+ */
+function assignedBefore(run: OpRun, since: Date): boolean {
+  return run.assigned_at === undefined || run.assigned_at < since;
+}
+
+/**
+ * Compares a heartbeat's `running_ops` with the runs the server has ASSIGNED or RUNNING on
+ * that worker. A run the worker does not list is taken back (ASSIGNED -> PENDING, RUNNING ->
+ * WORKER_LOST -> retry policy) only if it was assigned before the worker's previous heartbeat
+ * was received: this heartbeat may have been built while a later claim's answer was still on
+ * its way, so such a run waits for the next heartbeat. A run the worker holds but does not list
+ * is thus settled within about one heartbeat interval. Should a claim's answer be slower than
+ * that, fencing refuses the worker's reports on it (STALE_ASSIGNMENT), so it is never run twice.
+ *
+ * Each step is a conditional update through a domain transition on the same assignment, so
+ * a claim, a report or the reaper acting at the same moment is never overwritten.
+ */
+export async function reconcileWorker(options: ReconcileOptions): Promise<ReconcileResult> {
+  const { store, worker, previousHeartbeatAt, now } = options;
+  const result: ReconcileResult = { stop_runs: [], unassigned: [], lost: [], failed: [] };
+  const listed = new Set(worker.running_ops);
+  const step = async (id: string, apply: () => Promise<boolean>, into: string[]) => {
+    try {
+      if (await apply()) into.push(id);
+    } catch (error) {
+      result.failed.push({ id, error });
+    }
+  };
+
+  if (previousHeartbeatAt !== undefined) {
+    const reason = `worker ${worker.id} did not list the run in its heartbeat`;
+    for await (const run of allRuns(store, { worker_id: worker.id, state: [...RESERVING_STATES] })) {
+      if (listed.has(run.id) || !assignedBefore(run, previousHeartbeatAt)) continue;
+      if (run.state === 'ASSIGNED') {
+        await step(
+          run.id,
+          () => applyToSameAssignment(store, run, (r) => unassign(r, now, reason), now),
+          result.unassigned,
+        );
+      } else if (run.state === 'RUNNING') {
+        await step(
+          run.id,
+          () => applyToSameAssignment(store, run, (r) => workerLost(r, now, reason), now),
+          result.lost,
+        );
+      }
+    }
+  }
+
+  for (const id of listed) {
+    const run = await store.runs.getRun(id);
+    if (!run || run.worker_id !== worker.id || !RESERVING_STATES.includes(run.state)) result.stop_runs.push(id);
+  }
+  return result;
+}
