@@ -6,6 +6,8 @@ import pino, { type Logger } from 'pino';
 import { type AgentState, checkAgentMove } from './agent-state';
 import { Attempt } from './attempt';
 import { type OpToRun, removeOrphans } from './container-run';
+import { ImagePuller, type PullPolicy } from './image-puller';
+import { RegistryAuth } from './registry-auth';
 import { detectResources, type WorkerResourcesInput } from './resources';
 
 export interface WorkerOptions {
@@ -46,6 +48,22 @@ export interface WorkerOptions {
    * @defaultValue 10000
    */
   reportTimeoutMs?: number;
+  /**
+   * When to pull an op's image: `if-not-present`, `always` or `never`.
+   * @defaultValue 'if-not-present'
+   */
+  pullPolicy?: PullPolicy;
+  /**
+   * A pull that takes longer is aborted and fails the attempt (retried per the run's policy).
+   * @defaultValue 1800
+   */
+  pullTimeoutSeconds?: number;
+  /**
+   * A Docker config.json whose `auths` hold registry credentials; they win over those of
+   * `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`). Sent to the engine only.
+   * @defaultValue none
+   */
+  registryAuthFile?: string;
   /** @defaultValue pino at level info */
   logger?: Logger;
 }
@@ -70,6 +88,7 @@ export class WorkerAgent implements RunningWorker {
   private readonly client: GyozaClient;
   private readonly docker: Docker;
   private readonly resources: WorkerResourcesInput;
+  private readonly puller: ImagePuller;
   /** The attempts on this worker by run id, with the promise of each one's end. */
   private readonly attempts = new Map<string, { attempt: Attempt; ended: Promise<void> }>();
   /** Aborts the pending claim and the claim loop's backoff when the agent drains. */
@@ -87,6 +106,12 @@ export class WorkerAgent implements RunningWorker {
     this.client = options.client ?? new GyozaClient();
     this.docker = options.docker ?? new Docker();
     this.resources = detectResources(options.resources);
+    this.puller = new ImagePuller({
+      docker: this.docker,
+      auth: new RegistryAuth({ explicitFile: options.registryAuthFile }),
+      logger: this.logger,
+      timeoutMs: (options.pullTimeoutSeconds ?? 1800) * 1000,
+    });
   }
 
   get state(): AgentState {
@@ -267,6 +292,9 @@ export class WorkerAgent implements RunningWorker {
       networkMode: this.options.networkMode ?? 'bridge',
       logger: this.logger,
       logBatchMs: this.options.logBatchMs,
+      puller: this.puller,
+      pullPolicy: this.options.pullPolicy ?? 'if-not-present',
+      release: () => this.release(op.id, op.attempt),
     });
     const ended = attempt.run().finally(() => {
       this.attempts.delete(op.id);

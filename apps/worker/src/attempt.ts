@@ -2,10 +2,13 @@ import type { GyozaClient } from '@gyoza/client';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { ContainerRun, type OpToRun } from './container-run';
+import { ImagePullError, type ImagePuller, type PullPolicy, type PullProgress } from './image-puller';
 import { RunReporter } from './run-reporter';
 
 const PROGRESS_LINE = /^::gyoza progress (\d+(?:\.\d+)?)\s*$/;
 const TAIL_LINES = 20;
+/** Pull progress is reported at most this often. */
+const PULL_REPORT_MS = 1000;
 
 /** One claimed op and what the agent runs it with. */
 export interface AttemptOptions {
@@ -16,6 +19,12 @@ export interface AttemptOptions {
   /** Docker network of the op's container. */
   networkMode: string;
   logger: Logger;
+  /** Gets the op's image onto the worker before its container is created. */
+  puller: ImagePuller;
+  /** When to pull (the worker's default; a run may carry its own later). */
+  pullPolicy: PullPolicy;
+  /** Hands the run back to the server when the agent stops before the attempt started. */
+  release: () => Promise<void>;
   /**
    * How long output lines gather before they are posted as one LOG event.
    * @defaultValue 250
@@ -42,11 +51,18 @@ export class Attempt {
   private readonly logger: Logger;
   private readonly tail: string[] = [];
   private abandonedFor?: AbandonReason;
+  private readonly puller: ImagePuller;
+  private readonly pullPolicy: PullPolicy;
+  private readonly release: () => Promise<void>;
+  private started = false;
 
   constructor(options: AttemptOptions) {
     this.op = options.op;
     this.workerId = options.workerId;
     this.logger = options.logger;
+    this.puller = options.puller;
+    this.pullPolicy = options.pullPolicy;
+    this.release = options.release;
     this.reporter = new RunReporter({
       client: options.client,
       runId: options.op.id,
@@ -65,18 +81,31 @@ export class Attempt {
   }
 
   /**
-   * Runs the op to its end and reports; resolves once the last report is delivered, refused
-   * or given up by the reporter. Never rejects: a failure to run is reported as FAILED.
+   * Pulls the image (the run stays ASSIGNED meanwhile, with INFO progress events, so a slow
+   * pull does not count against the attempt's timeout), then runs the op to its end and
+   * reports; resolves once the last report is delivered, refused or given up by the reporter.
+   * Never rejects: a failure to pull or to run is reported as FAILED (a permanent pull
+   * failure with `retryable: false`).
    */
   async run(): Promise<void> {
     const { op, reporter, container } = this;
     try {
+      const pulled = await this.pull();
+      if (this.abandonedFor) return;
+      this.started = true;
       reporter.send({
         type: 'STARTED',
         payload: { worker_id: this.workerId, ...(op.gpu_ids.length ? { gpu_id: op.gpu_ids[0] } : {}) },
       });
       await reporter.drain();
       if (reporter.refused) return;
+      if (pulled) {
+        reporter.send({
+          type: 'FAILED',
+          payload: { error_message: pulled.message, ...(pulled.permanent ? { retryable: false } : {}) },
+        });
+        return;
+      }
       await container.start((_stream, line) => this.onLine(line));
       const outcome = await container.wait();
       if (this.abandonedFor) return;
@@ -100,10 +129,41 @@ export class Attempt {
       }
     } finally {
       if (this.abandonedFor === 'shutdown') {
-        reporter.send({ type: 'FAILED', payload: { error_message: 'worker shutting down' } });
+        if (this.started) reporter.send({ type: 'FAILED', payload: { error_message: 'worker shutting down' } });
+        else await this.release();
       }
       await reporter.drain();
       await container.remove().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Gets the image as the pull policy says; answers the pull's failure rather than throwing,
+   * so it is reported after STARTED (FAILED is an edge from RUNNING).
+   */
+  private async pull(): Promise<ImagePullError | undefined> {
+    const { op, reporter } = this;
+    let reportedAt = 0;
+    const onProgress = (p: PullProgress) => {
+      const at = Date.now();
+      if (at - reportedAt < PULL_REPORT_MS || p.totalBytes === 0) return;
+      reportedAt = at;
+      const percent = Math.floor((100 * p.doneBytes) / p.totalBytes);
+      reporter.send({
+        type: 'INFO',
+        msg: `pulling ${op.image} ${percent}%`,
+        payload: { phase: 'pulling', image: op.image, done_bytes: p.doneBytes, total_bytes: p.totalBytes, percent },
+      });
+    };
+    try {
+      await this.puller.ensure(op.image, this.pullPolicy, onProgress);
+      return undefined;
+    } catch (error) {
+      if (error instanceof ImagePullError) {
+        this.logger.warn({ run: op.id, image: op.image, permanent: error.permanent }, error.message);
+        return error;
+      }
+      return new ImagePullError(`cannot pull ${op.image}: ${(error as Error).message}`, false);
     }
   }
 

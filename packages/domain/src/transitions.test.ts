@@ -485,6 +485,19 @@ describe('applyWorkerEvent', () => {
     expect(applyWorkerEvent(moved, { type: 'PROGRESS', msg: 10 }, now).run.progress).toBe(10);
   });
 
+  it('a FAILED report marked retryable: false is not retried, whatever attempts are left', () => {
+    const run = deepFreeze(runIn('RUNNING', { max_attempts: 3 }));
+    const failed = applyWorkerEvent(
+      run,
+      { type: 'FAILED', payload: { error_message: 'manifest unknown', retryable: false } },
+      now,
+    );
+    expect(failed.run.state).toBe('FAILED');
+    expect(failed.run.not_before).toBeUndefined();
+    expect(failed.events.at(-1)?.payload).toEqual({ error_message: 'manifest unknown', retryable: false });
+    expect(applyWorkerEvent(run, { type: 'FAILED', payload: { retryable: true } }, now).run.not_before).toBeDefined();
+  });
+
   it('a release names its reason, and only the assigned worker may release the current attempt', () => {
     const run = deepFreeze(runIn('ASSIGNED'));
     const released = release(run, { worker_id: 'w1', attempt: 1, reason: 'worker w1 stopping' }, now);

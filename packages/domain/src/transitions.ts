@@ -237,20 +237,30 @@ export function complete(run: OpRun, outputs: Record<string, unknown> | undefine
   };
 }
 
-/**
- * RUNNING -> FAILED. With attempts left the run gets `not_before`, after which the
- * scheduler's retry loop moves it back to PENDING (see `retry`).
- */
-export function fail(run: OpRun, errorMessage: string | undefined, now: Date): Transition {
-  ensureAllowed(run, 'fail');
-  return failWith(run, errorMessage ?? 'failed', now, []);
+export interface FailOptions {
+  /**
+   * False when retrying cannot help (the image does not exist, the registry refuses the
+   * worker): the run stays FAILED whatever its retry policy; a manual retry still may.
+   * @defaultValue true
+   */
+  retryable?: boolean;
 }
 
-function failWith(run: OpRun, errorMessage: string, now: Date, before: RunEventDraft[]): Transition {
-  const retries = hasAttemptsLeft(run.retry_policy, run.current_attempt);
+/**
+ * RUNNING -> FAILED. With attempts left (and a retryable failure) the run gets `not_before`,
+ * after which the scheduler's retry loop moves it back to PENDING (see `retry`).
+ */
+export function fail(run: OpRun, errorMessage: string | undefined, now: Date, options: FailOptions = {}): Transition {
+  ensureAllowed(run, 'fail');
+  return failWith(run, errorMessage ?? 'failed', now, [], options.retryable ?? true);
+}
+
+function failWith(run: OpRun, errorMessage: string, now: Date, before: RunEventDraft[], retryable = true): Transition {
+  const retries = retryable && hasAttemptsLeft(run.retry_policy, run.current_attempt);
   const not_before = retries ? addSeconds(now, backoffSeconds(run.retry_policy, run.current_attempt)) : undefined;
   const payload: Record<string, unknown> = { error_message: errorMessage };
   if (not_before) payload.retry_at = not_before.toISOString();
+  if (!retryable) payload.retryable = false;
   return {
     run: update(
       run,
@@ -396,7 +406,9 @@ export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transit
     case 'COMPLETED':
       return complete(run, (payload.outputs ?? undefined) as Record<string, unknown> | undefined, now);
     case 'FAILED':
-      return fail(run, (payload.error_message as string | undefined) ?? msg, now);
+      return fail(run, (payload.error_message as string | undefined) ?? msg, now, {
+        retryable: payload.retryable !== false,
+      });
     case 'CANCELLED':
       if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
       return cancel(run, now, msg);

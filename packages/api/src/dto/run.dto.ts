@@ -51,7 +51,8 @@ const isPlainObject = (value: unknown) => typeof value === 'object' && value !==
 /**
  * POST /runs/{id}/events (the worker's reports), with the payload of each type (docs/api.md):
  * STARTED `{worker_id?, gpu_id?}`, PROGRESS `msg` 0..100, COMPLETED `{outputs?}`, FAILED
- * `{error_message?}`. All of it is checked here, before the run's state is looked at.
+ * `{error_message?, retryable?}` (false: not retried automatically). All of it is checked here, before the run's
+ * state is looked at.
  */
 export class PostEventDto implements CrossFieldChecked {
   @IsIn(WORKER_EVENT_TYPES) type!: WorkerEventType;
@@ -84,6 +85,9 @@ export class PostEventDto implements CrossFieldChecked {
       case 'COMPLETED':
         return given('outputs') && !isPlainObject(payload.outputs) ? issue('payload.outputs', 'must be an object') : [];
       case 'FAILED':
+        if (given('retryable') && typeof payload.retryable !== 'boolean') {
+          return issue('payload.retryable', 'must be a boolean');
+        }
         return given('error_message') && typeof payload.error_message !== 'string'
           ? issue('payload.error_message', 'must be a string')
           : [];

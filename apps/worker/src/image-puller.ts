@@ -1,0 +1,141 @@
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { RegistryAuth } from './registry-auth';
+
+/** When the worker pulls an op's image before creating its container. */
+export const PULL_POLICIES = ['if-not-present', 'always', 'never'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+
+/** Bytes of an image pull so far, summed over its layers. */
+export interface PullProgress {
+  image: string;
+  doneBytes: number;
+  totalBytes: number;
+}
+
+/**
+ * An image the worker could not get. `permanent` (not found, unauthorized, manifest unknown,
+ * `never` with the image missing): retrying the same attempt cannot help. Otherwise
+ * (registry unreachable, the pull time limit): a later attempt may succeed.
+ */
+export class ImagePullError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = 'ImagePullError';
+  }
+}
+
+const PERMANENT =
+  /not found|manifest unknown|unauthorized|authentication required|access.*denied|denied|no basic auth credentials|repository does not exist|invalid reference format/i;
+
+interface LayerEvent {
+  id?: string;
+  status?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  progressDetail?: { current?: number; total?: number };
+}
+
+export interface ImagePullerOptions {
+  docker: Docker;
+  auth: RegistryAuth;
+  logger: Logger;
+  /** A pull that takes longer is aborted and fails the attempt (transient). */
+  timeoutMs: number;
+}
+
+/**
+ * Gets op images onto this worker. Attempts needing the same image share one pull; each
+ * follows its progress. Credentials go to the engine only (`X-Registry-Auth`).
+ */
+export class ImagePuller {
+  private readonly pulls = new Map<string, { done: Promise<void>; listeners: Set<(p: PullProgress) => void> }>();
+
+  constructor(private readonly options: ImagePullerOptions) {}
+
+  /** Whether the engine has `image` (by name or digest). */
+  async has(image: string): Promise<boolean> {
+    try {
+      await this.options.docker.getImage(image).inspect();
+      return true;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Makes `image` present as `policy` says; resolves at once when nothing is to pull.
+   * Rejects with an {@link ImagePullError}.
+   */
+  async ensure(image: string, policy: PullPolicy, onProgress?: (p: PullProgress) => void): Promise<void> {
+    if (policy !== 'always' && (await this.has(image))) return;
+    if (policy === 'never') {
+      throw new ImagePullError(`image ${image} is not on this worker and the pull policy is never`, true);
+    }
+    let pull = this.pulls.get(image);
+    if (!pull) {
+      const listeners = new Set<(p: PullProgress) => void>();
+      const done = this.pull(image, (p) => {
+        for (const listener of listeners) listener(p);
+      }).finally(() => this.pulls.delete(image));
+      pull = { done, listeners };
+      this.pulls.set(image, pull);
+    }
+    if (onProgress) pull.listeners.add(onProgress);
+    try {
+      await pull.done;
+    } finally {
+      if (onProgress) pull.listeners.delete(onProgress);
+    }
+  }
+
+  private async pull(image: string, onProgress: (p: PullProgress) => void): Promise<void> {
+    const { docker, auth, logger, timeoutMs } = this.options;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    const layers = new Map<string, { current: number; total: number }>();
+    const startedAt = Date.now();
+    logger.info({ image }, 'pulling image');
+    try {
+      const authconfig = auth.credentialsFor(image);
+      const stream = await docker.pull(image, { ...(authconfig ? { authconfig } : {}), abortSignal: abort.signal });
+      await new Promise<void>((resolve, reject) => {
+        docker.modem.followProgress(
+          stream,
+          (error: Error | null) => (error ? reject(error) : resolve()),
+          (event: LayerEvent) => {
+            const message = event.errorDetail?.message ?? event.error;
+            if (message) return reject(new Error(message));
+            const detail = event.progressDetail;
+            if (!event.id || event.status !== 'Downloading' || !detail?.total) {
+              if (event.id && event.status === 'Download complete') {
+                const layer = layers.get(event.id);
+                if (layer) layer.current = layer.total;
+              } else return;
+            } else layers.set(event.id, { current: detail.current ?? 0, total: detail.total });
+            let doneBytes = 0;
+            let totalBytes = 0;
+            for (const layer of layers.values()) {
+              doneBytes += layer.current;
+              totalBytes += layer.total;
+            }
+            onProgress({ image, doneBytes, totalBytes });
+          },
+        );
+      });
+      logger.info({ image, ms: Date.now() - startedAt }, 'pulled image');
+    } catch (error) {
+      if (abort.signal.aborted) {
+        throw new ImagePullError(`pulling ${image} took longer than ${Math.round(timeoutMs / 1000)}s`, false);
+      }
+      const message = (error as Error).message.replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '').trim();
+      throw new ImagePullError(`cannot pull ${image}: ${message}`, PERMANENT.test(message));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,220 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GyozaClient, type RunJson } from '@gyoza/client';
+import { temporaryDirectory, waitFor } from '@gyoza/test-support';
+import { type Harness, startHarness } from '@gyoza/test-support/api-harness';
+import { removeLocalImage, TestRegistry } from '@gyoza/test-support/registry';
+import Docker from 'dockerode';
+import pino from 'pino';
+import { type RunningWorker, startWorker, type WorkerOptions } from '../src';
+
+// Pulls from a real OCI registry on loopback (scripts/install-registry.sh), as a fleet does.
+const KEY = 'pull-test-key';
+const docker = new Docker();
+const CREDENTIALS = { username: 'gyoza', password: 's3cret-pull' };
+let server: Harness;
+let client: GyozaClient;
+let open: TestRegistry;
+let locked: TestRegistry;
+const workers: RunningWorker[] = [];
+const scratch = temporaryDirectory('gyoza-pull-');
+let tag = 0;
+
+/** gyoza-busybox with a command that succeeds, the image pushed to the registries. */
+const SOURCE = 'gyoza-pull-source:latest';
+
+beforeAll(async () => {
+  const base = execFileSync('docker', ['create', 'gyoza-busybox:latest', 'sh'], { encoding: 'utf8' }).trim();
+  execFileSync('docker', ['commit', '--change', 'CMD ["true"]', base, SOURCE], { stdio: 'ignore' });
+  execFileSync('docker', ['rm', base], { stdio: 'ignore' });
+  server = await startHarness({
+    apiKey: KEY,
+    manualClock: false,
+    scheduler: { workerTimeoutSeconds: 5, reaperIntervalMs: 200, pollIntervalMs: 50 },
+    startScheduler: true,
+  });
+  client = new GyozaClient({ baseUrl: server.url, apiKey: KEY, retries: 0 });
+  open = await TestRegistry.open();
+  locked = await TestRegistry.open({ credentials: CREDENTIALS });
+}, 60_000);
+
+afterEach(async () => {
+  for (const w of workers.splice(0)) await w.stop(1000);
+});
+
+afterAll(async () => {
+  await server.close();
+  await open.close();
+  await locked.close();
+  scratch.remove();
+});
+
+/**
+ * Pushes the test image under a fresh name, so the engine does not have it; `ownLayer` adds a
+ * layer of random bytes the engine has nowhere else, so the pull downloads (and reports) it.
+ */
+async function pushed(registry: TestRegistry, ownLayer = false): Promise<string> {
+  tag += 1;
+  let source = SOURCE;
+  if (ownLayer) {
+    const blob = execFileSync('docker', ['create', SOURCE, 'sh', '-c', 'head -c 4000000 /dev/urandom > /blob'], {
+      encoding: 'utf8',
+    }).trim();
+    execFileSync('docker', ['start', '-a', blob], { stdio: 'ignore' });
+    source = `gyoza-pull-layer-${process.pid}-${tag}:1`;
+    execFileSync('docker', ['commit', '--change', 'CMD ["true"]', blob, source], { stdio: 'ignore' });
+    execFileSync('docker', ['rm', blob], { stdio: 'ignore' });
+  }
+  const reference = await registry.push(source, `gyoza/pull-${process.pid}-${tag}:1`);
+  await removeLocalImage(reference);
+  if (ownLayer) await removeLocalImage(source);
+  return reference;
+}
+
+async function agent(id: string, options: WorkerOptions = {}): Promise<RunningWorker> {
+  const w = await startWorker({
+    client,
+    id,
+    docker,
+    networkMode: 'none',
+    heartbeatIntervalMs: 300,
+    claimWaitSeconds: 1,
+    logBatchMs: 50,
+    resources: { cpu_cores: 4, ram_mb: 2048, gpus: [] },
+    logger: pino({ level: 'silent' }),
+    // No credentials from this machine's own Docker config.
+    registryAuthFile: join(scratch.dir, 'none.json'),
+    ...options,
+  });
+  workers.push(w);
+  return w;
+}
+
+const noAuths = () => writeFileSync(join(scratch.dir, 'none.json'), '{"auths":{}}');
+
+function submit(image: string, maxAttempts = 1, backoffSeconds = 0): Promise<RunJson> {
+  return client.createRun({
+    image,
+    inputs: {},
+    constraints: { cpu_cores: 1, ram_mb: 64 },
+    retry_policy: { max_attempts: maxAttempts, backoff_seconds: backoffSeconds },
+  });
+}
+
+const finished = (id: string) =>
+  waitFor(
+    `${id} finished`,
+    async () => {
+      const run = await client.getRun(id);
+      return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(run.state) ? run : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+const eventsOf = async (id: string) => (await client.listEvents(id)).events;
+
+beforeEach(noAuths);
+
+it('pulls a missing image before STARTED, reports its progress, and two runs share one pull', async () => {
+  const image = await pushed(open, true);
+  const pulls: string[] = [];
+  const counting = new Docker();
+  const realPull = counting.pull.bind(counting);
+  counting.pull = ((ref: string, opts: object) => {
+    pulls.push(ref);
+    return realPull(ref, opts);
+  }) as typeof counting.pull;
+  const a = await submit(image);
+  const b = await submit(image);
+  await agent('w-pull', { docker: counting });
+  expect(await finished(a.id)).toMatchObject({ state: 'COMPLETED' });
+  expect(await finished(b.id)).toMatchObject({ state: 'COMPLETED' });
+  expect(pulls).toEqual([image]);
+  const events = await eventsOf(a.id).then(async (ea) => [...ea, ...(await eventsOf(b.id))]);
+  const progress = events.filter((e) => e.type === 'INFO' && e.payload?.phase === 'pulling');
+  expect(progress.length).toBeGreaterThan(0);
+  expect(progress[0]?.msg).toMatch(new RegExp(`^pulling ${image.replace(/[.]/g, '\\.')} \\d+%$`));
+  expect(progress[0]?.payload).toMatchObject({
+    image,
+    total_bytes: expect.any(Number),
+    done_bytes: expect.any(Number),
+  });
+  // Progress comes while the run is ASSIGNED: before STARTED, so the pull is not timed as the attempt.
+  const types = (await eventsOf(a.id)).map((e) => e.type);
+  if (types.includes('INFO')) expect(types.indexOf('INFO')).toBeLessThan(types.indexOf('STARTED'));
+  await removeLocalImage(image);
+}, 90_000);
+
+it('fails at once under pull policy never when the image is missing, not retried', async () => {
+  const image = await pushed(open);
+  const run = await submit(image, 3);
+  await agent('w-never', { pullPolicy: 'never' });
+  const failed = await finished(run.id);
+  expect(failed).toMatchObject({ state: 'FAILED', current_attempt: 1 });
+  expect(failed.error_message).toContain('pull policy is never');
+  expect((await eventsOf(run.id)).at(-1)?.payload).toMatchObject({ retryable: false });
+  expect(
+    await new Docker()
+      .getImage(image)
+      .inspect()
+      .catch(() => 'missing'),
+  ).toBe('missing');
+}, 60_000);
+
+it('fails a missing image as permanent (not found), with the reason and no retry', async () => {
+  const run = await submit(`${open.host}/gyoza/nothing-here:1`, 3);
+  await agent('w-notfound');
+  const failed = await finished(run.id);
+  expect(failed).toMatchObject({ state: 'FAILED', current_attempt: 1 });
+  expect(failed.error_message).toMatch(/cannot pull .*nothing-here.*(not found|manifest unknown)/);
+  expect((await eventsOf(run.id)).at(-1)?.payload).toMatchObject({ retryable: false });
+}, 60_000);
+
+it('fails a private image without credentials as permanent (unauthorized), and pulls it with a config file', async () => {
+  const image = await pushed(locked);
+  const refused = await submit(image, 3);
+  const w = await agent('w-unauth');
+  const failed = await finished(refused.id);
+  expect(failed).toMatchObject({ state: 'FAILED', current_attempt: 1 });
+  expect(failed.error_message).toMatch(/unauthorized|authentication required|no basic auth/i);
+  expect(failed.error_message).not.toContain(CREDENTIALS.password);
+  await w.stop(1000);
+
+  const config = join(locked.dockerConfigDir(), 'config.json');
+  const allowed = await submit(image);
+  await agent('w-auth', { registryAuthFile: config });
+  expect(await finished(allowed.id)).toMatchObject({ state: 'COMPLETED' });
+  const reported = JSON.stringify(await eventsOf(allowed.id));
+  expect(reported).not.toContain(CREDENTIALS.password);
+  await removeLocalImage(image);
+}, 90_000);
+
+it('retries a pull the registry could not answer (transient), and succeeds once it is back', async () => {
+  const image = await pushed(open);
+  await open.stop();
+  // The backoff leaves the registry time to come back before the next attempt.
+  const run = await submit(image, 5, 2);
+  await agent('w-down');
+  const first = await waitFor(
+    'the first attempt to fail',
+    async () => {
+      const attempts = await client.listAttempts(run.id);
+      return attempts.find((a) => a.attempt === 1 && a.state === 'FAILED');
+    },
+    { timeoutMs: 60_000 },
+  );
+  expect(first.error_message).toContain('cannot pull');
+  await open.start();
+  // FAILED between attempts is not the end: wait for the attempt after the registry's return.
+  const done = await waitFor(
+    `${run.id} completed`,
+    async () => {
+      const now = await client.getRun(run.id);
+      return now.state === 'COMPLETED' || (now.state === 'FAILED' && now.current_attempt >= 5) ? now : undefined;
+    },
+    { timeoutMs: 90_000 },
+  );
+  expect({ state: done.state, error: done.error_message }).toEqual({ state: 'COMPLETED', error: undefined });
+  expect(done.current_attempt).toBeGreaterThan(1);
+  await removeLocalImage(image);
+}, 120_000);
