@@ -80,7 +80,7 @@ export class ValidationError extends GyozaError {
 export class NotFoundError extends GyozaError {
   readonly code = 'NOT_FOUND';
   constructor(
-    readonly resource: 'run' | 'definition' | 'worker',
+    readonly resource: 'run' | 'definition' | 'worker' | 'delivery',
     readonly id: string,
   ) {
     super(`${resource} '${id}' not found`);

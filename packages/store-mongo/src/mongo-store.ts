@@ -2,6 +2,7 @@ import type { Store } from '@gyoza/store';
 import mongoose, { type Connection } from 'mongoose';
 import { MongoClaimStore } from './claim-store';
 import { MongoDefinitionStore } from './definition-store';
+import { MongoDeliveryStore } from './delivery-store';
 import { MongoStoreOpenError, redactUri } from './errors';
 import { MongoLeaseStore } from './lease-store';
 import { type MongoStoreLogger, silentLogger } from './logger';
@@ -88,6 +89,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       claims,
       workers: new MongoWorkerStore(models.workers, models.tokens),
       leases,
+      deliveries: new MongoDeliveryStore(models.events),
       async close() {
         await open.close();
       },

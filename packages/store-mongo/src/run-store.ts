@@ -27,6 +27,7 @@ import {
   statesOf,
 } from '@gyoza/store';
 import type { Model, QueryFilter } from 'mongoose';
+import { deliveryFieldsFor } from './delivery-store';
 import { isDuplicateKey } from './errors';
 import type { MongoStoreLogger } from './logger';
 import type { EventDocument } from './models/event.model';
@@ -88,7 +89,7 @@ export class MongoRunStore implements RunStore {
       if (!winner) throw error;
       return { run: decodeRun(winner.doc, winner.rev), created: false };
     }
-    await this.insertEvents(run.id, transition.events, now, run.rev, 1);
+    await this.insertEvents(run, transition.events, now, run.rev, 1);
     return { run, created: true };
   }
 
@@ -150,8 +151,9 @@ export class MongoRunStore implements RunStore {
 
   async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
     // getRun, not a bare existence check: a committed transition's events go in first.
-    if (!(await this.getRun(runId))) throw new NotFoundError('run', runId);
-    return this.insertEvents(runId, events, now);
+    const run = await this.getRun(runId);
+    if (!run) throw new NotFoundError('run', runId);
+    return this.insertEvents(run, events, now);
   }
 
   async listEvents(runId: string, query: EventQuery = {}): Promise<RunEvent[]> {
@@ -212,7 +214,8 @@ export class MongoRunStore implements RunStore {
       { _id, rev: { $lt: revision.rev } },
       { $set: fields, ...(Object.keys(cleared).length ? { $unset: cleared } : {}) },
     );
-    return this.insertEvents(revision.run_id, JSON.parse(revision.events), revision.created_at, revision.rev);
+    const run = decodeRun(revision.doc, revision.rev);
+    return this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
   }
 
   /**
@@ -220,15 +223,17 @@ export class MongoRunStore implements RunStore {
    * a revision have fixed ids, so a second application finds them instead of adding copies.
    * `next` is a guess that can only be too low (then the insert collides and the last index is
    * read), never too high, so indexes stay gap-free: 1 for a run just created, and after each
-   * insert the index after it.
+   * insert the index after it. Each event document carries its outbox delivery (`run` as the
+   * events leave it), so the insert that stores the event stores its delivery.
    */
   private async insertEvents(
-    runId: string,
+    run: OpRun,
     drafts: readonly RunEventDraft[],
     now: Date,
     rev?: number,
     guess?: number,
   ): Promise<RunEvent[]> {
+    const runId = run.id;
     const inserted: RunEvent[] = [];
     let next = guess;
     for (const [n, draft] of drafts.entries()) {
@@ -248,6 +253,8 @@ export class MongoRunStore implements RunStore {
           payload: draft.payload === undefined ? null : JSON.stringify(draft.payload),
           created_at: now,
         };
+        const delivery = deliveryFieldsFor(run, toEvent(doc));
+        if (delivery) doc.delivery = delivery;
         try {
           await this.events.create(doc);
           inserted.push(toEvent(doc));

@@ -64,6 +64,30 @@ const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  `
+  -- The webhook outbox: written in the transaction that appends the event.
+  CREATE TABLE deliveries (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    event_index INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    url TEXT NOT NULL,
+    secret TEXT,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_attempt_at INTEGER,
+    last_status_code INTEGER,
+    last_error TEXT,
+    delivered_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN ('pending', 'failing');
+  CREATE INDEX deliveries_run ON deliveries (run_id, event_index);
+  CREATE INDEX deliveries_status ON deliveries (status, updated_at DESC);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

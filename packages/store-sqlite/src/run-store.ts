@@ -32,6 +32,7 @@ import {
   statesOf,
 } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
+import type { SqliteDeliveryStore } from './delivery-store';
 import { decodeEvent, type EventRow } from './event-row';
 
 /**
@@ -63,7 +64,10 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectPendingFirst: Statement<Record<string, unknown>, RunRow>;
   private readonly selectPendingAfter: Statement<Record<string, unknown>, RunRow>;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    private readonly outbox: SqliteDeliveryStore,
+  ) {
     this.insertRun =
       db.prepare(`INSERT INTO runs (id, state, priority, created_at, definition_id, worker_id, not_before,
       idempotency_key, rev, cpu_milli, ram_mb, vram_mb, gpu_count, doc)
@@ -98,7 +102,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
         }
         const run = { ...transition.run, rev: 1 };
         this.insertRun.run(this.row(run));
-        this.appendDrafts(run.id, transition.events, now);
+        this.appendDrafts(run, transition.events, now);
         return { run, created: true };
       })
       .immediate();
@@ -151,8 +155,9 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
     return this.db
       .transaction(() => {
-        if (!this.selectRev.get(runId)) throw new NotFoundError('run', runId);
-        return this.appendDrafts(runId, events, now);
+        const row = this.selectRun.get(runId);
+        if (!row) throw new NotFoundError('run', runId);
+        return this.appendDrafts(decodeRun(row.doc, row.rev), events, now);
       })
       .immediate();
   }
@@ -223,13 +228,17 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     if (stored.rev !== run.rev) throw new ConcurrentModificationError(run.id);
     const next = { ...run, rev: run.rev + 1 };
     this.updateRow.run(this.row(next));
-    return { run: next, events: this.appendDrafts(run.id, transition.events, now) };
+    return { run: next, events: this.appendDrafts(next, transition.events, now) };
   }
 
-  /** Must run inside a write transaction: the next index is read and used under one lock. */
-  private appendDrafts(runId: string, drafts: readonly RunEventDraft[], now: Date): RunEvent[] {
+  /**
+   * Must run inside a write transaction: the next index is read and used under one lock, and
+   * the outbox entries of the events (`run` as they leave it) commit with them.
+   */
+  private appendDrafts(run: OpRun, drafts: readonly RunEventDraft[], now: Date): RunEvent[] {
+    const runId = run.id;
     let index = this.lastIndex.get(runId)?.last ?? 0;
-    return drafts.map((draft) => {
+    const events = drafts.map((draft) => {
       index += 1;
       const event: RunEvent = { ...draft, run_id: runId, index, created_at: now };
       this.insertEvent.run(
@@ -243,6 +252,8 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       );
       return event;
     });
+    this.outbox.writeOutbox(run, events);
+    return events;
   }
 
   private row(run: OpRun) {

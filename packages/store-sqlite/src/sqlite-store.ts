@@ -4,6 +4,7 @@ import { ValidationError } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
 import Database from 'better-sqlite3';
 import { SqliteDefinitionStore } from './definition-store';
+import { SqliteDeliveryStore } from './delivery-store';
 import { migrate } from './migrations';
 import { SqliteRunStore } from './run-store';
 import { SqliteLeaseStore, SqliteWorkerStore } from './worker-store';
@@ -43,7 +44,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     db.close();
     throw error;
   }
-  const runs = new SqliteRunStore(db);
+  const deliveries = new SqliteDeliveryStore(db);
+  const runs = new SqliteRunStore(db, deliveries);
   return {
     kind: 'sqlite',
     definitions: new SqliteDefinitionStore(db),
@@ -51,6 +53,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     claims: runs,
     workers: new SqliteWorkerStore(db),
     leases: new SqliteLeaseStore(db),
+    deliveries,
     async close() {
       if (db.open) db.close();
     },

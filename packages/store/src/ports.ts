@@ -10,6 +10,7 @@ import type {
   Worker,
   WorkerStatus,
 } from '@gyoza/domain';
+import type { DeliveryStore } from './outbox';
 
 /**
  * Persistence ports. Adapters (SQLite, MongoDB) implement these; the scheduler and the API
@@ -158,5 +159,7 @@ export interface Store {
   workers: WorkerStore;
   claims: ClaimStore;
   leases: LeaseStore;
+  /** The webhook outbox (`outbox.ts`). */
+  deliveries: DeliveryStore;
   close(): Promise<void>;
 }

@@ -21,6 +21,7 @@ import {
 import { type ClaimPlanner, type Store, updateRun } from '@gyoza/store';
 import { fitPlanner } from './fit-planner';
 import { heartbeat, newRun as newAdHocRun } from './fixtures';
+import { describeOutboxContract } from './outbox-contract';
 
 /** What an adapter gives the contract: connections to one fresh database. */
 export interface StoreHarness {
@@ -639,6 +640,8 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         }
       });
     });
+
+    describeOutboxContract(() => store, connect);
 
     describe('leases', () => {
       it('has one holder at a time, renews, expires and releases', async () => {

@@ -1,4 +1,5 @@
 import { type Connection, type Model, Schema } from 'mongoose';
+import { type DeliveryFields, deliverySchema } from './delivery.schema';
 
 export interface EventDocument {
   /** `<run id>:<rev>:<n>` for events of a transition (so applying it twice is harmless). */
@@ -11,6 +12,8 @@ export interface EventDocument {
   /** JSON text, like run documents, so payload keys are free. */
   payload?: string | null;
   created_at: Date;
+  /** Present when the run's `event_delivery` wants this event (the outbox). */
+  delivery?: DeliveryFields;
 }
 
 const schema = new Schema<EventDocument>(
@@ -23,11 +26,14 @@ const schema = new Schema<EventDocument>(
     msg: { type: String },
     payload: { type: String },
     created_at: { type: Date, required: true },
+    delivery: { type: deliverySchema, required: false },
   },
   { versionKey: false, autoIndex: false },
 );
 // The unique key is what makes "last index + 1" safe between concurrent writers.
 schema.index({ run_id: 1, index: 1 }, { unique: true });
+// The delivery loop's scan: open deliveries by due time (events without one are left out).
+schema.index({ 'delivery.status': 1, 'delivery.next_attempt_at': 1 }, { sparse: true });
 
 export function eventModel(connection: Connection): Model<EventDocument> {
   return connection.model<EventDocument>('Event', schema, 'events');

@@ -1,0 +1,154 @@
+import { assign, ConcurrentModificationError, type CreateRunInput, cancel, NotFoundError } from '@gyoza/domain';
+import { claimDeliveries, publicDelivery, releaseDelivery, type Store } from '@gyoza/store';
+import { heartbeat, newRun } from './fixtures';
+
+const T0 = Date.UTC(2026, 0, 1);
+const at = (seconds: number) => new Date(T0 + seconds * 1000);
+const HOOK = 'https://hooks.example.com/gyoza';
+
+/**
+ * The webhook outbox part of the store contract. Called inside `describeStoreContract`, with
+ * the suite's current store and a way to open more connections to the same database.
+ */
+export function describeOutboxContract(current: () => Store, connect: () => Promise<Store>): void {
+  describe('outbox', () => {
+    async function insert(seconds: number, input: CreateRunInput = {}) {
+      return (await current().runs.createRun(newRun({ image: 'busybox', ...input }, at(seconds)), at(seconds))).run;
+    }
+    const withHook = (event_types?: string[]) => ({
+      event_delivery: { webhook_url: HOOK, secret: 'whsec_c2VjcmV0', ...(event_types ? { event_types } : {}) },
+    });
+
+    it('writes a delivery with every event the run wants, and none for a run without a webhook', async () => {
+      const store = current();
+      const run = await insert(0, withHook());
+      await insert(0); // no event_delivery
+      await store.workers.heartbeat(heartbeat('w1'), at(1));
+      await store.runs.saveTransition(assign(run, { worker_id: 'w1', gpu_ids: [] }, at(2)), at(2));
+      await store.runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: 'hello' }], at(3));
+      const deliveries = await store.deliveries.listDeliveries({ run_id: run.id });
+      expect(deliveries.map((d) => [d.id, d.event_index, d.event_type, d.status, d.attempts])).toEqual([
+        [`${run.id}-1`, 1, 'CREATED', 'pending', 0],
+        [`${run.id}-2`, 2, 'ASSIGNED', 'pending', 0],
+        [`${run.id}-3`, 3, 'LOG', 'pending', 0],
+      ]);
+      expect(await store.deliveries.countDeliveries()).toEqual({ pending: 3, failing: 0, delivered: 0, dead: 0 });
+      const [created] = deliveries;
+      expect(created.url).toBe(HOOK);
+      expect(created.secret).toBe('whsec_c2VjcmV0');
+      expect(created.next_attempt_at).toEqual(at(0));
+      expect(JSON.parse(created.body)).toMatchObject({
+        type: 'run.created',
+        timestamp: at(0).toISOString(),
+        data: { run_id: run.id, state: 'PENDING', attempt: 1, event: { index: 1, type: 'CREATED' } },
+      });
+      expect(publicDelivery(created)).not.toHaveProperty('secret');
+      expect(publicDelivery(created)).not.toHaveProperty('body');
+    });
+
+    it('writes deliveries only for the event types asked for', async () => {
+      const store = current();
+      const run = await insert(0, withHook(['CANCELLED']));
+      await store.runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: 'x' }], at(1));
+      await store.runs.saveTransition(cancel(run, at(2)), at(2));
+      const deliveries = await store.deliveries.listDeliveries({ run_id: run.id });
+      expect(deliveries.map((d) => d.event_type)).toEqual(['CANCELLED']);
+      expect(JSON.parse(deliveries[0].body).data.state).toBe('CANCELLED');
+    });
+
+    it('writes no delivery for a refused transition', async () => {
+      const store = current();
+      const run = await insert(0, withHook());
+      await store.runs.saveTransition(cancel(run, at(1)), at(1));
+      const stale = store.runs.saveTransition(cancel(run, at(2)), at(2));
+      await expect(stale).rejects.toBeInstanceOf(ConcurrentModificationError);
+      expect((await store.deliveries.listDeliveries({ run_id: run.id })).map((d) => d.event_type)).toEqual([
+        'CREATED',
+        'CANCELLED',
+      ]);
+    });
+
+    it("lists only each run's earliest open delivery as due, and only once it is due", async () => {
+      const store = current();
+      const a = await insert(0, withHook());
+      await store.runs.appendEvents(a.id, [{ attempt: 1, type: 'LOG', msg: '1' }], at(1));
+      const b = await insert(2, withHook());
+      const ids = async (seconds: number) => (await store.deliveries.listDue(at(seconds), 10)).map((d) => d.id);
+      expect(await ids(1)).toEqual([`${a.id}-1`]);
+      expect(await ids(5)).toEqual([`${a.id}-1`, `${b.id}-1`]);
+      // A failing first delivery holds back the run's later one until it is due again.
+      await store.deliveries.recordAttempt(
+        `${a.id}-1`,
+        {
+          status: 'failing',
+          attempts: 1,
+          attempted_at: at(5),
+          next_attempt_at: at(60),
+          status_code: 500,
+          error: 'HTTP 500',
+        },
+        at(5),
+      );
+      expect(await ids(6)).toEqual([`${b.id}-1`]);
+      expect(await ids(61)).toEqual([`${b.id}-1`, `${a.id}-1`]); // soonest due first
+      await store.deliveries.recordAttempt(`${a.id}-1`, { status: 'dead', attempts: 2, attempted_at: at(61) }, at(61));
+      expect(await ids(62)).toEqual([`${a.id}-2`, `${b.id}-1`]);
+      await store.deliveries.recordAttempt(
+        `${a.id}-2`,
+        { status: 'delivered', attempts: 1, attempted_at: at(62), status_code: 204 },
+        at(62),
+      );
+      expect(await ids(63)).toEqual([`${b.id}-1`]);
+      const dead = await store.deliveries.getDelivery(`${a.id}-1`);
+      expect(dead).toMatchObject({ status: 'dead', attempts: 2, last_attempt_at: at(61) });
+      expect(await store.deliveries.getDelivery(`${a.id}-2`)).toMatchObject({
+        status: 'delivered',
+        last_status_code: 204,
+        delivered_at: at(62),
+      });
+      expect((await store.deliveries.listDeliveries({ status: 'dead' })).map((d) => d.id)).toEqual([`${a.id}-1`]);
+    });
+
+    it('redelivers a dead delivery from attempt 0, and refuses an unknown one', async () => {
+      const store = current();
+      const run = await insert(0, withHook(['CREATED']));
+      const id = `${run.id}-1`;
+      await store.deliveries.recordAttempt(
+        id,
+        { status: 'dead', attempts: 3, attempted_at: at(10), status_code: 410, error: 'HTTP 410' },
+        at(10),
+      );
+      const again = await store.deliveries.redeliver(id, at(20));
+      expect(again).toMatchObject({ id, status: 'pending', attempts: 0, next_attempt_at: at(20) });
+      expect((await store.deliveries.listDue(at(20), 10)).map((d) => d.id)).toEqual([id]);
+      await expect(store.deliveries.redeliver(`${run.id}-99`, at(20))).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.deliveries.redeliver('nonsense', at(20))).rejects.toBeInstanceOf(NotFoundError);
+      expect(await store.deliveries.getDelivery('nonsense')).toBeNull();
+    });
+
+    it('gives each due delivery to exactly one of several contending connections', async () => {
+      const runs = [];
+      for (let i = 0; i < 6; i++) runs.push(await insert(i, withHook(['CREATED'])));
+      const connections = [current(), await connect(), await connect()];
+      const claims = await Promise.all(
+        connections.map((store) => claimDeliveries(store, { limit: 10, leaseMs: 60_000, now: at(30) })),
+      );
+      const ids = claims.flat().map((c) => c.entry.id);
+      expect([...ids].sort()).toEqual(runs.map((r) => `${r.id}-1`).sort());
+      // Held: nobody else gets them while the lease lasts.
+      expect(await claimDeliveries(connections[1], { limit: 10, leaseMs: 60_000, now: at(31) })).toEqual([]);
+      // A finished attempt, its lease given back, is not claimed again.
+      const first = claims.flat()[0];
+      await current().deliveries.recordAttempt(
+        first.entry.id,
+        { status: 'delivered', attempts: 1, attempted_at: at(32), status_code: 200 },
+        at(32),
+      );
+      await releaseDelivery(current(), first);
+      expect(await claimDeliveries(connections[2], { limit: 10, leaseMs: 60_000, now: at(33) })).toEqual([]);
+      // A lease that ran out (a crashed sender) lets another process take the attempt.
+      const retaken = await claimDeliveries(connections[2], { limit: 10, leaseMs: 60_000, now: at(100) });
+      expect(retaken).toHaveLength(5);
+    });
+  });
+}
