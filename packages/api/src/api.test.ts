@@ -239,6 +239,7 @@ describe('runs', () => {
         inputs: { url: 'http://x/y.png', size: 512 },
         constraints: expect.objectContaining({ cpu_cores: 1, ram_mb: 256 }),
         gpu_ids: [],
+        assignment_id: expect.stringMatching(/^asg_[0-9a-f]{24}$/),
         definition_id: 'resize',
         definition_version: '1.0',
       },

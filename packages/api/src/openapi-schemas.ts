@@ -5,6 +5,7 @@
  * answer contradicts the document and the contract check in CI fails.
  */
 import {
+  ASSIGNMENT_ID_PATTERN,
   DEFINITION_ID_PATTERN,
   INPUT_TYPES,
   RUN_ID_PATTERN,
@@ -82,10 +83,12 @@ const attempt = object(
     outputs: freeObject,
     error_message: string,
     created_at: dateTime,
+    assigned_at: dateTime,
+    assignment_id: pattern(ASSIGNMENT_ID_PATTERN),
     started_at: dateTime,
     finished_at: dateTime,
   },
-  ['worker_id', 'error_message', 'started_at', 'finished_at'],
+  ['worker_id', 'error_message', 'assigned_at', 'assignment_id', 'started_at', 'finished_at'],
 );
 
 const run = object(
@@ -108,6 +111,11 @@ const run = object(
     error_message: string,
     created_at: dateTime,
     updated_at: dateTime,
+    assigned_at: { ...dateTime, description: 'When the current assignment was made' },
+    assignment_id: {
+      ...pattern(ASSIGNMENT_ID_PATTERN),
+      description: "The current assignment's id: with the attempt, the token a worker's reports name",
+    },
     started_at: dateTime,
     finished_at: dateTime,
     not_before: dateTime,
@@ -120,6 +128,8 @@ const run = object(
     'definition_version',
     'worker_id',
     'error_message',
+    'assigned_at',
+    'assignment_id',
     'started_at',
     'finished_at',
     'not_before',
@@ -193,6 +203,11 @@ const workerOp = object(
     inputs: freeObject,
     constraints: ref('Constraints'),
     gpu_ids: arrayOf(integer(0)),
+    assignment_id: {
+      ...pattern(ASSIGNMENT_ID_PATTERN),
+      description:
+        'This assignment of the run: name it (with the attempt) in every report, or the report may be refused',
+    },
     definition_id: pattern(DEFINITION_ID_PATTERN),
     definition_version: pattern(VERSION_PATTERN),
   },

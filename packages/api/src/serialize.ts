@@ -37,7 +37,7 @@ export function workerJson(worker: Worker, reservations: Parameters<typeof freeC
   return { ...worker, free: freeCapacity(worker, reservations) };
 }
 
-/** What a claim hands a worker: what it needs to run the op. */
+/** What a claim hands a worker: what it needs to run the op, and the assignment its reports name. */
 export function workerOpJson(run: OpRun): Record<string, unknown> {
   const op: Record<string, unknown> = {
     id: run.id,
@@ -46,6 +46,8 @@ export function workerOpJson(run: OpRun): Record<string, unknown> {
     inputs: run.inputs,
     constraints: run.constraints,
     gpu_ids: run.gpu_ids,
+    // The fencing token's second half: the worker names it in every report on this run.
+    assignment_id: run.assignment_id,
   };
   if (run.definition_id !== undefined) op.definition_id = run.definition_id;
   if (run.definition_version !== undefined) op.definition_version = run.definition_version;

@@ -1,4 +1,5 @@
 import {
+  ASSIGNMENT_ID_PATTERN,
   type FieldIssue,
   parseProgress,
   RUN_STATES,
@@ -7,7 +8,18 @@ import {
   type WorkerEventType,
 } from '@gyoza/domain';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import { uncleanTextReason } from '../json-limits';
 import { type CrossFieldChecked, FreeForm, IsCleanText, IsStringOrNumber } from '../validation';
 import { EventDeliveryDto, RetryPolicyDto, RunOverridesDto } from './common.dto';
@@ -43,6 +55,8 @@ export class CancelRunDto {
 export class ReleaseRunDto {
   @IsString() @IsCleanText() worker_id!: string;
   @IsOptional() @IsInt() @Min(1) attempt?: number;
+  /** The assignment from the claim answer; a stale one is refused (STALE_ASSIGNMENT). */
+  @IsOptional() @IsString() @Matches(ASSIGNMENT_ID_PATTERN) assignment_id?: string;
   @IsOptional() @IsString() @MaxLength(2000) reason?: string;
 }
 
@@ -61,6 +75,11 @@ export class PostEventDto implements CrossFieldChecked {
   @IsOptional() @IsObject() @FreeForm() payload?: Record<string, unknown>;
   @IsOptional() @IsInt() @Min(1) attempt?: number;
   @IsOptional() @IsString() @IsCleanText() worker_id?: string;
+  /**
+   * The assignment from the claim answer (fencing): a report naming an older assignment of the
+   * run is refused with STALE_ASSIGNMENT. Without it (curl users) the report is not fenced.
+   */
+  @IsOptional() @IsString() @Matches(ASSIGNMENT_ID_PATTERN) assignment_id?: string;
 
   crossFieldIssues(): FieldIssue[] {
     const issue = (field: string, message: string) => [{ field, message }];

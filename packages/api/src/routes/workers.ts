@@ -1,16 +1,9 @@
-import {
-  type Heartbeat,
-  NotFoundError,
-  RESERVING_STATES,
-  unassign,
-  ValidationError,
-  WORKER_ID_PATTERN,
-} from '@gyoza/domain';
+import { type Heartbeat, NotFoundError, unassign, ValidationError, WORKER_ID_PATTERN } from '@gyoza/domain';
 import { updateRun } from '@gyoza/store';
 import { ClaimQuery } from '../dto/run.dto';
 import { HeartbeatDto } from '../dto/worker.dto';
 import { uncleanTextReason } from '../json-limits';
-import type { ApiContext, RouteSpec } from '../route';
+import type { RouteSpec } from '../route';
 import { workerJson, workerOpJson } from '../serialize';
 import { parseDto } from '../validation';
 
@@ -32,16 +25,6 @@ function runningOpIds(ops: unknown[] | undefined): string[] {
   });
 }
 
-/** Reported runs the worker should no longer run: cancelled, finished, or now someone else's. */
-async function runsToStop(ctx: ApiContext, worker: string, running: string[]): Promise<string[]> {
-  const stop: string[] = [];
-  for (const id of running) {
-    const run = await ctx.store.runs.getRun(id);
-    if (!run || run.worker_id !== worker || !RESERVING_STATES.includes(run.state)) stop.push(id);
-  }
-  return stop;
-}
-
 export const workerRoutes: RouteSpec[] = [
   {
     method: 'get',
@@ -58,7 +41,8 @@ export const workerRoutes: RouteSpec[] = [
     method: 'post',
     path: '/workers/heartbeat',
     tag: 'workers',
-    summary: 'Register or refresh a worker; the answer lists `stop_runs`, reported runs it must stop',
+    summary:
+      'Register or refresh a worker and reconcile its runs with `running_ops`: runs it does not list are taken back, `stop_runs` lists reported runs it must stop',
     body: HeartbeatDto,
     success: { status: 200, description: 'The worker, its free capacity and stop_runs', schema: 'HeartbeatAnswer' },
     async handler(req, res, ctx) {
@@ -75,14 +59,11 @@ export const workerRoutes: RouteSpec[] = [
       };
       const ids = heartbeat.resources.gpus.map((g) => g.id);
       if (new Set(ids).size !== ids.length) throw ValidationError.field('resources.gpus', 'GPU ids must be unique');
-      const worker = await ctx.store.workers.heartbeat(heartbeat, ctx.clock());
-      // A worker back from eviction, or with more room, may take waiting work.
-      ctx.scheduler.notifyRunnable();
+      // Reconciles the worker's runs with its running_ops: unlisted runs are taken back,
+      // listed runs that are not its own are answered in stop_runs.
+      const { worker, stop_runs } = await ctx.scheduler.heartbeat(heartbeat);
       const reservations = await ctx.store.runs.listReservations(worker.id);
-      res.json({
-        ...workerJson(worker, reservations),
-        stop_runs: await runsToStop(ctx, worker.id, heartbeat.running_ops),
-      });
+      res.json({ ...workerJson(worker, reservations), stop_runs });
     },
   },
   {
