@@ -20,7 +20,9 @@ say() { printf '[api-contract] %s\n' "$*"; }
 # mismatch" inside hypothesis under schemathesis' deep schema walks.
 python=${GYOZA_CONTRACT_PYTHON:-}
 if [ -z "$python" ]; then
-  for candidate in python3.13 python3.12 python3; do
+  # pyenv's shims answer only for the versions it has enabled; its other versions are used directly.
+  pyenv_pythons=$(ls -d "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V -r)
+  for candidate in python3.13 python3.12 $pyenv_pythons python3; do
     if "$candidate" -c 'import venv, ensurepip' >/dev/null 2>&1; then python=$candidate; break; fi
   done
 fi
