@@ -161,7 +161,7 @@ export class WorkerAgent implements RunningWorker {
       const orphans = await removeOrphans(this.docker, this.id);
       if (orphans.length) this.logger.warn({ runs: orphans }, 'removed containers left by an earlier agent');
       if (!this.isStarting()) return;
-      await this.heartbeat();
+      await this.settleInheritedRuns();
       if (!this.isStarting()) return;
     } catch (error) {
       if (this.isStarting()) this.moveTo('stopped');
@@ -209,7 +209,7 @@ export class WorkerAgent implements RunningWorker {
     if (this.beat === undefined) return; // never registered: nothing was claimed
     try {
       for await (const run of this.client.iterateRuns({ worker_id: this.id, state: 'ASSIGNED' })) {
-        if (!this.attempts.has(run.id)) await this.release(run.id, run.current_attempt);
+        if (!this.attempts.has(run.id)) await this.release(run.id, run.current_attempt, run.assignment_id);
       }
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'cannot list assigned runs to release them');
@@ -217,13 +217,45 @@ export class WorkerAgent implements RunningWorker {
   }
 
   /** Gives a claimed run back to the server (PENDING again, same attempt) instead of starting it. */
-  private async release(runId: string, attempt: number): Promise<void> {
+  private async release(runId: string, attempt: number, assignmentId: string | undefined): Promise<void> {
     try {
-      await this.client.releaseRun(runId, { worker_id: this.id, attempt, reason: `worker ${this.id} stopping` });
+      await this.client.releaseRun(runId, {
+        worker_id: this.id,
+        attempt,
+        ...(assignmentId !== undefined ? { assignment_id: assignmentId } : {}),
+        reason: `worker ${this.id} stopping`,
+      });
       this.logger.info({ run: runId }, 'released a claimed run: stopping');
     } catch (error) {
       // Already started, cancelled or given to another worker: nothing of ours to hand back.
       this.logger.warn({ run: runId, err: (error as Error).message }, 'cannot release a claimed run');
+    }
+  }
+
+  /**
+   * A restart under the same id: the server may think this worker holds runs an earlier agent
+   * claimed (their containers are gone with the orphans). The first heartbeat says the truth,
+   * that it runs none, and reconciliation takes back those assigned before the earlier agent's
+   * last heartbeat; a second one at once settles those claimed after it, since this agent has
+   * claimed nothing yet. Nothing waits for the worker timeout.
+   */
+  private async settleInheritedRuns(): Promise<void> {
+    const held = await this.runsHeldByServer();
+    if (held.length > 0) {
+      this.logger.warn({ runs: held }, 'the server thinks this worker holds runs; reporting that it runs none');
+    }
+    await this.heartbeat();
+    if (held.length > 0 && this.isStarting() && (await this.runsHeldByServer()).length > 0) await this.heartbeat();
+  }
+
+  /** Runs the server has ASSIGNED or RUNNING on this worker id; none when it cannot say. */
+  private async runsHeldByServer(): Promise<string[]> {
+    try {
+      const page = await this.client.listRuns({ worker_id: this.id, state: ['ASSIGNED', 'RUNNING'], limit: 1000 });
+      return page.runs.map((run) => run.id);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'cannot list the runs the server gives this worker');
+      return [];
     }
   }
 
@@ -237,7 +269,10 @@ export class WorkerAgent implements RunningWorker {
     });
     for (const runId of answer.stop_runs) {
       const attempt = this.attempts.get(runId)?.attempt;
-      if (attempt && !attempt.abandoned) {
+      if (!attempt) {
+        // Listed in the heartbeat but ended since: nothing of it is left here.
+        this.logger.debug({ run: runId }, 'server says stop a run this agent no longer runs');
+      } else if (!attempt.abandoned) {
         this.logger.info({ run: runId }, 'server says stop: removing the container');
         await attempt.cancel();
       }
@@ -276,7 +311,7 @@ export class WorkerAgent implements RunningWorker {
       // Ops answered as stop() aborts the claim are handed back rather than started.
       for (const op of ops) {
         if (this.isRunning()) this.execute(op);
-        else await this.release(op.id, op.attempt);
+        else await this.release(op.id, op.attempt, op.assignment_id);
       }
     }
   }
@@ -284,6 +319,12 @@ export class WorkerAgent implements RunningWorker {
   /** Runs one claimed op; it counts against `maxParallel` until its last report is sent. */
   private execute(op: OpToRun): void {
     this.logger.info({ run: op.id, attempt: op.attempt, image: op.image }, 'running');
+    // The server gave this run again (it took back the earlier claim, whose answer came late):
+    // the earlier copy is stale and fenced off; this one replaces it.
+    void this.attempts
+      .get(op.id)
+      ?.attempt.cancel()
+      .catch(() => undefined);
     const attempt = new Attempt({
       op,
       client: this.client,
@@ -294,10 +335,10 @@ export class WorkerAgent implements RunningWorker {
       logBatchMs: this.options.logBatchMs,
       puller: this.puller,
       pullPolicy: this.options.pullPolicy ?? 'if-not-present',
-      release: () => this.release(op.id, op.attempt),
+      release: () => this.release(op.id, op.attempt, op.assignment_id),
     });
     const ended = attempt.run().finally(() => {
-      this.attempts.delete(op.id);
+      if (this.attempts.get(op.id)?.attempt === attempt) this.attempts.delete(op.id);
       this.slotFreed?.();
     });
     this.attempts.set(op.id, { attempt, ended });

@@ -67,6 +67,7 @@ export class Attempt {
       client: options.client,
       runId: options.op.id,
       attempt: options.op.attempt,
+      assignmentId: options.op.assignment_id,
       workerId: options.workerId,
       logger: options.logger,
       logBatchMs: options.logBatchMs,

@@ -11,6 +11,8 @@ export interface OpToRun {
   inputs: Record<string, unknown>;
   constraints: { cpu_cores: number; ram_mb: number; gpu_count: number };
   gpu_ids: number[];
+  /** The claim's assignment, named in every report (fencing); absent only from older servers. */
+  assignment_id?: string;
 }
 
 export interface ContainerOutcome {

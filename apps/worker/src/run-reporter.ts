@@ -10,6 +10,8 @@ export interface RunReporterOptions {
   runId: string;
   /** The attempt every event is posted for; the server refuses events for another one. */
   attempt: number;
+  /** The assignment every event names: a report on a taken-back assignment is refused. */
+  assignmentId?: string;
   workerId: string;
   logger: Logger;
   /** Called once, when the server refuses a report: the attempt is no longer this worker's. */
@@ -57,7 +59,7 @@ export class RunReporter {
     else this.timer ??= setTimeout(() => this.flushLines(), this.logBatchMs);
   }
 
-  send(event: Omit<PostEventBody, 'attempt' | 'worker_id'>): void {
+  send(event: Omit<PostEventBody, 'attempt' | 'worker_id' | 'assignment_id'>): void {
     if (this.refused) return;
     this.flushLines();
     this.enqueue(event);
@@ -81,8 +83,14 @@ export class RunReporter {
     this.lines = [];
   }
 
-  private enqueue(event: Omit<PostEventBody, 'attempt' | 'worker_id'>): void {
-    this.queue.push({ ...event, attempt: this.options.attempt, worker_id: this.options.workerId });
+  private enqueue(event: Omit<PostEventBody, 'attempt' | 'worker_id' | 'assignment_id'>): void {
+    const { attempt, workerId, assignmentId } = this.options;
+    this.queue.push({
+      ...event,
+      attempt,
+      worker_id: workerId,
+      ...(assignmentId !== undefined ? { assignment_id: assignmentId } : {}),
+    });
     this.kick();
   }
 

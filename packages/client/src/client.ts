@@ -249,7 +249,10 @@ export class GyozaClient {
    * Hands an ASSIGNED run back as its worker (PENDING again, same attempt): the worker
    * claimed it but will not start it. 409 INVALID_TRANSITION once started, WORKER_MISMATCH for another worker.
    */
-  releaseRun(id: string, body: { worker_id: string; attempt?: number; reason?: string }): Promise<RunJson> {
+  releaseRun(
+    id: string,
+    body: { worker_id: string; attempt?: number; assignment_id?: string; reason?: string },
+  ): Promise<RunJson> {
     return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/release`, body });
   }
 

@@ -70,6 +70,8 @@ export interface WorkerOpRun {
   inputs: Inputs;
   constraints: Constraints;
   gpu_ids: number[];
+  /** This assignment of the run; name it with `attempt` in every report (`PostEventBody`). */
+  assignment_id: string;
   definition_id?: string;
   definition_version?: string;
 }
@@ -110,6 +112,11 @@ export interface PostEventBody {
   payload?: Record<string, unknown>;
   attempt?: number;
   worker_id?: string;
+  /**
+   * The claim's `assignment_id`: the server refuses (409 STALE_ASSIGNMENT) a report on an
+   * assignment it has taken back, even on the same attempt. Workers always send it.
+   */
+  assignment_id?: string;
 }
 
 export interface ListRunsFilter {
