@@ -205,7 +205,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(await store.runs.getRun(run.id)).toStrictEqual(run);
 
         const assigned = await store.runs.saveTransition(
-          assign(run, { worker_id: 'w-1', gpu_ids: [3, 1] }, at(2)),
+          assign(run, { worker_id: 'w-1', gpu_ids: [3, 1], assignment_id: 'asg_1' }, at(2)),
           at(2),
         );
         const started = await store.runs.saveTransition(start(assigned.run, { worker_id: 'w-1' }, at(3)), at(3));
@@ -214,6 +214,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         const stored = await store.runs.getRun(run.id);
         expect(stored).toStrictEqual(failed.run);
         expect(stored?.gpu_ids).toEqual([3, 1]);
+        expect(stored?.assigned_at).toEqual(at(2)); // a Date, also in the stored JSON
         expect(stored?.attempts[0]).toStrictEqual({
           attempt: 1,
           state: 'FAILED',
@@ -223,6 +224,8 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
           outputs: {},
           error_message: 'exit 3: ✗',
           created_at: at(1),
+          assigned_at: at(2),
+          assignment_id: 'asg_1',
           started_at: at(3),
           finished_at: at(4),
         });
@@ -290,7 +293,10 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
 
       it('saves a transition with its events and bumps the revision', async () => {
         const run = await insert(1);
-        const saved = await store.runs.saveTransition(assign(run, { worker_id: 'w', gpu_ids: [] }, at(2)), at(2));
+        const saved = await store.runs.saveTransition(
+          assign(run, { worker_id: 'w', gpu_ids: [], assignment_id: 'asg_2' }, at(2)),
+          at(2),
+        );
         expect(saved.run.rev).toBe(2);
         expect(saved.events).toStrictEqual([
           {
@@ -298,7 +304,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
             index: 2,
             attempt: 1,
             type: 'ASSIGNED',
-            payload: { worker_id: 'w', gpu_ids: [] },
+            payload: { worker_id: 'w', gpu_ids: [], assignment_id: 'asg_2' },
             created_at: at(2),
           },
         ]);
@@ -578,8 +584,10 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(stored?.attempts[0]).toMatchObject({ state: 'ASSIGNED', worker_id: 'w', gpu_ids: [0] });
         expect((await store.runs.listEvents(a.id)).map((e) => [e.type, e.payload])).toEqual([
           ['CREATED', { image: 'busybox:latest' }],
-          ['ASSIGNED', { worker_id: 'w', gpu_ids: [0] }],
+          ['ASSIGNED', { worker_id: 'w', gpu_ids: [0], assignment_id: stored?.assignment_id }],
         ]);
+        expect(stored?.assignment_id).toMatch(/^asg_/);
+        expect(stored?.assigned_at).toEqual(at(100));
         expect(await claim(store, 'w', 5)).toEqual([]);
       });
 
