@@ -2,7 +2,8 @@
  * The typed HTTP client for gyoza: `GyozaClient` (every route, `followEvents`, `waitForRun`),
  * `resolveConfig` and `readLocalApiKey` (server URL and key from options, environment or the
  * local key file), the errors it throws (`GyozaApiError`, `GyozaConnectionError`,
- * `GyozaWaitTimeoutError`), the wire types (`RunJson`, `WorkerOpRun`, ...) and `parseSse`.
+ * `GyozaWaitTimeoutError`), the wire types (`RunJson`, `WorkerOpRun`, ...), `parseSse` and
+ * `verifyWebhook` (checks a webhook's Standard Webhooks signature).
  */
 export {
   type ClaimOptions,
@@ -24,3 +25,9 @@ export { type ApiErrorDetail, GyozaApiError, GyozaConnectionError, GyozaWaitTime
 export { parseSse, type SseMessage } from './sse';
 export type { SearchRunsFilter, StatsJson, ThroughputBucketJson, ThroughputJson } from './stats';
 export * from './types';
+export {
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookMessage,
+  WebhookVerificationError,
+} from './webhooks';

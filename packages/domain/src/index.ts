@@ -6,7 +6,7 @@
  * - Transitions, one function per edge: `assign`, `start`, `progress`, `complete`, `fail`, `cancel`,
  *   `retry`, `unassign`, `release`, `timeOut`, `workerLost`, `applyWorkerEvent`; the allowed edges in `ALLOWED_FROM`.
  * - Capacity: `Constraints`, `freeCapacity`, `placeRun`, `chooseGpus`, `planPlacements`; `RetryPolicy`, `backoffSeconds`.
- * - Workers: `Worker`, `applyHeartbeat`, `isSilent`; `EventDelivery`.
+ * - Workers: `Worker`, `applyHeartbeat`, `isSilent`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`.
  * - Errors: `GyozaError` and its subclasses, `ERROR_CODES` with the HTTP status of each.
  */
 export * from './constraints';
@@ -18,4 +18,5 @@ export * from './inputs';
 export * from './retry';
 export * from './run';
 export * from './transitions';
+export * from './webhook-signature';
 export * from './worker';

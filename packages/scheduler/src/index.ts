@@ -2,8 +2,15 @@
  * gyoza's scheduler: `Scheduler` (claims with long polls, pending reasons, the reaper loop,
  * heartbeats with reconciliation), the GPU-picking strategies (`bestFitStrategy`, `directStrategy`,
  * `strategyByName`), one reaper pass on its own (`reapOnce`) and one worker's reconciliation
- * (`reconcileWorker`).
+ * (`reconcileWorker`), and the webhook sender: `DeliveryLoop` (claims and sends the outbox,
+ * retries, dead letters), `sendWebhook`, `TargetGuard` (the internal-address refusal), `parseNetworks`.
  */
+export {
+  DeliveryLoop,
+  type DeliveryLoopOptions,
+  type DeliveryObserver,
+  retryDelayMs,
+} from './delivery-loop';
 export { type ReapResult, reapOnce } from './reaper';
 export { type ReconcileOptions, type ReconcileResult, reconcileWorker } from './reconcile';
 export {
@@ -16,3 +23,4 @@ export {
   type SchedulerOptions,
 } from './scheduler';
 export { bestFitStrategy, directStrategy, type SchedulingStrategy, strategyByName } from './strategy';
+export { parseNetworks, type SendResult, sendWebhook, TargetGuard, webhookHeaders } from './webhook-send';

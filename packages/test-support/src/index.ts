@@ -5,6 +5,7 @@
  * - `heartbeat`, `WorkerShape`, `newRun`, `addRun`: worker and run fixtures.
  * - `expectWorkersFilled`: the capacity check every claim-race test ends with.
  * - `temporaryDirectory`, `temporaryMongoDatabase`, `mongoTestUri`: a fresh database per test.
+ * - `startWebhookReceiver`: a real HTTP receiver on 127.0.0.1 recording webhooks.
  * - `runNode`, `runNodeForJson`, `requireBuilt`, `freePort`, `waitFor`: child processes and waiting on conditions.
  *
  * The API test server (`startHarness`, `API_KEY`) is in `@gyoza/test-support/api-harness`, so that
@@ -31,3 +32,9 @@ export {
   waitFor,
 } from './processes';
 export { describeStoreContract, type StoreHarness } from './store-contract';
+export {
+  type ReceivedWebhook,
+  type ReceiverAnswer,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from './webhook-receiver';

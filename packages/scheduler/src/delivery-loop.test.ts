@@ -1,0 +1,210 @@
+import { join } from 'node:path';
+import { verifyWebhook } from '@gyoza/client';
+import { cancel, type EventDelivery } from '@gyoza/domain';
+import type { Store } from '@gyoza/store';
+import { openSqliteStore } from '@gyoza/store-sqlite';
+import {
+  addRun,
+  startWebhookReceiver,
+  type TemporaryDirectory,
+  temporaryDirectory,
+  type WebhookReceiver,
+  waitFor,
+} from '@gyoza/test-support';
+import { DeliveryLoop, type DeliveryLoopOptions, retryDelayMs } from './delivery-loop';
+import { TargetGuard } from './webhook-send';
+
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+describe('DeliveryLoop', () => {
+  let dir: TemporaryDirectory;
+  let store: Store;
+  let receiver: WebhookReceiver;
+  const loops: DeliveryLoop[] = [];
+
+  beforeEach(async () => {
+    dir = temporaryDirectory('gyoza-delivery-');
+    store = await openSqliteStore({ path: join(dir.dir, 'gyoza.db') });
+    receiver = await startWebhookReceiver();
+  });
+
+  afterEach(async () => {
+    for (const loop of loops.splice(0)) await loop.stop();
+    await receiver.close();
+    await store.close();
+    dir.remove();
+  });
+
+  function startLoop(options: Partial<DeliveryLoopOptions> = {}, on: Store = store): DeliveryLoop {
+    const loop = new DeliveryLoop({
+      store: on,
+      allowNetworks: ['127.0.0.0/8'],
+      retryBaseMs: 20,
+      pollIntervalMs: 20,
+      timeoutMs: 2000,
+      ...options,
+    });
+    loops.push(loop);
+    loop.start();
+    return loop;
+  }
+
+  const hook = (delivery: Omit<EventDelivery, 'webhook_url'> = {}) => ({
+    event_delivery: { webhook_url: receiver.url, secret: SECRET, ...delivery },
+  });
+
+  const statusOf = async (id: string) => (await store.deliveries.getDelivery(id))?.status;
+  const untilStatus = (id: string, status: string) =>
+    waitFor(`${id} ${status}`, async () => ((await statusOf(id)) === status ? true : undefined));
+
+  it('sends signed Standard Webhooks that the client helper verifies, only for the event types asked for', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED', 'CANCELLED'] }));
+    await store.runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: 'not wanted' }], new Date());
+    await store.runs.saveTransition(cancel(run, new Date()), new Date());
+    startLoop();
+    await waitFor('two webhooks', async () => (receiver.received.length >= 2 ? true : undefined));
+    await untilStatus(`${run.id}-3`, 'delivered');
+    const messages = receiver.received.map((w) => verifyWebhook(w.headers, w.body, SECRET));
+    expect(messages.map((m) => [m.type, m.data.run_id, m.data.event.index, m.data.state])).toEqual([
+      ['run.created', run.id, 1, 'PENDING'],
+      ['run.cancelled', run.id, 3, 'CANCELLED'],
+    ]);
+    expect(receiver.received.map((w) => w.headers['webhook-id'])).toEqual([`${run.id}-1`, `${run.id}-3`]);
+    expect(() => verifyWebhook(receiver.received[0].headers, receiver.received[0].body, 'whsec_b3RoZXI=')).toThrow(
+      /no webhook-signature matches/,
+    );
+    expect(() => verifyWebhook(receiver.received[0].headers, `${receiver.received[0].body} `, SECRET)).toThrow();
+    expect(await store.deliveries.getDelivery(`${run.id}-2`)).toBeNull();
+  });
+
+  it("delivers each run's events in order, the next waiting for an earlier one that fails", async () => {
+    const run = await addRun(store, hook());
+    for (let i = 1; i <= 5; i++)
+      await store.runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: `${i}` }], new Date());
+    // The second webhook fails twice before it succeeds: the later ones must wait for it.
+    let failures = 0;
+    receiver.answer = (w) => (JSON.parse(w.body).data.event.index === 2 && failures++ < 2 ? 500 : 204);
+    startLoop();
+    await untilStatus(`${run.id}-6`, 'delivered');
+    const indexes = receiver.received.map((w) => JSON.parse(w.body).data.event.index);
+    expect(indexes).toEqual([1, 2, 2, 2, 3, 4, 5, 6]);
+  });
+
+  it('retries a 500 with the same webhook-id and records one delivery', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    receiver.answer = (_w, i) => (i === 0 ? { status: 500, body: 'x'.repeat(100_000) } : 200);
+    startLoop();
+    await untilStatus(`${run.id}-1`, 'delivered');
+    expect(receiver.received).toHaveLength(2);
+    expect(new Set(receiver.received.map((w) => w.headers['webhook-id']))).toEqual(new Set([`${run.id}-1`]));
+    const delivery = await store.deliveries.getDelivery(`${run.id}-1`);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 2, last_status_code: 200 });
+  });
+
+  it('keeps retrying while the receiver is down, then delivers', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    await receiver.close();
+    startLoop({ maxAttempts: 50 });
+    await waitFor('failed attempts', async () => {
+      const d = await store.deliveries.getDelivery(`${run.id}-1`);
+      return d && d.attempts >= 2 && d.status === 'failing' ? d : undefined;
+    });
+    expect((await store.deliveries.getDelivery(`${run.id}-1`))?.last_error).toMatch(/ECONNREFUSED/);
+    await receiver.listen();
+    await untilStatus(`${run.id}-1`, 'delivered');
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it('stops at once on 410 Gone', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    receiver.answer = () => 410;
+    startLoop();
+    await untilStatus(`${run.id}-1`, 'dead');
+    expect(await store.deliveries.getDelivery(`${run.id}-1`)).toMatchObject({ attempts: 1, last_status_code: 410 });
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it('times out a slow receiver and retries', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    receiver.answer = (_w, i) => (i === 0 ? 'hang' : 204);
+    startLoop({ timeoutMs: 300 });
+    await untilStatus(`${run.id}-1`, 'delivered');
+    const delivery = await store.deliveries.getDelivery(`${run.id}-1`);
+    expect(delivery).toMatchObject({ attempts: 2 });
+    expect(receiver.received).toHaveLength(2);
+  });
+
+  it('is dead after the attempt limit, and a redelivery sends it again', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    receiver.answer = () => 503;
+    startLoop({ maxAttempts: 3 });
+    await untilStatus(`${run.id}-1`, 'dead');
+    expect(await store.deliveries.getDelivery(`${run.id}-1`)).toMatchObject({ attempts: 3, last_error: 'HTTP 503' });
+    expect(receiver.received).toHaveLength(3);
+    receiver.answer = () => 204;
+    await store.deliveries.redeliver(`${run.id}-1`, new Date());
+    await untilStatus(`${run.id}-1`, 'delivered');
+    expect(receiver.received).toHaveLength(4);
+  });
+
+  it('refuses internal targets that are not allowed, on the resolved address', async () => {
+    const run = await addRun(store, {
+      event_delivery: { webhook_url: `http://localhost:${receiver.port}/hook`, event_types: ['CREATED'] },
+    });
+    startLoop({ allowNetworks: [] });
+    await untilStatus(`${run.id}-1`, 'dead');
+    expect((await store.deliveries.getDelivery(`${run.id}-1`))?.last_error).toMatch(/internal address/);
+    expect(receiver.received).toHaveLength(0);
+  });
+
+  it('sends each delivery once with several loops on one database', async () => {
+    const others = [
+      await openSqliteStore({ path: join(dir.dir, 'gyoza.db') }),
+      await openSqliteStore({ path: join(dir.dir, 'gyoza.db') }),
+    ];
+    try {
+      const runs = [];
+      for (let i = 0; i < 20; i++) runs.push(await addRun(store, hook({ event_types: ['CREATED'] })));
+      startLoop();
+      for (const other of others) startLoop({}, other);
+      for (const run of runs) await untilStatus(`${run.id}-1`, 'delivered');
+      const ids = receiver.received.map((w) => w.headers['webhook-id']);
+      expect(ids).toHaveLength(20);
+      expect(new Set(ids).size).toBe(20);
+    } finally {
+      for (const loop of loops.splice(0)) await loop.stop();
+      for (const other of others) await other.close();
+    }
+  });
+});
+
+describe('TargetGuard', () => {
+  it('refuses loopback, private, link-local and metadata addresses unless allowed', () => {
+    const guard = new TargetGuard(['10.1.0.0/16']);
+    for (const address of [
+      '127.0.0.1',
+      '10.0.0.5',
+      '172.16.3.4',
+      '192.168.1.1',
+      '169.254.169.254',
+      '::1',
+      'fd00:ec2::254',
+      'fe80::1',
+      '::ffff:127.0.0.1',
+      '0.0.0.0',
+    ]) {
+      expect([address, guard.refusal(address)]).toEqual([address, expect.stringMatching(/internal address/)]);
+    }
+    for (const address of ['10.1.2.3', '93.184.216.34', '2606:4700::1111']) expect(guard.refusal(address)).toBeNull();
+  });
+});
+
+describe('retryDelayMs', () => {
+  it('grows from 5 s to 8 h with the default base, within 20% jitter', () => {
+    expect(retryDelayMs(1, 5000, () => 0.5)).toBe(5000);
+    expect(retryDelayMs(2, 5000, () => 0.5)).toBe(30_000);
+    expect(retryDelayMs(3, 5000, () => 0.5)).toBe(120_000);
+    expect(retryDelayMs(4, 5000, () => 0)).toBe(480_000);
+    expect(retryDelayMs(40, 5000, () => 1)).toBe(28_800_000 * 1.2);
+  });
+});

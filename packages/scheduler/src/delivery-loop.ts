@@ -1,0 +1,206 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ClaimedDelivery,
+  claimDeliveries,
+  type DeliveryOutcome,
+  type OutboxEntry,
+  releaseDelivery,
+  type Store,
+} from '@gyoza/store';
+import type { SchedulerLogger } from './scheduler';
+import { type SendResult, sendWebhook, TargetGuard } from './webhook-send';
+
+/** The wait before retry n (1-based) at `retryBaseSeconds` = 1; the last step repeats. */
+const RETRY_STEPS = [5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800].map((s) => s / 5);
+
+/** Hooks for metrics; every one is optional. */
+export interface DeliveryObserver {
+  delivered?(entry: OutboxEntry, latencyMs: number): void;
+  failed?(entry: OutboxEntry, error: string): void;
+  dead?(entry: OutboxEntry): void;
+}
+
+export interface DeliveryLoopOptions {
+  store: Store;
+  logger?: SchedulerLogger;
+  /** Resolved targets in these CIDRs are allowed even when loopback/private/link-local. @defaultValue [] */
+  allowNetworks?: readonly string[];
+  /** @defaultValue 10000 */
+  timeoutMs?: number;
+  /**
+   * The first retry waits about this long (with jitter); later ones 6x, 24x, 120x, 360x ... it
+   * (5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, then 8 h at the default).
+   * @defaultValue 5000
+   */
+  retryBaseMs?: number;
+  /** Attempts before a delivery is dead. @defaultValue 20 */
+  maxAttempts?: number;
+  /** A delivery whose next try would fall later than this after its event is dead. @defaultValue 86400000 (24 h) */
+  maxAgeMs?: number;
+  /** Deliveries sent at once by this process. @defaultValue 16 */
+  concurrency?: number;
+  /** How often the outbox is read when idle. @defaultValue 500 */
+  pollIntervalMs?: number;
+  /** @defaultValue 4096 */
+  maxResponseBytes?: number;
+  observer?: DeliveryObserver;
+  /** @defaultValue () => new Date() */
+  clock?: () => Date;
+}
+
+type LoopState = 'stopped' | 'idle' | 'polling' | 'stopping';
+
+const silent: SchedulerLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * Sends the outbox. Runs in every server process: each delivery attempt is claimed through
+ * its own lease, so processes sharing a database send each attempt once; a process that dies
+ * mid-attempt leaves a lease that runs out, and the attempt is made again (at least once).
+ */
+export class DeliveryLoop {
+  private state: LoopState = 'stopped';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private poll: Promise<void> | undefined;
+  private again = false;
+  private readonly guard: TargetGuard;
+  private readonly holder = randomUUID();
+  private readonly o: Required<Omit<DeliveryLoopOptions, 'observer' | 'allowNetworks'>> & {
+    observer: DeliveryObserver;
+  };
+
+  constructor(options: DeliveryLoopOptions) {
+    this.guard = new TargetGuard(options.allowNetworks ?? []);
+    this.o = {
+      store: options.store,
+      logger: options.logger ?? silent,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      retryBaseMs: options.retryBaseMs ?? 5000,
+      maxAttempts: options.maxAttempts ?? 20,
+      maxAgeMs: options.maxAgeMs ?? 86_400_000,
+      concurrency: options.concurrency ?? 16,
+      pollIntervalMs: options.pollIntervalMs ?? 500,
+      maxResponseBytes: options.maxResponseBytes ?? 4096,
+      observer: options.observer ?? {},
+      clock: options.clock ?? (() => new Date()),
+    };
+  }
+
+  start(): void {
+    if (this.state !== 'stopped') return;
+    this.state = 'idle';
+    this.notify();
+  }
+
+  /** Reads the outbox now (e.g. after an event was written), instead of at the next poll. */
+  notify(): void {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    if (this.state === 'polling') {
+      // Armed while a poll runs, so work that lands during it is not left for the next interval.
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.state = 'polling';
+    this.poll = this.pollOnce().finally(() => {
+      this.poll = undefined;
+      if (this.state !== 'polling') return;
+      this.state = 'idle';
+      if (this.again) {
+        this.again = false;
+        this.notify();
+      } else this.timer = setTimeout(() => this.notify(), this.o.pollIntervalMs);
+    });
+  }
+
+  /** Stops claiming and waits for the attempts in flight to be recorded. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopping';
+    clearTimeout(this.timer);
+    await this.poll;
+    await Promise.all(this.inFlight.values());
+    this.state = 'stopped';
+  }
+
+  private async pollOnce(): Promise<void> {
+    const room = this.o.concurrency - this.inFlight.size;
+    if (room <= 0) return;
+    let claimed: ClaimedDelivery[];
+    try {
+      claimed = await claimDeliveries(this.o.store, {
+        limit: room,
+        // Longer than an attempt can take, so a live sender keeps its lease to the end.
+        leaseMs: this.o.timeoutMs * 2 + 5000,
+        now: this.o.clock(),
+        skip: new Set(this.inFlight.keys()),
+      });
+    } catch (error) {
+      this.o.logger.error({ err: error }, 'reading the webhook outbox failed');
+      return;
+    }
+    for (const claim of claimed) {
+      const attempt = this.attempt(claim).finally(() => {
+        this.inFlight.delete(claim.entry.id);
+        // A finished attempt may have unblocked the run's next event.
+        this.notify();
+      });
+      this.inFlight.set(claim.entry.id, attempt);
+    }
+  }
+
+  private async attempt(claim: ClaimedDelivery): Promise<void> {
+    const { entry } = claim;
+    const started = this.o.clock();
+    const result = await sendWebhook(entry, {
+      guard: this.guard,
+      timeoutMs: this.o.timeoutMs,
+      maxResponseBytes: this.o.maxResponseBytes,
+      now: started,
+    });
+    const now = this.o.clock();
+    const outcome = this.outcome(entry, result, started, now);
+    try {
+      await this.o.store.deliveries.recordAttempt(entry.id, outcome, now);
+      await releaseDelivery(this.o.store, claim);
+    } catch (error) {
+      // The lease runs out and the attempt is made again: at least once.
+      this.o.logger.error({ err: error, delivery_id: entry.id }, 'recording a webhook attempt failed');
+      return;
+    }
+    const fields = { delivery_id: entry.id, run_id: entry.run_id, attempts: outcome.attempts, holder: this.holder };
+    if (outcome.status === 'delivered') {
+      this.o.observer.delivered?.(entry, now.getTime() - entry.created_at.getTime());
+      this.o.logger.debug({ ...fields, status_code: outcome.status_code }, 'webhook delivered');
+      return;
+    }
+    this.o.observer.failed?.(entry, outcome.error ?? '');
+    if (outcome.status === 'dead') {
+      this.o.observer.dead?.(entry);
+      this.o.logger.warn({ ...fields, error: outcome.error }, 'webhook delivery dead (redeliver through the API)');
+    } else {
+      this.o.logger.info(
+        { ...fields, error: outcome.error, next_attempt_at: outcome.next_attempt_at },
+        'webhook failed',
+      );
+    }
+  }
+
+  private outcome(entry: OutboxEntry, result: SendResult, started: Date, now: Date): DeliveryOutcome {
+    const attempts = entry.attempts + 1;
+    if (result.kind === 'delivered') {
+      return { status: 'delivered', attempts, attempted_at: started, status_code: result.status };
+    }
+    const failure = { attempts, attempted_at: started, status_code: result.status, error: result.error };
+    if (result.permanent || attempts >= this.o.maxAttempts) return { status: 'dead', ...failure };
+    const next = new Date(now.getTime() + retryDelayMs(attempts, this.o.retryBaseMs));
+    if (next.getTime() - entry.created_at.getTime() > this.o.maxAgeMs) return { status: 'dead', ...failure };
+    return { status: 'failing', ...failure, next_attempt_at: next };
+  }
+}
+
+/** The wait after failed attempt n (1-based): the step for n, scaled, +-20% jitter. */
+export function retryDelayMs(attempt: number, baseMs: number, random: () => number = Math.random): number {
+  const step = RETRY_STEPS[Math.min(attempt, RETRY_STEPS.length) - 1];
+  return Math.round(step * baseMs * (0.8 + 0.4 * random()));
+}
