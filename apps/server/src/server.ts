@@ -7,6 +7,7 @@ import { Scheduler, strategyByName } from '@gyoza/scheduler';
 import pino, { type Logger } from 'pino';
 import { ensureApiKey } from './api-key';
 import { type ConfigOverrides, loadConfig, type ServerConfig, settingsEnvironment } from './config';
+import { withDashboard } from './dashboard';
 import { dataDirectory, openStore, parseDatabaseUrl } from './store-url';
 
 export interface StartOptions extends ConfigOverrides {
@@ -76,7 +77,7 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
       requestTimeout: config.requestTimeoutSeconds * 1000,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
     },
-    app,
+    withDashboard(app, { logger }),
   );
   server.keepAliveTimeout = config.keepAliveTimeoutSeconds * 1000;
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,213 @@
+import { type EventJson, isRunFinal, type RunJson } from '@gyoza/client';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useRef, useState } from 'react';
+import { Link, useParams } from 'react-router';
+import { ConfirmButton, ErrorNote, Json, ProgressBar, StateBadge } from '../components';
+import { logLines, searchLines, timelineByAttempt } from '../lib/events';
+import { formatTime } from '../lib/format';
+import { explainWaiting } from '../lib/pending';
+import { useSession } from '../session';
+
+const LIFECYCLE = new Set(['LOG', 'INFO']);
+
+/** The run's events, live: the SSE stream through fetch (the key goes in a header), polling as fallback. */
+function useRunEvents(id: string, onLifecycle: () => void): { events: EventJson[]; error?: unknown } {
+  const { client } = useSession();
+  const [events, setEvents] = useState<EventJson[]>([]);
+  const [error, setError] = useState<unknown>();
+  const changed = useRef(onLifecycle);
+  changed.current = onLifecycle;
+  useEffect(() => {
+    const abort = new AbortController();
+    setEvents([]);
+    setError(undefined);
+    (async () => {
+      for await (const event of client.followEvents(id, { signal: abort.signal })) {
+        setEvents((all) => [...all, event]);
+        if (!LIFECYCLE.has(event.type)) changed.current();
+      }
+      changed.current();
+    })().catch((e: unknown) => {
+      if (!abort.signal.aborted) setError(e);
+    });
+    return () => abort.abort();
+  }, [client, id]);
+  return { events, error };
+}
+
+export function RunPage() {
+  const { id = '' } = useParams();
+  const { client } = useSession();
+  const queryClient = useQueryClient();
+  const run = useQuery({
+    queryKey: ['run', id],
+    queryFn: ({ signal }) => client.getRun(id, signal),
+    refetchInterval: (q) => (q.state.data && isRunFinal(q.state.data) ? false : 5000),
+  });
+  const refresh = () => queryClient.invalidateQueries({ queryKey: ['run', id] });
+  const { events, error: eventsError } = useRunEvents(id, refresh);
+  const action = useMutation({
+    mutationFn: (kind: 'cancel' | 'retry') => (kind === 'cancel' ? client.cancelRun(id) : client.retryRun(id)),
+    onSuccess: (updated) => queryClient.setQueryData(['run', id], updated),
+    onSettled: refresh,
+  });
+  const r = run.data;
+  if (run.error && !r) return <ErrorNote error={run.error} />;
+  if (!r) return <p aria-busy="true">Loading…</p>;
+  const progress = events.filter((e) => e.type === 'PROGRESS').at(-1);
+  const shownProgress = r.state === 'RUNNING' && progress ? Math.max(r.progress, Number(progress.msg)) : r.progress;
+  const waiting = explainWaiting(r, formatTime);
+  return (
+    <>
+      <h1 className="run-title">
+        <span className="mono">{r.id}</span> <StateBadge state={r.state} />
+      </h1>
+      <p className="muted">
+        {r.definition_id ? (
+          <>
+            op <Link to={`/ops/${r.definition_id}`}>{r.definition_id}</Link>@{r.definition_version} ·{' '}
+          </>
+        ) : null}
+        image <code>{r.image}</code> · priority {r.priority} · attempt {r.current_attempt} of{' '}
+        {r.retry_policy.max_attempts}
+      </p>
+      <ProgressBar value={shownProgress} label="Run progress" />
+      {waiting && (
+        <section className="notice" aria-label="Why it waits">
+          <p>{waiting.headline}</p>
+          {waiting.details.length > 0 && (
+            <ul>
+              {waiting.details.map((d) => (
+                <li key={d}>{d}</li>
+              ))}
+            </ul>
+          )}
+          {waiting.hint && <p className="muted">{waiting.hint}</p>}
+        </section>
+      )}
+      {r.error_message && (
+        <section className="notice bad" aria-label="Error">
+          <p>{r.error_message}</p>
+        </section>
+      )}
+      <div className="actions">
+        {!isRunFinal(r) && ['PENDING', 'ASSIGNED', 'RUNNING'].includes(r.state) && (
+          <ConfirmButton
+            label="Cancel run"
+            question="Cancel this run?"
+            confirmLabel="Yes, cancel it"
+            danger
+            busy={action.isPending}
+            onConfirm={() => action.mutate('cancel')}
+          />
+        )}
+        {(r.state === 'FAILED' || r.state === 'CANCELLED') && (
+          <ConfirmButton
+            label="Retry"
+            question={`Start attempt ${r.current_attempt + 1}?`}
+            confirmLabel="Yes, retry"
+            busy={action.isPending}
+            onConfirm={() => action.mutate('retry')}
+          />
+        )}
+        <ErrorNote error={action.error} />
+      </div>
+      <div className="columns">
+        <Placement run={r} />
+        <Timeline events={events} />
+      </div>
+      <LogTail events={events} />
+      <ErrorNote error={eventsError} />
+      <div className="columns">
+        <Json label="Inputs" value={r.inputs} />
+        <Json label="Outputs" value={r.outputs} />
+      </div>
+    </>
+  );
+}
+
+function Placement({ run }: { run: RunJson }) {
+  return (
+    <section className="card" aria-label="Placement">
+      <h2>Placement</h2>
+      <dl>
+        <dt>Worker</dt>
+        <dd>{run.worker_id ? <Link to={`/workers#${run.worker_id}`}>{run.worker_id}</Link> : '—'}</dd>
+        <dt>GPUs</dt>
+        <dd>{run.gpu_ids.length > 0 ? run.gpu_ids.join(', ') : '—'}</dd>
+        <dt>Needs</dt>
+        <dd>
+          {run.constraints.cpu_cores} CPU · {run.constraints.ram_mb} MB RAM
+          {run.constraints.gpu_count > 0 && ` · ${run.constraints.gpu_count} GPU × ${run.constraints.vram_mb} MB`}
+        </dd>
+        <dt>Created</dt>
+        <dd>{formatTime(run.created_at)}</dd>
+        <dt>Started</dt>
+        <dd>{formatTime(run.started_at)}</dd>
+        <dt>Finished</dt>
+        <dd>{formatTime(run.finished_at)}</dd>
+      </dl>
+    </section>
+  );
+}
+
+function Timeline({ events }: { events: EventJson[] }) {
+  const attempts = timelineByAttempt(events);
+  return (
+    <section className="card" aria-label="Timeline">
+      <h2>Timeline</h2>
+      {attempts.map(({ attempt, entries }) => (
+        <div key={attempt}>
+          <h3>Attempt {attempt}</h3>
+          <ol className="timeline">
+            {entries.map((e) => (
+              <li key={e.index}>
+                <StateBadge state={e.type} /> <time dateTime={e.time}>{formatTime(e.time)}</time>
+                {e.detail && <span className="muted"> {e.detail}</span>}
+              </li>
+            ))}
+          </ol>
+        </div>
+      ))}
+    </section>
+  );
+}
+
+function LogTail({ events }: { events: EventJson[] }) {
+  const [follow, setFollow] = useState(true);
+  const [query, setQuery] = useState('');
+  const box = useRef<HTMLDivElement>(null);
+  const all = logLines(events);
+  const lines = searchLines(all, query);
+  const count = lines.length;
+  useEffect(() => {
+    if (follow && box.current && count >= 0) box.current.scrollTop = box.current.scrollHeight;
+  }, [follow, count]);
+  return (
+    <section className="card wide" aria-label="Log">
+      <div className="log-head">
+        <h2>Log</h2>
+        <label>
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
+        </label>
+        <label>
+          Search <input type="search" value={query} onChange={(e) => setQuery(e.target.value)} />
+        </label>
+        <span className="muted">{query ? `${count} of ${all.length} lines` : `${all.length} lines`}</span>
+      </div>
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: the log scrolls, so the keyboard must reach it */}
+      <div className="log" ref={box} tabIndex={0} role="log" aria-label="Log lines">
+        {lines.length === 0 ? (
+          <p className="muted">{all.length === 0 ? 'No output yet.' : 'No line matches.'}</p>
+        ) : (
+          lines.map((l) => (
+            <div key={l.key} className={l.info ? 'line info' : 'line'}>
+              <span className="attempt">#{l.attempt}</span>
+              {l.text}
+            </div>
+          ))
+        )}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,92 @@
+import type { RunJson } from '@gyoza/client';
+import { useQuery } from '@tanstack/react-query';
+import { Link } from 'react-router';
+import { Empty, ErrorNote, StateBadge, UsageBar } from '../components';
+import { formatAgo } from '../lib/format';
+import { useSession } from '../session';
+
+export function WorkersPage() {
+  const { client } = useSession();
+  const workers = useQuery({ queryKey: ['workers'], queryFn: () => client.listWorkers(), refetchInterval: 3000 });
+  const busy = useQuery({
+    queryKey: ['runs', 'reserving'],
+    queryFn: ({ signal }) => client.searchRuns({ state: ['ASSIGNED', 'RUNNING'], limit: 1000 }, signal),
+    refetchInterval: 3000,
+  });
+  const runsOf = new Map<string, RunJson[]>();
+  for (const run of busy.data?.runs ?? []) {
+    if (run.worker_id) runsOf.set(run.worker_id, [...(runsOf.get(run.worker_id) ?? []), run]);
+  }
+  const now = new Date();
+  return (
+    <>
+      <h1>Workers</h1>
+      <ErrorNote error={workers.error} />
+      {workers.data?.length === 0 && (
+        <Empty
+          title="No worker has connected yet. Start one on a machine with Docker:"
+          command="pnpm gyoza worker start"
+        />
+      )}
+      <div className="cards">
+        {(workers.data ?? []).map((w) => (
+          <section key={w.id} id={w.id} className="card worker" aria-label={`Worker ${w.id}`}>
+            <h2>
+              <span className="mono">{w.id}</span> <StateBadge state={w.status.toUpperCase()} />
+            </h2>
+            <p className="muted">
+              last heartbeat {formatAgo(w.last_heartbeat_at, now)}
+              {w.tags.length > 0 && (
+                <>
+                  {' · '}
+                  {w.tags.map((t) => (
+                    <span key={t} className="tag">
+                      {t}
+                    </span>
+                  ))}
+                </>
+              )}
+            </p>
+            <UsageBar
+              label={`${w.id} CPU`}
+              used={w.resources.cpu_cores - w.free.cpu_cores}
+              total={w.resources.cpu_cores}
+              unit="cores"
+            />
+            <UsageBar
+              label={`${w.id} RAM`}
+              used={w.resources.ram_mb - w.free.ram_mb}
+              total={w.resources.ram_mb}
+              unit="mb"
+            />
+            {w.free.gpus.map((g) => (
+              <UsageBar
+                key={g.id}
+                label={`${w.id} GPU ${g.id} VRAM`}
+                used={g.vram_mb - g.free_vram_mb}
+                total={g.vram_mb}
+                unit="mb"
+              />
+            ))}
+            <h3>Runs</h3>
+            {(runsOf.get(w.id) ?? []).length === 0 ? (
+              <p className="muted">idle</p>
+            ) : (
+              <ul className="plain">
+                {(runsOf.get(w.id) ?? []).map((r) => (
+                  <li key={r.id}>
+                    <Link to={`/runs/${r.id}`} className="mono">
+                      {r.id}
+                    </Link>{' '}
+                    <StateBadge state={r.state} /> {r.definition_id ?? r.image}
+                    {r.gpu_ids.length > 0 && <span className="muted"> · GPU {r.gpu_ids.join(', ')}</span>}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+        ))}
+      </div>
+    </>
+  );
+}

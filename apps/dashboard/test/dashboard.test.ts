@@ -1,0 +1,252 @@
+// End to end in a real browser: Debian's chromium driven by playwright-core, against the
+// built server (two processes, GYOZA_WORKERS=2) on a fresh SQLite file. A "worker" is
+// scripted through @gyoza/client (heartbeat, claim, events), so no Docker is needed.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GyozaClient } from '@gyoza/client';
+import { freePort, requireBuilt, type TemporaryDirectory, temporaryDirectory, waitFor } from '@gyoza/test-support';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+
+const root = join(__dirname, '..', '..', '..');
+const serverMain = join(root, 'apps', 'server', 'dist', 'main.js');
+const dashboardIndex = join(root, 'apps', 'dashboard', 'dist', 'index.html');
+const shots = join(root, '.tmp', 'dashboard-screenshots');
+const KEY = 'dashboard-e2e-key-0123456789';
+/** Generous: two server processes and a browser on a loaded two-core machine. */
+const WAIT_MS = 20_000;
+
+jest.setTimeout(120_000);
+
+/** Retries a check until it passes (polling the page, like Playwright's web-first assertions). */
+async function eventually(check: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+const visible = (locator: Locator) => locator.first().waitFor({ state: 'visible', timeout: WAIT_MS });
+const hasText = (locator: Locator, text: string) =>
+  eventually(async () => expect(await locator.textContent({ timeout: WAIT_MS })).toContain(text));
+const lacksText = (locator: Locator, text: string) =>
+  eventually(async () => expect(await locator.textContent({ timeout: WAIT_MS })).not.toContain(text));
+const hasAttribute = (locator: Locator, name: string, value: string) =>
+  eventually(async () => expect(await locator.getAttribute(name, { timeout: WAIT_MS })).toBe(value));
+
+let dir: TemporaryDirectory;
+let server: ChildProcess;
+let base: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let client: GyozaClient;
+
+beforeAll(async () => {
+  requireBuilt(serverMain);
+  requireBuilt(dashboardIndex);
+  mkdirSync(shots, { recursive: true });
+  dir = temporaryDirectory('gyoza-dashboard-');
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(process.execPath, [serverMain], {
+    env: {
+      ...process.env,
+      GYOZA_WORKERS: '2',
+      GYOZA_HOST: '127.0.0.1',
+      GYOZA_PORT: String(port),
+      GYOZA_API_KEY: KEY,
+      GYOZA_DATABASE_URL: `sqlite:${dir.dir}/gyoza.db`,
+      GYOZA_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitFor('the server to answer /health', () =>
+    fetch(`${base}/health`).then(
+      (r) => r.ok || undefined,
+      () => undefined,
+    ),
+  );
+  client = new GyozaClient({ baseUrl: base, apiKey: KEY, env: {} });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    // Root in CI: chromium's sandbox needs an unprivileged user.
+    args: ['--no-sandbox'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  dir?.remove();
+});
+
+beforeEach(async () => {
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+  page = await context.newPage();
+});
+
+afterEach(async () => {
+  await context.close();
+});
+
+async function signIn(p: Page = page) {
+  await p.goto(`${base}/ui/`);
+  await p.getByLabel('API key').fill(KEY);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await visible(p.getByRole('heading', { name: 'Overview' }));
+}
+
+const shot = (name: string, p: Page = page) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+async function deployGreet() {
+  await client.putDefinition({
+    id: 'greet',
+    version: '1',
+    image: 'busybox',
+    input_specs: {
+      name: { type: 'string', description: 'Who to greet' },
+      times: { type: 'integer', default: 1 },
+      shout: { type: 'boolean', default: false },
+    },
+  });
+}
+
+/** A scripted worker takes exactly `runId` (the test gives it the highest priority). */
+async function claimAs(workerId: string, runId: string, gpus: { id: number; vram_mb: number }[] = []) {
+  await client.heartbeat({ worker_id: workerId, resources: { cpu_cores: 8, ram_mb: 16_384, gpus }, tags: ['e2e'] });
+  const ops = await client.claim(workerId, { limit: 1 });
+  expect(ops.map((o) => o.id)).toEqual([runId]);
+}
+
+it('redirects / to the dashboard, refuses a wrong key and signs in with the right one', async () => {
+  await page.goto(`${base}/`);
+  await page.waitForURL(`${base}/ui/`, { timeout: WAIT_MS });
+  await page.getByLabel('API key').fill('not-the-key-0123456789');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await hasText(page.getByRole('alert'), 'refused');
+  await shot('sign-in-refused');
+  await page.getByLabel('API key').fill(KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await visible(page.getByRole('heading', { name: 'Overview' }));
+  // Kept for the tab: a reload does not ask again, and the key is not on the page.
+  await page.reload();
+  await visible(page.getByRole('heading', { name: 'Overview' }));
+  expect(await page.content()).not.toContain(KEY);
+  await visible(page.getByText('Throughput, last hour'));
+  await shot('overview');
+});
+
+it('creates a run from the ops form (field errors shown by field) and lists it in the runs table', async () => {
+  await deployGreet();
+  await signIn();
+  await page.getByRole('link', { name: 'Ops' }).click();
+  await page.getByRole('link', { name: 'greet' }).click();
+  const form = page.getByRole('form', { name: 'Create a run' });
+  await visible(form.getByLabel(/^name/));
+  await form.getByLabel(/^times/).fill('two');
+  await form.getByRole('button', { name: 'Create run' }).click();
+  await visible(form.getByText('name is required'));
+  await visible(form.getByText('times must be a number'));
+  await shot('ops');
+  await form.getByLabel(/^name/).fill('Ada');
+  await form.getByLabel(/^times/).fill('3');
+  await form.getByRole('button', { name: 'Create run' }).click();
+  await page.waitForURL(/\/ui\/runs\/run_[A-Za-z0-9]+$/, { timeout: WAIT_MS });
+  const runId = page.url().split('/').at(-1) as string;
+  expect((await client.getRun(runId)).inputs).toEqual({ name: 'Ada', times: 3, shout: false });
+
+  await page.getByRole('link', { name: 'Runs', exact: true }).click();
+  const row = page.getByRole('row').filter({ hasText: runId });
+  await visible(row);
+  await hasText(row, 'greet@1');
+  await hasText(row, 'PENDING');
+  await shot('runs');
+  await row.getByRole('link', { name: runId }).click();
+  await visible(page.getByRole('heading', { name: runId }));
+});
+
+it('shows live log lines and progress as a worker reports them, and cancels the run from its page', async () => {
+  await deployGreet();
+  const run = await client.createRun({ definition_id: 'greet', inputs: { name: 'Bo' }, priority: 50 });
+  await signIn();
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  await visible(page.getByRole('heading', { name: run.id }));
+  await claimAs('w-logs', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-logs' } });
+  await client.postEvent(run.id, { type: 'LOG', msg: 'hello from the container\nsecond line' });
+  await client.postEvent(run.id, { type: 'PROGRESS', msg: 40 });
+  const log = page.getByRole('log', { name: 'Log lines' });
+  await hasText(log, 'hello from the container');
+  await hasText(log, 'second line');
+  await hasAttribute(page.getByRole('progressbar', { name: 'Run progress' }), 'aria-valuenow', '40');
+  await hasText(page.getByRole('heading', { name: run.id }), 'RUNNING');
+  await client.postEvent(run.id, { type: 'LOG', msg: 'a later line' });
+  await hasText(log, 'a later line');
+  await page.getByRole('searchbox').fill('second');
+  await lacksText(log, 'hello from the container');
+  await hasText(log, 'second line');
+  await page.getByRole('searchbox').fill('');
+  await hasText(page.getByRole('region', { name: 'Placement' }), 'w-logs');
+  await shot('run');
+
+  await page.getByRole('button', { name: 'Cancel run' }).click();
+  await page.getByRole('button', { name: 'Yes, cancel it' }).click();
+  await hasText(page.getByRole('heading', { name: run.id }), 'CANCELLED');
+  expect((await client.getRun(run.id)).state).toBe('CANCELLED');
+  await visible(page.getByRole('button', { name: 'Retry' }));
+});
+
+it('says in plain words why a waiting run waits', async () => {
+  await client.heartbeat({ worker_id: 'w-small', resources: { cpu_cores: 2, ram_mb: 2048, gpus: [] } });
+  const run = await client.createRun({ image: 'busybox', constraints: { gpu_count: 1, vram_mb: 100_000 } });
+  await signIn();
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  const why = page.getByRole('region', { name: 'Why it waits' });
+  await hasText(why, 'No connected worker can ever run it.');
+  await hasText(why, 'w-small — needs 1 GPU(s)');
+  await shot('run-waiting');
+});
+
+it('shows each worker with CPU, RAM and per-GPU VRAM as used/total bars and its runs', async () => {
+  const run = await client.createRun({
+    image: 'busybox',
+    priority: 100,
+    constraints: { cpu_cores: 2, ram_mb: 4096, gpu_count: 1, vram_mb: 8192 },
+  });
+  await claimAs('gpu-box', run.id, [
+    { id: 0, vram_mb: 24_576 },
+    { id: 1, vram_mb: 24_576 },
+  ]);
+  await signIn();
+  await page.getByRole('link', { name: 'Workers', exact: true }).click();
+  const card = page.getByRole('region', { name: 'Worker gpu-box' });
+  await visible(card);
+  const meter = (name: string) => card.locator(`[role="meter"][aria-label="${name}"]`);
+  await hasAttribute(meter('gpu-box CPU'), 'aria-valuenow', '2');
+  await hasAttribute(meter('gpu-box CPU'), 'aria-valuemax', '8');
+  await hasAttribute(meter('gpu-box RAM'), 'aria-valuenow', '4096');
+  const gpus = [meter('gpu-box GPU 0 VRAM'), meter('gpu-box GPU 1 VRAM')];
+  const used = await Promise.all(gpus.map((g) => g.getAttribute('aria-valuenow')));
+  expect(used.sort()).toEqual(['0', '8192']);
+  await hasText(card, '8 GB / 24 GB');
+  await visible(card.getByRole('link', { name: run.id }));
+  await hasText(card, 'e2e');
+  await shot('workers');
+
+  // Usable on a phone-width screen too.
+  const phone = await context.newPage();
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await phone.goto(`${base}/ui/workers`);
+  await visible(phone.getByRole('region', { name: 'Worker gpu-box' }));
+  await shot('workers-phone', phone);
+});

@@ -1,0 +1,74 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+
+/** Where the dashboard's built files are: `dist/` of the @gyoza/dashboard package. */
+export function dashboardDirectory(): string | undefined {
+  try {
+    return join(dirname(require.resolve('@gyoza/dashboard/package.json')), 'dist');
+  } catch {
+    return undefined;
+  }
+}
+
+export interface DashboardOptions {
+  /** The built files. @defaultValue {@link dashboardDirectory} */
+  directory?: string;
+  logger?: Logger;
+}
+
+/**
+ * The API app with the dashboard in front of it: its files at `/ui` (any other path under
+ * `/ui` gets index.html, for the app's own routes) and `/` redirecting there. These files
+ * are public, like any login page: every API call the dashboard makes still needs the key.
+ */
+export function withDashboard(api: Express, options: DashboardOptions = {}): Express {
+  const directory = options.directory ?? dashboardDirectory();
+  const index = directory === undefined ? undefined : join(directory, 'index.html');
+  const built = index !== undefined && existsSync(index);
+  if (!built) options.logger?.warn({ directory }, 'the dashboard is not built (pnpm build); /ui answers 503');
+  const root = express();
+  root.disable('x-powered-by');
+  root.get('/', (_req, res) => res.redirect(302, '/ui/'));
+  const ui = express.Router();
+  ui.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // Charts set inline style attributes; scripts come from these files only.
+          'style-src': ["'self'", "'unsafe-inline'"],
+          'img-src': ["'self'", 'data:'],
+          // Plain http on a LAN address must keep working.
+          'upgrade-insecure-requests': null,
+        },
+      },
+    }),
+  );
+  if (built && directory !== undefined && index !== undefined) {
+    ui.use(
+      express.static(directory, {
+        index: 'index.html',
+        setHeaders(res, path) {
+          // Bundles have content hashes in their names; index.html must be fetched afresh.
+          res.setHeader(
+            'Cache-Control',
+            path.includes(`${join('assets', '')}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
+          );
+        },
+      }),
+    );
+    ui.get('/{*path}', (_req, res) => {
+      res.setHeader('Cache-Control', 'no-cache');
+      res.sendFile(index);
+    });
+  } else {
+    ui.use((_req, res) => {
+      res.status(503).type('text/plain').send('The dashboard is not built: run `pnpm build`.\n');
+    });
+  }
+  root.use('/ui', ui);
+  root.use(api);
+  return root;
+}
