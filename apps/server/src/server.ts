@@ -2,12 +2,13 @@ import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from '@gyoza/api';
+import { ApiMetrics, createApp } from '@gyoza/api';
 import { Scheduler, strategyByName } from '@gyoza/scheduler';
 import pino, { type Logger } from 'pino';
 import { ensureApiKey } from './api-key';
 import { type ConfigOverrides, loadConfig, type ServerConfig, settingsEnvironment } from './config';
 import { withDashboard } from './dashboard';
+import { startDeliveryLoop } from './delivery-loop';
 import { dataDirectory, openStore, parseDatabaseUrl } from './store-url';
 
 export interface StartOptions extends ConfigOverrides {
@@ -68,7 +69,9 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     workerTimeoutSeconds: config.workerTimeoutSeconds,
   });
   scheduler.start();
-  const app = createApp({ store, scheduler, apiKey, logger, bodyLimit: config.bodyLimitBytes });
+  const metrics = new ApiMetrics(store);
+  const deliveries = startDeliveryLoop(config, store, logger, metrics);
+  const app = createApp({ store, scheduler, apiKey, logger, bodyLimit: config.bodyLimitBytes, metrics });
   // Timeouts bound how long a client may take to *send* its request (a half-sent one is
   // answered 408 and dropped); answers, event streams and long-polls are not limited by them.
   const server = createServer(
@@ -94,6 +97,7 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await scheduler.stop();
+        await deliveries.stop();
         server.closeIdleConnections();
         const grace = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
         await closed;

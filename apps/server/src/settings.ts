@@ -2,6 +2,7 @@
 // Start-up parsing (config.ts), the cluster children's environment (server.ts), the CLI's
 // `gyoza server start` flags and the README's table (scripts/settings-table.js) are all
 // derived from SETTINGS. Kept free of heavy imports: the CLI loads it to build its help.
+import { isIP } from 'node:net';
 import { GPU_STRATEGIES, GyozaError } from '@gyoza/domain';
 
 /** A setting that stops start-up; the message is one line naming the variable. */
@@ -101,6 +102,28 @@ function choice<const C extends readonly string[]>(spec: Common<C[number]> & { c
   };
 }
 
+/** Comma-separated CIDRs (`127.0.0.0/8,10.0.0.0/8`); empty: none. */
+function networks(spec: Common<string>): Setting<string> {
+  return {
+    ...spec,
+    type: 'string',
+    parse: (raw) => {
+      const list = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const cidr of list) {
+        const [address, bits, extra] = cidr.split('/');
+        const family = isIP(address);
+        if (!family || extra !== undefined || !/^\d+$/.test(bits ?? '') || Number(bits) > (family === 6 ? 128 : 32)) {
+          throw new ConfigError(spec.variable, `'${cidr}' is not a CIDR network (e.g. 127.0.0.0/8)`);
+        }
+      }
+      return list.join(',');
+    },
+  };
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const DEFAULT_DATABASE_URL = 'sqlite:./.gyoza/gyoza.db';
@@ -191,6 +214,43 @@ export const SETTINGS = {
     max: 3600,
     unit: 'seconds',
     help: 'an idle keep-alive connection is closed after this',
+  }),
+  webhookAllowNetworks: networks({
+    variable: 'GYOZA_WEBHOOK_ALLOW_NETWORKS',
+    defaultValue: '',
+    defaultText: 'none',
+    help: 'comma-separated CIDRs (`127.0.0.0/8,10.0.0.0/8`) of loopback, private and link-local addresses webhooks may be sent to; all others of those ranges are refused, on the address resolved at send time',
+  }),
+  webhookTimeoutSeconds: integer({
+    variable: 'GYOZA_WEBHOOK_TIMEOUT_SECONDS',
+    defaultValue: 10,
+    min: 1,
+    max: 300,
+    unit: 'seconds',
+    help: 'a webhook receiver that has not answered by then has failed the attempt',
+  }),
+  webhookRetryBaseSeconds: integer({
+    variable: 'GYOZA_WEBHOOK_RETRY_BASE_SECONDS',
+    defaultValue: 5,
+    min: 1,
+    max: 3600,
+    unit: 'seconds',
+    help: 'the first retry of a failed webhook waits about this long, later ones 6, 24, 120, 360 ... times it (5 s, 30 s, 2 min, 10 min, 30 min, 1 h ... 8 h), with jitter',
+  }),
+  webhookMaxAttempts: integer({
+    variable: 'GYOZA_WEBHOOK_MAX_ATTEMPTS',
+    defaultValue: 20,
+    min: 1,
+    max: 1000,
+    help: 'attempts after which a webhook delivery is dead (redeliver it through the API)',
+  }),
+  webhookMaxAgeSeconds: integer({
+    variable: 'GYOZA_WEBHOOK_MAX_AGE_SECONDS',
+    defaultValue: 86_400,
+    min: 1,
+    max: 30 * 86_400,
+    unit: 'seconds',
+    help: 'a webhook delivery is dead rather than retried later than this after its event',
   }),
 };
 

@@ -27,6 +27,11 @@ describe('loadConfig', () => {
       headersTimeoutSeconds: 10,
       requestTimeoutSeconds: 30,
       keepAliveTimeoutSeconds: 5,
+      webhookAllowNetworks: '',
+      webhookTimeoutSeconds: 10,
+      webhookRetryBaseSeconds: 5,
+      webhookMaxAttempts: 20,
+      webhookMaxAgeSeconds: 86400,
     });
   });
 
@@ -43,6 +48,9 @@ describe('loadConfig', () => {
     [{ GYOZA_PORT: '70000' }, 'GYOZA_PORT'],
     [{ GYOZA_WORKERS: '0' }, 'GYOZA_WORKERS'],
     [{ GYOZA_RELOAD: 'maybe' }, 'GYOZA_RELOAD'],
+    [{ GYOZA_WEBHOOK_ALLOW_NETWORKS: '127.0.0.1' }, 'GYOZA_WEBHOOK_ALLOW_NETWORKS'],
+    [{ GYOZA_WEBHOOK_ALLOW_NETWORKS: '10.0.0.0/8,localhost/8' }, 'GYOZA_WEBHOOK_ALLOW_NETWORKS'],
+    [{ GYOZA_WEBHOOK_ALLOW_NETWORKS: '10.0.0.0/33' }, 'GYOZA_WEBHOOK_ALLOW_NETWORKS'],
     [{ GYOZA_LOG_LEVEL: 'loud' }, 'GYOZA_LOG_LEVEL'],
     [{ GYOZA_API_KEY: 'short' }, 'GYOZA_API_KEY'],
     [{ GYOZA_SCHEDULER_STRATEGY: 'random' }, 'GYOZA_SCHEDULER_STRATEGY'],

@@ -13,6 +13,7 @@ import { ApiMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import type { ApiContext, RouteSpec } from './route';
 import { definitionRoutes } from './routes/definitions';
+import { deliveryRoutes } from './routes/deliveries';
 import { runRoutes } from './routes/runs';
 import { statsRoutes } from './routes/stats';
 import { healthRoute, metricsRoute } from './routes/system';
@@ -51,6 +52,11 @@ export interface AppOptions {
    * @defaultValue 20
    */
   authFailuresPerMinute?: number;
+  /**
+   * The metrics `/metrics` serves; pass one to count what else the process does (webhook deliveries).
+   * @defaultValue new ApiMetrics(store)
+   */
+  metrics?: ApiMetrics;
 }
 
 /** Every route, in the order Express matches them (`/runs/:id/events/stream` before nothing ambiguous). */
@@ -60,6 +66,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...runRoutes,
   ...workerRoutes,
   ...statsRoutes,
+  ...deliveryRoutes,
   metricsRoute,
 ];
 
@@ -71,7 +78,7 @@ export function createApp(options: AppOptions): Express {
     scheduler: options.scheduler,
     clock: options.clock ?? (() => new Date()),
     logger,
-    metrics: new ApiMetrics(options.store),
+    metrics: options.metrics ?? new ApiMetrics(options.store),
   };
   const openapi = buildOpenApi([...ROUTES, ...DOC_ROUTES], options.version ?? '0.1.0');
   const app = express();

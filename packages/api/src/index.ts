@@ -4,3 +4,4 @@
  */
 export { type AppOptions, createApp, ROUTES } from './app';
 export { HttpError } from './http-errors';
+export { ApiMetrics } from './metrics';

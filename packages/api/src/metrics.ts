@@ -1,5 +1,5 @@
 import { RUN_STATES } from '@gyoza/domain';
-import type { Store } from '@gyoza/store';
+import { DELIVERY_STATUSES, type Store } from '@gyoza/store';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One registry per app, so several apps (tests, workers of a cluster) never share counters. */
@@ -8,6 +8,10 @@ export class ApiMetrics {
   readonly claims: Counter<'result'>;
   readonly claimedRuns: Counter;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
+  /** Webhook attempts made by this process, by result: delivered, failed (retried later), dead. */
+  readonly webhookAttempts: Counter<'result'>;
+  /** From the event's commit to the receiver's 2xx, retries included. */
+  readonly webhookLatency: Histogram;
 
   constructor(store: Store) {
     const registers = [this.registry];
@@ -33,6 +37,28 @@ export class ApiMetrics {
       name: 'gyoza_claims_total',
       help: 'Claim requests by result (claimed: at least one run)',
       labelNames: ['result'],
+      registers,
+    });
+    new Gauge({
+      name: 'gyoza_webhook_deliveries',
+      help: 'Webhook deliveries by status (pending + failing: the queue depth)',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        const counts = await store.deliveries.countDeliveries();
+        for (const status of DELIVERY_STATUSES) this.set({ status }, counts[status]);
+      },
+    });
+    this.webhookAttempts = new Counter({
+      name: 'gyoza_webhook_attempts_total',
+      help: 'Webhook attempts by result (delivered, failed: retried later, dead)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.webhookLatency = new Histogram({
+      name: 'gyoza_webhook_latency_seconds',
+      help: 'From the event to its delivery (retries included)',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600, 3600, 86_400],
       registers,
     });
     this.claimedRuns = new Counter({ name: 'gyoza_claimed_runs_total', help: 'Runs handed to workers', registers });

@@ -15,6 +15,7 @@ import {
   WORKER_EVENT_TYPES,
   WORKER_ID_PATTERN,
 } from '@gyoza/domain';
+import { DELIVERY_SCHEMAS } from './dto/delivery.dto';
 import { STATS_SCHEMAS } from './dto/stats.dto';
 
 export type Schema = Record<string, unknown>;
@@ -274,6 +275,7 @@ export const RESPONSE_SCHEMAS = {
   Text: string,
   Error: error,
   ...STATS_SCHEMAS,
+  ...DELIVERY_SCHEMAS,
 } satisfies Record<string, Schema>;
 
 export type ResponseSchemaName = keyof typeof RESPONSE_SCHEMAS;

@@ -16,7 +16,7 @@ export const metricsRoute: RouteSpec = {
   method: 'get',
   path: '/metrics',
   tag: 'system',
-  summary: 'Prometheus metrics: runs by state, active workers, claims, request latency',
+  summary: 'Prometheus metrics: runs by state, active workers, claims, request latency, webhook deliveries',
   success: { status: 200, description: 'Prometheus text format', schema: 'Text', contentType: 'text/plain' },
   async handler(_req, res, { metrics }) {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
