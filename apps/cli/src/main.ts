@@ -3,6 +3,7 @@ import { GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from '@gyo
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT_FAILED, EXIT_USAGE, UsageError } from './cli-error';
+import { deliveriesCommand } from './commands/deliveries';
 import { devCommand } from './commands/dev';
 import { opCommand } from './commands/op';
 import { runCommand } from './commands/run';
@@ -63,6 +64,7 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<numb
       .command(opCommand)
       .command(runCommand)
       .command(workersCommand)
+      .command(deliveriesCommand)
       .demandCommand(1, 'name a command')
       .strict()
       .recommendCommands()

@@ -227,6 +227,28 @@ describe('gyoza run', () => {
     expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ id: 'w1', free: expect.any(Object) })]);
   });
 
+  it("lists a run's webhook deliveries and the dead ones, and redelivers one", async () => {
+    const run = await api.createRun({
+      image: 'busybox',
+      event_delivery: { webhook_url: 'https://hooks.example.com/x', event_types: ['CREATED'], secret: 's3cret' },
+    });
+    const id = `${run.id}-1`;
+    const table = await gyoza(['run', 'deliveries', run.id]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^${id}\\s+CREATED\\s+pending\\s+0\\s+-`, 'm'));
+    expect(table.stdout).not.toContain('s3cret');
+    await server.store.deliveries.recordAttempt(
+      id,
+      { status: 'dead', attempts: 3, attempted_at: new Date(), status_code: 500, error: 'HTTP 500' },
+      new Date(),
+    );
+    const dead = await gyoza(['deliveries', 'ls', '--dead', '--json']);
+    expect(JSON.parse(dead.stdout)).toEqual([expect.objectContaining({ id, status: 'dead', last_status_code: 500 })]);
+    const again = await gyoza(['deliveries', 'redeliver', id]);
+    expect(again).toMatchObject({ code: 0, stdout: `${id} queued\n` });
+    expect(JSON.parse((await gyoza(['deliveries', 'ls', '--dead', '--json'])).stdout)).toEqual([]);
+  });
+
   it('refuses bad usage with exit 2 before calling the server', async () => {
     expect((await gyoza(['run', 'create'])).code).toBe(2);
     const badInput = await gyoza(['run', 'create', 'greet', '--input', 'times=lots', '--input', 'name=x']);

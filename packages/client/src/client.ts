@@ -23,6 +23,7 @@ import type {
   WorkerJson,
   WorkerOpRun,
 } from './types';
+import type { DeliveryJson } from './webhooks';
 
 /**
  * True when a run will not change by itself any more: COMPLETED, CANCELLED, or FAILED with
@@ -263,6 +264,22 @@ export class GyozaClient {
 
   listAttempts(id: string): Promise<AttemptJson[]> {
     return this.http.request({ method: 'GET', path: `/runs/${enc(id)}/attempts`, retryable: true });
+  }
+
+  /** A run's webhook deliveries, in event order. */
+  listRunDeliveries(id: string): Promise<DeliveryJson[]> {
+    return this.http.request({ method: 'GET', path: `/runs/${enc(id)}/deliveries`, retryable: true });
+  }
+
+  /** Webhook deliveries across runs, by status (e.g. `['failing', 'dead']`). */
+  listDeliveries(options: { status?: DeliveryJson['status'][]; limit?: number } = {}): Promise<DeliveryJson[]> {
+    const query = { status: options.status?.join(','), limit: options.limit };
+    return this.http.request({ method: 'GET', path: '/deliveries', query, retryable: true });
+  }
+
+  /** Queues a delivery again from attempt 0 (same webhook-id). */
+  redeliver(id: string): Promise<DeliveryJson> {
+    return this.http.request({ method: 'POST', path: `/deliveries/${enc(id)}/redeliver` });
   }
 
   /** Events with an index above `after`, and the run's state. */

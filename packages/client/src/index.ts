@@ -26,6 +26,7 @@ export { parseSse, type SseMessage } from './sse';
 export type { SearchRunsFilter, StatsJson, ThroughputBucketJson, ThroughputJson } from './stats';
 export * from './types';
 export {
+  type DeliveryJson,
   type VerifyWebhookOptions,
   verifyWebhook,
   type WebhookMessage,

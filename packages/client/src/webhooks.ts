@@ -78,3 +78,22 @@ export function verifyWebhook(
   if (!matches) throw new WebhookVerificationError('no webhook-signature matches the secret');
   return JSON.parse(text) as WebhookMessage;
 }
+
+/** A webhook delivery as the API shows it (never its secret). */
+export interface DeliveryJson {
+  /** Also the `webhook-id` header. */
+  id: string;
+  run_id: string;
+  event_index: number;
+  event_type: string;
+  url: string;
+  status: 'pending' | 'failing' | 'delivered' | 'dead';
+  attempts: number;
+  next_attempt_at: string;
+  last_attempt_at?: string;
+  last_status_code?: number;
+  last_error?: string;
+  delivered_at?: string;
+  created_at: string;
+  updated_at: string;
+}

@@ -7,6 +7,7 @@ import { clientFrom, type GlobalArgs, note, print, printJson } from '../context'
 import { parseInputFlags, readInputsFile } from '../inputs';
 import { ago, formatTable } from '../table';
 import { formatEventLine, watchRun } from '../watch';
+import { runDeliveries } from './deliveries';
 
 interface CreateArgs extends GlobalArgs {
   op?: string;
@@ -313,10 +314,11 @@ export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(get)
       .command(ls)
       .command(attempts)
+      .command(runDeliveries)
       .command(cancel)
       .command(retry)
       .command(logs)
       .command(watch)
-      .demandCommand(1, 'name a run command: create, get, ls, attempts, cancel, retry, logs, watch'),
+      .demandCommand(1, 'name a run command: create, get, ls, attempts, deliveries, cancel, retry, logs, watch'),
   handler: () => undefined,
 };
