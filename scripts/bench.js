@@ -2,6 +2,7 @@
 // `pnpm bench` (after `pnpm build`): store and scheduler throughput and latency on this
 // machine, for the SQLite store and the MongoDB adapter on FerretDB. Prints tables.
 //   node scripts/bench.js [--stores sqlite,mongo] [--backlogs 1000,10000,100000] [--claims 300]
+//     [--sections creates,claims,longpoll,webhooks] [--webhooks 1000]
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -9,16 +10,16 @@ const { performance } = require('node:perf_hooks');
 const { parseArgs } = require('node:util');
 const { createRun } = require('../packages/domain');
 const { Scheduler } = require('../packages/scheduler');
+const { benchWebhooks } = require('./bench-webhooks');
 const { openSqliteStore } = require('../packages/store-sqlite');
 const { openMongoStore } = require('../packages/store-mongo');
 const { startFerretdb } = require('./ferretdb');
 
 const { values: args } = parseArgs({
   options: Object.fromEntries(
-    ['stores', 'backlogs', 'claims', 'mongo-backlogs', 'mongo-claims', 'mongo-uri'].map((name) => [
-      name,
-      { type: 'string' },
-    ]),
+    ['stores', 'backlogs', 'claims', 'mongo-backlogs', 'mongo-claims', 'mongo-uri', 'sections', 'webhooks'].map(
+      (name) => [name, { type: 'string' }],
+    ),
   ),
 });
 const STORES = (args.stores ?? 'sqlite,mongo').split(',');
@@ -31,6 +32,8 @@ const BACKLOGS = {
 };
 const CLAIMS = { sqlite: Number(args.claims ?? 300), mongo: Number(args['mongo-claims'] ?? 40) };
 const CONCURRENCY = [1, 8, 32];
+const SECTIONS = (args.sections ?? 'creates,claims,longpoll,webhooks').split(',');
+const WEBHOOKS = { sqlite: Number(args.webhooks ?? 1000), mongo: Math.min(Number(args.webhooks ?? 200), 200) };
 
 const percentile = (values, p) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -159,15 +162,15 @@ async function main() {
     console.log(
       `gyoza bench — ${os.cpus().length} cores, node ${process.version}; mongo = ${args['mongo-uri'] ? 'MongoDB' : 'FerretDB 1.24 (SQLite handler)'}\n`,
     );
-    console.log('| store | creates/s (1 writer) | creates/s (16 concurrent) |');
-    console.log('|---|---|---|');
-    for (const kind of STORES) {
+    if (SECTIONS.includes('creates')) console.log('| store | creates/s (1 writer) | creates/s (16 concurrent) |');
+    if (SECTIONS.includes('creates')) console.log('|---|---|---|');
+    for (const kind of SECTIONS.includes('creates') ? STORES : []) {
       const c = await benchCreates(kind, ferret);
       console.log(`| ${kind} | ${fmt(c.serial, 0)} | ${fmt(c.parallel, 0)} |`);
     }
-    console.log('\n| store | pending | workers | claims/s | p50 ms | p99 ms |');
-    console.log('|---|---|---|---|---|---|');
-    for (const kind of STORES) {
+    if (SECTIONS.includes('claims')) console.log('\n| store | pending | workers | claims/s | p50 ms | p99 ms |');
+    if (SECTIONS.includes('claims')) console.log('|---|---|---|---|---|---|');
+    for (const kind of SECTIONS.includes('claims') ? STORES : []) {
       for (const backlog of BACKLOGS[kind]) {
         for (const row of await benchClaims(kind, ferret, backlog)) {
           console.log(
@@ -176,11 +179,29 @@ async function main() {
         }
       }
     }
-    console.log('\n| store | created -> claimed by a long-polling worker, p50 ms | p99 ms |');
-    console.log('|---|---|---|');
-    for (const kind of STORES) {
+    if (SECTIONS.includes('longpoll'))
+      console.log('\n| store | created -> claimed by a long-polling worker, p50 ms | p99 ms |');
+    if (SECTIONS.includes('longpoll')) console.log('|---|---|---|');
+    for (const kind of SECTIONS.includes('longpoll') ? STORES : []) {
       const l = await benchLongPoll(kind, ferret);
       console.log(`| ${kind} | ${fmt(l.p50, 2)} | ${fmt(l.p99, 2)} |`);
+    }
+    if (SECTIONS.includes('webhooks')) {
+      console.log(
+        '\n| store | webhooks | bare POST loop/s (baseline) | deliveries/s | ratio | event -> receiver p50 ms | p99 ms |',
+      );
+      console.log('|---|---|---|---|---|---|---|');
+      for (const kind of STORES) {
+        const { store, cleanup } = await openFresh(kind, ferret);
+        try {
+          const w = await benchWebhooks(store, WEBHOOKS[kind]);
+          console.log(
+            `| ${kind} | ${WEBHOOKS[kind]} | ${fmt(w.baselinePerSecond, 0)} | ${fmt(w.perSecond, 0)} | ${fmt(w.perSecond / w.baselinePerSecond, 2)} | ${fmt(w.p50, 1)} | ${fmt(w.p99, 1)} |`,
+          );
+        } finally {
+          await cleanup();
+        }
+      }
     }
   } finally {
     await ferret?.stop();
