@@ -7,6 +7,7 @@
 import {
   ASSIGNMENT_ID_PATTERN,
   DEFINITION_ID_PATTERN,
+  IMAGE_PULL_POLICIES,
   INPUT_TYPES,
   RUN_ID_PATTERN,
   RUN_STATES,
@@ -44,15 +45,25 @@ function object(properties: Record<string, Schema>, optional: readonly string[] 
 
 const runState: Schema = { type: 'string', enum: [...RUN_STATES] };
 
-const constraints = object({
-  cpu_cores: number(0),
-  ram_mb: integer(0),
-  vram_mb: integer(0),
-  gpu_count: integer(0),
-  gpu_tags: arrayOf(string),
-  worker_tags: arrayOf(string),
-  timeout_seconds: number(0),
-});
+const constraints = object(
+  {
+    cpu_cores: number(0),
+    ram_mb: integer(0),
+    vram_mb: integer(0),
+    gpu_count: integer(0),
+    gpu_tags: arrayOf(string),
+    worker_tags: arrayOf(string),
+    timeout_seconds: number(0),
+    shm_size_mb: { ...integer(1), description: "The container's /dev/shm; absent: Docker's 64 MB" },
+  },
+  ['shm_size_mb'],
+);
+
+const imagePullPolicy: Schema = {
+  type: 'string',
+  enum: [...IMAGE_PULL_POLICIES],
+  description: "When the worker pulls the image; absent: the worker's default",
+};
 
 const retryPolicy = object(
   {
@@ -98,6 +109,7 @@ const run = object(
     definition_id: pattern(DEFINITION_ID_PATTERN),
     definition_version: pattern(VERSION_PATTERN),
     image: string,
+    image_pull_policy: imagePullPolicy,
     inputs: freeObject,
     outputs: freeObject,
     priority: integer(),
@@ -127,6 +139,7 @@ const run = object(
   [
     'definition_id',
     'definition_version',
+    'image_pull_policy',
     'worker_id',
     'error_message',
     'assigned_at',
@@ -166,6 +179,7 @@ const definition = object(
     id: pattern(DEFINITION_ID_PATTERN),
     version: pattern(VERSION_PATTERN),
     image: string,
+    image_pull_policy: imagePullPolicy,
     description: string,
     input_specs: { type: 'object', additionalProperties: ref('InputSpec') },
     output_specs: freeObject,
@@ -175,7 +189,7 @@ const definition = object(
     created_at: dateTime,
     updated_at: dateTime,
   },
-  ['description'],
+  ['description', 'image_pull_policy'],
 );
 
 const gpu = object({ id: integer(0), vram_mb: integer(0), tags: arrayOf(string) });
@@ -201,6 +215,7 @@ const workerOp = object(
     id: pattern(RUN_ID_PATTERN),
     attempt: integer(1),
     image: string,
+    image_pull_policy: imagePullPolicy,
     inputs: freeObject,
     constraints: ref('Constraints'),
     gpu_ids: arrayOf(integer(0)),
@@ -212,7 +227,7 @@ const workerOp = object(
     definition_id: pattern(DEFINITION_ID_PATTERN),
     definition_version: pattern(VERSION_PATTERN),
   },
-  ['definition_id', 'definition_version'],
+  ['definition_id', 'definition_version', 'image_pull_policy'],
 );
 
 const error = object({

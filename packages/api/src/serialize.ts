@@ -49,6 +49,7 @@ export function workerOpJson(run: OpRun): Record<string, unknown> {
     // The fencing token's second half: the worker names it in every report on this run.
     assignment_id: run.assignment_id,
   };
+  if (run.image_pull_policy !== undefined) op.image_pull_policy = run.image_pull_policy;
   if (run.definition_id !== undefined) op.definition_id = run.definition_id;
   if (run.definition_version !== undefined) op.definition_version = run.definition_version;
   return op;

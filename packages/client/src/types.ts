@@ -5,6 +5,7 @@ import type {
   FreeCapacity,
   FreeGpu,
   Gpu,
+  ImagePullPolicy,
   Inputs,
   OpAttempt,
   OpDefinition,
@@ -67,6 +68,8 @@ export interface WorkerOpRun {
   id: string;
   attempt: number;
   image: string;
+  /** Absent: the worker's own default applies. */
+  image_pull_policy?: ImagePullPolicy;
   inputs: Inputs;
   constraints: Constraints;
   gpu_ids: number[];
@@ -84,6 +87,7 @@ export interface HeartbeatInput {
 }
 
 export interface RunFromDefinitionInput {
+  image_pull_policy?: ImagePullPolicy;
   inputs?: Inputs;
   priority?: number;
   constraints?: ConstraintsInput;
@@ -93,6 +97,7 @@ export interface CreateRunBody {
   definition_id?: string;
   version?: string;
   image?: string;
+  image_pull_policy?: ImagePullPolicy;
   inputs?: Inputs;
   priority?: number;
   constraints?: ConstraintsInput;

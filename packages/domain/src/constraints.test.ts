@@ -30,6 +30,13 @@ describe('normalizeConstraints', () => {
     expect(normalizeConstraints(input as never).gpu_count).toBe(count);
   });
 
+  it('keeps shm_size_mb only when it is set, as a non-negative integer', () => {
+    expect(normalizeConstraints({ shm_size_mb: 2048 }).shm_size_mb).toBe(2048);
+    expect(normalizeConstraints({ shm_size_mb: 0 })).not.toHaveProperty('shm_size_mb');
+    expect(mergeConstraints(normalizeConstraints({ shm_size_mb: 512 }), { cpu_cores: 1 }).shm_size_mb).toBe(512);
+    expect(() => normalizeConstraints({ shm_size_mb: 1.5 })).toThrow('invalid constraints');
+  });
+
   it('keeps fractional CPU and removes duplicate tags', () => {
     expect(normalizeConstraints({ cpu_cores: 0.25, gpu_tags: ['a', 'a', 'b'], worker_tags: ['x', 'x'] })).toMatchObject(
       { cpu_cores: 0.25, gpu_tags: ['a', 'b'], worker_tags: ['x'] },

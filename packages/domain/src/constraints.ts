@@ -13,6 +13,11 @@ export interface Constraints {
   worker_tags: string[];
   /** A RUNNING attempt older than this is failed by the server; 0 = no limit. */
   timeout_seconds: number;
+  /**
+   * Size of the container's /dev/shm (PyTorch data loaders need more than Docker's 64 MB).
+   * Present only when set (a positive integer); absent: Docker's default.
+   */
+  shm_size_mb?: number;
 }
 
 export type ConstraintsInput = Partial<Constraints>;
@@ -66,6 +71,8 @@ export function normalizeConstraints(input: ConstraintsInput | undefined | null,
     worker_tags: tags('worker_tags'),
     timeout_seconds: num('timeout_seconds', false),
   };
+  const shm = num('shm_size_mb', true);
+  if (shm > 0) result.shm_size_mb = shm;
   if (issues.length > 0) throw new ValidationError(`invalid ${field}`, issues);
   return result;
 }

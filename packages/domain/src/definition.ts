@@ -8,6 +8,14 @@ export const DEFINITION_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
 /**
+ * When a worker pulls a run's image before creating its container: only when the worker lacks
+ * it, every time (a moving tag such as `:latest`), or never (images loaded by hand; a missing
+ * one fails the attempt for good). A run or definition without one gets the worker's default.
+ */
+export const IMAGE_PULL_POLICIES = ['if-not-present', 'always', 'never'] as const;
+export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
+
+/**
  * A deployed op, keyed by (id, version). Upserting the same key replaces it and keeps its
  * `created_at`; a new version is a new entry. "Latest" is the version created most recently.
  */
@@ -15,6 +23,8 @@ export interface OpDefinition {
   id: string;
   version: string;
   image: string;
+  /** Absent: the worker's default (`if-not-present` unless it was started otherwise). */
+  image_pull_policy?: ImagePullPolicy;
   description?: string;
   input_specs: InputSpecs;
   output_specs: Record<string, unknown>;
@@ -29,6 +39,7 @@ export interface OpDefinitionInput {
   id: string;
   version: string;
   image: string;
+  image_pull_policy?: ImagePullPolicy | null;
   description?: string | null;
   input_specs?: InputSpecs | null;
   output_specs?: Record<string, unknown> | null;
@@ -58,6 +69,15 @@ export function validateImage(image: unknown, field = 'image'): string {
   return image;
 }
 
+/** A pull policy, or undefined when none is given (the worker's default then applies). */
+export function validatePullPolicy(policy: unknown, field = 'image_pull_policy'): ImagePullPolicy | undefined {
+  if (policy === undefined || policy === null) return undefined;
+  if (typeof policy !== 'string' || !(IMAGE_PULL_POLICIES as readonly string[]).includes(policy)) {
+    throw ValidationError.field(field, `must be one of ${IMAGE_PULL_POLICIES.join(', ')}`);
+  }
+  return policy as ImagePullPolicy;
+}
+
 /** Collects every field problem at once, so the caller sees all of them in one answer. */
 function collect<T>(issues: FieldIssue[], fn: () => T): T | undefined {
   try {
@@ -80,6 +100,7 @@ export function defineOp(input: OpDefinitionInput, now: Date, existing?: OpDefin
   const id = collect(issues, () => validateDefinitionId(input.id));
   const version = collect(issues, () => validateVersion(input.version));
   const image = collect(issues, () => validateImage(input.image));
+  const pullPolicy = collect(issues, () => validatePullPolicy(input.image_pull_policy));
   const input_specs = collect(issues, () => validateInputSpecs(input.input_specs));
   const constraints = collect(issues, () => normalizeConstraints(input.constraints));
   const retry_policy = collect(issues, () => normalizeRetryPolicy(input.retry_policy));
@@ -104,6 +125,7 @@ export function defineOp(input: OpDefinitionInput, now: Date, existing?: OpDefin
     created_at: existing?.created_at ?? now,
     updated_at: now,
   };
+  if (pullPolicy !== undefined) definition.image_pull_policy = pullPolicy;
   if (typeof input.description === 'string') definition.description = input.description;
   return definition;
 }

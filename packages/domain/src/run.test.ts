@@ -159,6 +159,33 @@ describe('createRun ad hoc', () => {
   });
 });
 
+describe('image pull policy', () => {
+  const pinned = defineOp({ id: 'p', version: '1', image: 'p:1', image_pull_policy: 'always' }, t(0));
+
+  it('is absent unless asked for, so the worker default applies', () => {
+    expect(createRun({ image: 'x' }, null, t(1)).run.image_pull_policy).toBeUndefined();
+    expect(createRun({ inputs: { prompt: 'p' } }, def, t(1)).run.image_pull_policy).toBeUndefined();
+  });
+
+  it('is copied from the definition, and a request may name its own', () => {
+    expect(pinned.image_pull_policy).toBe('always');
+    expect(createRun({}, pinned, t(1)).run.image_pull_policy).toBe('always');
+    expect(createRun({ image_pull_policy: 'never' }, pinned, t(1)).run.image_pull_policy).toBe('never');
+    expect(createRun({ image: 'x', image_pull_policy: 'if-not-present' }, null, t(1)).run.image_pull_policy).toBe(
+      'if-not-present',
+    );
+  });
+
+  it('refuses a policy it does not know, naming the field', () => {
+    expect(fields(() => createRun({ image: 'x', image_pull_policy: 'sometimes' as never }, null, t(1)))).toEqual([
+      'image_pull_policy',
+    ]);
+    expect(
+      fields(() => defineOp({ id: 'p', version: '1', image: 'p', image_pull_policy: 'no' as never }, t(0))),
+    ).toEqual(['image_pull_policy']);
+  });
+});
+
 describe('run helpers', () => {
   it('currentAttempt finds the attempt in use', () => {
     const { run } = createRun({ image: 'x' }, null, t(1));

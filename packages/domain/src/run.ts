@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Constraints, type ConstraintsInput, mergeConstraints, normalizeConstraints } from './constraints';
 import type { OpDefinition } from './definition';
-import { validateImage } from './definition';
+import { type ImagePullPolicy, validateImage, validatePullPolicy } from './definition';
 import { ValidationError } from './errors';
 import type { EventDelivery } from './event-delivery';
 import { normalizeEventDelivery } from './event-delivery';
@@ -50,6 +50,8 @@ export interface OpRun {
   definition_id?: string;
   definition_version?: string;
   image: string;
+  /** Copied from the definition unless the request names one; absent: the worker's default. */
+  image_pull_policy?: ImagePullPolicy;
   inputs: Inputs;
   outputs: Record<string, unknown>;
   priority: number;
@@ -121,6 +123,7 @@ export function newAssignmentId(): string {
 
 export interface CreateRunInput {
   image?: string;
+  image_pull_policy?: ImagePullPolicy | null;
   inputs?: Inputs | null;
   priority?: number | null;
   constraints?: ConstraintsInput | null;
@@ -148,8 +151,8 @@ function copyEventDelivery(e: EventDelivery): EventDelivery {
 }
 
 /**
- * A new PENDING run. From a definition it copies image, constraints, retry policy and
- * event delivery; the request may override priority and constraints. Inputs are checked
+ * A new PENDING run. From a definition it copies image, pull policy, constraints, retry policy
+ * and event delivery; the request may override priority, pull policy and constraints. Inputs are checked
  * against the definition's `input_specs` and defaults filled in.
  */
 export function createRun(
@@ -159,6 +162,7 @@ export function createRun(
   id: string = newRunId(),
 ): Transition {
   const image = definition ? definition.image : validateImage(input.image);
+  const pullPolicy = validatePullPolicy(input.image_pull_policy) ?? definition?.image_pull_policy;
   // Copies, so a run never shares an object with the definition it came from.
   const constraints = definition
     ? copyConstraints(mergeConstraints(definition.constraints, input.constraints))
@@ -190,6 +194,7 @@ export function createRun(
     run.definition_id = definition.id;
     run.definition_version = definition.version;
   }
+  if (pullPolicy !== undefined) run.image_pull_policy = pullPolicy;
   if (input.idempotency_key !== undefined) run.idempotency_key = input.idempotency_key;
   const payload: Record<string, unknown> = { image };
   if (definition) Object.assign(payload, { definition_id: definition.id, definition_version: definition.version });

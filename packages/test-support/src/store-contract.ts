@@ -94,13 +94,14 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
             id,
             version,
             image,
+            image_pull_policy: 'always',
             description: 'Größe ändern — 画像',
             input_specs: {
               size: { type: 'integer', default: 512, description: 'px' },
               tags: { type: 'array', required: false },
             },
             output_specs: { url: { type: 'string' } },
-            constraints: { cpu_cores: 1.5, vram_mb: 2048, gpu_tags: ['cuda'], timeout_seconds: 30 },
+            constraints: { cpu_cores: 1.5, vram_mb: 2048, gpu_tags: ['cuda'], timeout_seconds: 30, shm_size_mb: 8192 },
             retry_policy: { max_attempts: 4, backoff_seconds: 1.5, max_backoff_seconds: 60 },
             event_delivery: { webhook_url: 'http://127.0.0.1:9/hook', event_types: ['COMPLETED'], secret: 's3cr3t' },
           },
@@ -180,6 +181,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
             id: 'gen',
             version: 'v1',
             image: 'gen:1',
+            image_pull_policy: 'never',
             input_specs: { prompt: { type: 'string' }, opts: { type: 'object', default: { a: [1, { b: null }] } } },
             constraints: {
               cpu_cores: 0.25,
@@ -188,6 +190,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
               gpu_count: 2,
               gpu_tags: ['x'],
               worker_tags: ['y'],
+              shm_size_mb: 2048,
             },
             retry_policy: { max_attempts: 2, backoff_seconds: 3, max_backoff_seconds: 10 },
             event_delivery: { webhook_url: 'https://h.local/x' },
@@ -215,6 +218,7 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(stored).toStrictEqual(failed.run);
         expect(stored?.gpu_ids).toEqual([3, 1]);
         expect(stored?.assigned_at).toEqual(at(2)); // a Date, also in the stored JSON
+        expect([stored?.image_pull_policy, stored?.constraints.shm_size_mb]).toEqual(['never', 2048]);
         expect(stored?.attempts[0]).toStrictEqual({
           attempt: 1,
           state: 'FAILED',

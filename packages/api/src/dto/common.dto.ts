@@ -1,4 +1,4 @@
-import { RETRY_POLICY_LIMITS } from '@gyoza/domain';
+import { IMAGE_PULL_POLICIES, type ImagePullPolicy, RETRY_POLICY_LIMITS } from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -39,6 +39,8 @@ export class ConstraintsDto {
   @IsCleanText({ each: true })
   worker_tags?: string[];
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) timeout_seconds?: number;
+  /** The container's /dev/shm; absent or 0: Docker's 64 MB. */
+  @IsOptional() @IsInt() @Min(0) @Max(1_048_576) shm_size_mb?: number;
 }
 
 /** The bounds are the domain's (RETRY_POLICY_LIMITS), so the OpenAPI document states them too. */
@@ -78,6 +80,8 @@ export class InputSpecDto {
 
 /** Shared by both ways of creating a run. */
 export class RunOverridesDto {
+  /** Absent: the definition's, else the worker's default. */
+  @IsOptional() @IsIn(IMAGE_PULL_POLICIES) image_pull_policy?: ImagePullPolicy;
   @IsOptional() @IsObject() @FreeForm() inputs?: Record<string, unknown>;
   @IsOptional() @IsInt() priority?: number;
   @IsOptional() @ValidateNested() @Type(() => ConstraintsDto) constraints?: ConstraintsDto;

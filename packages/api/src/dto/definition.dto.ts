@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
 import { IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { IMAGE_PULL_POLICIES, type ImagePullPolicy } from '@gyoza/domain';
 import { FreeForm, IsCleanText } from '../validation';
 import { ConstraintsDto, EventDeliveryDto, RetryPolicyDto } from './common.dto';
 
@@ -8,6 +9,8 @@ export class DefinitionDto {
   @IsString() @IsCleanText() id!: string;
   @IsString() @IsCleanText() version!: string;
   @IsString() @IsCleanText() image!: string;
+  /** Absent: the worker's default. */
+  @IsOptional() @IsIn(IMAGE_PULL_POLICIES) image_pull_policy?: ImagePullPolicy;
   @IsOptional() @IsString() @MaxLength(10_000) description?: string;
   /** name -> {type, required, default, description}; checked by the domain. */
   @IsOptional() @IsObject() @FreeForm() input_specs?: Record<string, unknown>;

@@ -6,6 +6,7 @@ import {
   createRun,
   fail,
   IdempotencyConflictError,
+  type ImagePullPolicy,
   isFinished,
   NotFoundError,
   type OpRun,
@@ -39,6 +40,7 @@ interface RunRequest {
   definition_id?: string;
   version?: string;
   image?: string;
+  image_pull_policy?: ImagePullPolicy;
   inputs?: Record<string, unknown>;
   priority?: number;
   constraints?: ConstraintsDto;
@@ -56,11 +58,17 @@ export const IDEMPOTENCY_HEADER = {
 };
 
 /** What a replay with the same Idempotency-Key must match to get the first run back. */
-const sameRequest = (a: OpRun, b: OpRun) =>
-  isDeepStrictEqual(
-    [a.definition_id, a.definition_version, a.image, a.inputs, a.priority, a.constraints, a.retry_policy],
-    [b.definition_id, b.definition_version, b.image, b.inputs, b.priority, b.constraints, b.retry_policy],
-  );
+const requested = (r: OpRun) => [
+  r.definition_id,
+  r.definition_version,
+  r.image,
+  r.image_pull_policy,
+  r.inputs,
+  r.priority,
+  r.constraints,
+  r.retry_policy,
+];
+const sameRequest = (a: OpRun, b: OpRun) => isDeepStrictEqual(requested(a), requested(b));
 
 export async function createRunFromRequest(req: Request, res: Response, ctx: ApiContext, body: RunRequest) {
   const key = req.get('idempotency-key');
