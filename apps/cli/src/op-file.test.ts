@@ -33,6 +33,16 @@ describe('parseOpFile', () => {
     });
   });
 
+  it('reads image_pull_policy and shm_size_mb, and refuses a policy it does not know', () => {
+    const { definition } = parseOpFile(
+      'id: a\nversion: 1\nimage: busybox\nimage_pull_policy: always\nconstraints:\n  shm_size_mb: 2048\n',
+    );
+    expect(definition).toMatchObject({ image_pull_policy: 'always', constraints: { shm_size_mb: 2048 } });
+    expect(problemsOf('id: a\nversion: 1\nimage: busybox\nimage_pull_policy: sometimes\n')).toEqual([
+      'op.yml:4:20: image_pull_policy: must be one of if-not-present, always, never',
+    ]);
+  });
+
   it('keeps an unquoted version as written and accepts `retry` for retry_policy', () => {
     const { definition } = parseOpFile('id: a\nversion: 1.0\nimage: busybox\nretry:\n  max_attempts: 2\n');
     expect(definition.version).toBe('1.0');

@@ -8,6 +8,7 @@ const KEYS: Record<string, keyof OpDefinitionInput> = {
   id: 'id',
   version: 'version',
   image: 'image',
+  image_pull_policy: 'image_pull_policy',
   description: 'description',
   inputs: 'input_specs',
   outputs: 'output_specs',

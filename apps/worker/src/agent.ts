@@ -5,7 +5,7 @@ import Docker from 'dockerode';
 import pino, { type Logger } from 'pino';
 import { type AgentState, checkAgentMove } from './agent-state';
 import { Attempt } from './attempt';
-import { type OpToRun, removeOrphans } from './container-run';
+import { type ContainerHardening, type OpToRun, removeOrphans } from './container-run';
 import { ImagePuller, type PullPolicy } from './image-puller';
 import { RegistryAuth } from './registry-auth';
 import { detectResources, type WorkerResourcesInput } from './resources';
@@ -49,7 +49,8 @@ export interface WorkerOptions {
    */
   reportTimeoutMs?: number;
   /**
-   * When to pull an op's image: `if-not-present`, `always` or `never`.
+   * When to pull an op's image, for runs that name no `image_pull_policy` of their own:
+   * `if-not-present`, `always` or `never`.
    * @defaultValue 'if-not-present'
    */
   pullPolicy?: PullPolicy;
@@ -64,6 +65,12 @@ export interface WorkerOptions {
    * @defaultValue none
    */
   registryAuthFile?: string;
+  /**
+   * What a trusted fleet relaxes of the op containers' defaults (`no-new-privileges`, 4096 PIDs,
+   * 3 log files of 10 MB, an init process); see `ContainerHardening`.
+   * @defaultValue all defaults hold
+   */
+  hardening?: ContainerHardening;
   /** @defaultValue pino at level info */
   logger?: Logger;
 }
@@ -331,6 +338,7 @@ export class WorkerAgent implements RunningWorker {
       docker: this.docker,
       workerId: this.id,
       networkMode: this.options.networkMode ?? 'bridge',
+      hardening: this.options.hardening,
       logger: this.logger,
       logBatchMs: this.options.logBatchMs,
       puller: this.puller,

@@ -1,7 +1,7 @@
 import type { GyozaClient } from '@gyoza/client';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { ContainerRun, type OpToRun } from './container-run';
+import { type ContainerHardening, ContainerRun, type OpToRun } from './container-run';
 import { ImagePullError, type ImagePuller, type PullPolicy, type PullProgress } from './image-puller';
 import { RunReporter } from './run-reporter';
 
@@ -18,10 +18,12 @@ export interface AttemptOptions {
   workerId: string;
   /** Docker network of the op's container. */
   networkMode: string;
+  /** What the worker relaxes of the container defaults (none: all of them hold). */
+  hardening?: ContainerHardening;
   logger: Logger;
   /** Gets the op's image onto the worker before its container is created. */
   puller: ImagePuller;
-  /** When to pull (the worker's default; a run may carry its own later). */
+  /** When to pull: the worker's default, for a run that names no policy of its own. */
   pullPolicy: PullPolicy;
   /** Hands the run back to the server when the agent stops before the attempt started. */
   release: () => Promise<void>;
@@ -61,7 +63,7 @@ export class Attempt {
     this.workerId = options.workerId;
     this.logger = options.logger;
     this.puller = options.puller;
-    this.pullPolicy = options.pullPolicy;
+    this.pullPolicy = options.op.image_pull_policy ?? options.pullPolicy;
     this.release = options.release;
     this.reporter = new RunReporter({
       client: options.client,
@@ -73,7 +75,13 @@ export class Attempt {
       logBatchMs: options.logBatchMs,
       onRefused: () => void this.cancel().catch(() => undefined),
     });
-    this.container = new ContainerRun(options.docker, options.op, options.workerId, options.networkMode);
+    this.container = new ContainerRun(
+      options.docker,
+      options.op,
+      options.workerId,
+      options.networkMode,
+      options.hardening,
+    );
   }
 
   /** Set once the attempt is cancelled or abandoned; its own outcome is then not reported. */

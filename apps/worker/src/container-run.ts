@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
+import type { ImagePullPolicy } from '@gyoza/domain';
 import type Docker from 'dockerode';
 import { firstFileOf, tarOf } from './archive';
 
@@ -8,8 +9,10 @@ export interface OpToRun {
   id: string;
   attempt: number;
   image: string;
+  /** The run's pull policy; absent: the worker's default. */
+  image_pull_policy?: ImagePullPolicy;
   inputs: Record<string, unknown>;
-  constraints: { cpu_cores: number; ram_mb: number; gpu_count: number };
+  constraints: { cpu_cores: number; ram_mb: number; gpu_count: number; shm_size_mb?: number };
   gpu_ids: number[];
   /** The claim's assignment, named in every report (fencing); absent only from older servers. */
   assignment_id?: string;
@@ -23,6 +26,50 @@ export interface ContainerOutcome {
   outputsError?: string;
 }
 
+/**
+ * What every op container gets unless the worker relaxes it (docs/worker.md): ops are
+ * untrusted code from whoever may create runs, so a setuid binary must not gain root, a fork
+ * bomb must not take the host's PIDs, a chatty op must not fill the disk with its log, and
+ * orphaned children must be reaped.
+ */
+export interface ContainerHardening {
+  /**
+   * Lets processes gain privileges (setuid binaries, file capabilities); off, the container
+   * runs with `no-new-privileges`.
+   * @defaultValue false
+   */
+  allowPrivilegeEscalation?: boolean;
+  /**
+   * Processes (and threads) one container may have at once; 0: no limit.
+   * @defaultValue 4096
+   */
+  pidsLimit?: number;
+  /**
+   * Size of one file of the container's own log (json-file) before it rotates, in MB.
+   * gyoza streams the output to the server anyway; this bounds the copy on the worker's disk.
+   * @defaultValue 10
+   */
+  logMaxSizeMb?: number;
+  /**
+   * Rotated log files kept per container.
+   * @defaultValue 3
+   */
+  logMaxFiles?: number;
+  /**
+   * Runs Docker's init as PID 1, which reaps zombies and forwards signals (`docker run --init`).
+   * @defaultValue true
+   */
+  init?: boolean;
+}
+
+export const HARDENING_DEFAULTS: Required<ContainerHardening> = Object.freeze({
+  allowPrivilegeEscalation: false,
+  pidsLimit: 4096,
+  logMaxSizeMb: 10,
+  logMaxFiles: 3,
+  init: true,
+});
+
 export const LABELS = { run: 'gyoza.run_id', worker: 'gyoza.worker_id', attempt: 'gyoza.attempt' } as const;
 const MAX_OUTPUTS_BYTES = 1 << 20;
 
@@ -35,17 +82,34 @@ function scalarInputEnv(inputs: Record<string, unknown>): string[] {
 
 /**
  * The container of one attempt: inputs in the environment (and, put in by the agent,
- * /gyoza/inputs.json), CPU and memory limits from the run's constraints, the assigned GPUs
- * as an NVIDIA device request, labels that let a restarted agent find what it left behind.
+ * /gyoza/inputs.json), CPU, memory and /dev/shm from the run's constraints, the assigned GPUs
+ * as an NVIDIA device request, the worker's hardening (see ContainerHardening), labels that
+ * let a restarted agent find what it left behind.
  */
-export function containerSpec(op: OpToRun, workerId: string, networkMode: string): Docker.ContainerCreateOptions {
+export function containerSpec(
+  op: OpToRun,
+  workerId: string,
+  networkMode: string,
+  hardening: ContainerHardening = {},
+): Docker.ContainerCreateOptions {
+  const harden = { ...HARDENING_DEFAULTS, ...hardening };
   const env = [
     `GYOZA_INPUTS=${JSON.stringify(op.inputs)}`,
     `GYOZA_RUN_ID=${op.id}`,
     `GYOZA_ATTEMPT=${op.attempt}`,
     ...scalarInputEnv(op.inputs),
   ];
-  const hostConfig: Docker.HostConfig = { NetworkMode: networkMode };
+  const hostConfig: Docker.HostConfig = {
+    NetworkMode: networkMode,
+    Init: harden.init,
+    SecurityOpt: harden.allowPrivilegeEscalation ? [] : ['no-new-privileges'],
+    LogConfig: {
+      Type: 'json-file',
+      Config: { 'max-size': `${harden.logMaxSizeMb}m`, 'max-file': String(harden.logMaxFiles) },
+    },
+  };
+  if (harden.pidsLimit > 0) hostConfig.PidsLimit = harden.pidsLimit;
+  if (op.constraints.shm_size_mb) hostConfig.ShmSize = op.constraints.shm_size_mb * 1024 * 1024;
   if (op.constraints.cpu_cores > 0) hostConfig.NanoCpus = Math.round(op.constraints.cpu_cores * 1e9);
   if (op.constraints.ram_mb > 0) {
     hostConfig.Memory = op.constraints.ram_mb * 1024 * 1024;
@@ -77,10 +141,13 @@ export class ContainerRun {
     readonly op: OpToRun,
     private readonly workerId: string,
     private readonly networkMode: string,
+    private readonly hardening: ContainerHardening = {},
   ) {}
 
   async start(onLine: (stream: 'stdout' | 'stderr', line: string) => void): Promise<void> {
-    this.container = await this.docker.createContainer(containerSpec(this.op, this.workerId, this.networkMode));
+    this.container = await this.docker.createContainer(
+      containerSpec(this.op, this.workerId, this.networkMode, this.hardening),
+    );
     const inputs = JSON.stringify(this.op.inputs);
     await this.container.putArchive(tarOf('gyoza/inputs.json', inputs), { path: '/' });
     const stream = await this.container.attach({ stream: true, stdout: true, stderr: true });

@@ -1,10 +1,11 @@
+import { IMAGE_PULL_POLICIES, type ImagePullPolicy } from '@gyoza/domain';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { RegistryAuth } from './registry-auth';
 
-/** When the worker pulls an op's image before creating its container. */
-export const PULL_POLICIES = ['if-not-present', 'always', 'never'] as const;
-export type PullPolicy = (typeof PULL_POLICIES)[number];
+/** When the worker pulls an op's image before creating its container (the domain's list). */
+export const PULL_POLICIES = IMAGE_PULL_POLICIES;
+export type PullPolicy = ImagePullPolicy;
 
 /** Bytes of an image pull so far, summed over its layers. */
 export interface PullProgress {

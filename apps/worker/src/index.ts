@@ -6,7 +6,15 @@
  */
 export { type RunningWorker, startWorker, WorkerAgent, type WorkerOptions } from './agent';
 export { AGENT_STATES, type AgentState, AgentStateError } from './agent-state';
-export { ContainerRun, containerSpec, LABELS, type OpToRun, removeOrphans } from './container-run';
+export {
+  type ContainerHardening,
+  ContainerRun,
+  containerSpec,
+  HARDENING_DEFAULTS,
+  LABELS,
+  type OpToRun,
+  removeOrphans,
+} from './container-run';
 export { ImagePullError, ImagePuller, PULL_POLICIES, type PullPolicy, type PullProgress } from './image-puller';
 export { RegistryAuth, type RegistryCredentials, registryOf } from './registry-auth';
 export { detectGpus, detectResources, parseGpus, parseNvidiaSmi, type WorkerResourcesInput } from './resources';

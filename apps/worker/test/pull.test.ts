@@ -161,6 +161,26 @@ it('fails at once under pull policy never when the image is missing, not retried
   ).toBe('missing');
 }, 60_000);
 
+it("uses the run's own pull policy over the worker's default", async () => {
+  const image = await pushed(open);
+  await agent('w-run-policy', { pullPolicy: 'never' });
+  const pulled = await client.createRun({
+    image,
+    image_pull_policy: 'if-not-present',
+    constraints: { cpu_cores: 1, ram_mb: 64 },
+    retry_policy: { max_attempts: 1, backoff_seconds: 0 },
+  });
+  expect(await finished(pulled.id)).toMatchObject({ state: 'COMPLETED', image_pull_policy: 'if-not-present' });
+  // The worker's `never` holds for a run without a policy; the image is here now, so it runs.
+  const defaulted = await submit(image);
+  expect(await finished(defaulted.id)).toMatchObject({ state: 'COMPLETED' });
+  await removeLocalImage(image);
+  const refused = await submit(image, 3);
+  const failed = await finished(refused.id);
+  expect(failed).toMatchObject({ state: 'FAILED', current_attempt: 1 });
+  expect(failed.error_message).toContain('pull policy is never');
+}, 90_000);
+
 it('fails a missing image as permanent (not found), with the reason and no retry', async () => {
   const run = await submit(`${open.host}/gyoza/nothing-here:1`, 3);
   await agent('w-notfound');

@@ -1,6 +1,6 @@
 import type { EventJson, RunJson } from '@gyoza/client';
-import type { ConstraintsInput, RunState } from '@gyoza/domain';
-import { RUN_STATES } from '@gyoza/domain';
+import type { ConstraintsInput, ImagePullPolicy, RunState } from '@gyoza/domain';
+import { IMAGE_PULL_POLICIES, RUN_STATES } from '@gyoza/domain';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT_OK, UsageError } from '../cli-error';
 import { clientFrom, type GlobalArgs, note, print, printJson } from '../context';
@@ -25,6 +25,8 @@ interface CreateArgs extends GlobalArgs {
   'gpu-tag'?: string[];
   'worker-tag'?: string[];
   'timeout-seconds'?: number;
+  'shm-size-mb'?: number;
+  'pull-policy'?: ImagePullPolicy;
   'max-attempts'?: number;
 }
 interface IdArgs extends GlobalArgs {
@@ -63,6 +65,7 @@ function constraintFlags(argv: CreateArgs): ConstraintsInput | undefined {
   if (argv['gpu-tag']?.length) c.gpu_tags = argv['gpu-tag'];
   if (argv['worker-tag']?.length) c.worker_tags = argv['worker-tag'];
   if (argv['timeout-seconds'] !== undefined) c.timeout_seconds = argv['timeout-seconds'];
+  if (argv['shm-size-mb'] !== undefined) c.shm_size_mb = argv['shm-size-mb'];
   return Object.keys(c).length > 0 ? c : undefined;
 }
 
@@ -86,6 +89,11 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       .option('gpu-tag', { type: 'string', array: true, group: 'Constraints:' })
       .option('worker-tag', { type: 'string', array: true, group: 'Constraints:' })
       .option('timeout-seconds', { type: 'number', group: 'Constraints:' })
+      .option('shm-size-mb', { type: 'number', group: 'Constraints:', describe: "the container's /dev/shm" })
+      .option('pull-policy', {
+        choices: IMAGE_PULL_POLICIES,
+        describe: "when the worker pulls the image (default: the op's, else the worker's)",
+      })
       .option('max-attempts', { type: 'number', describe: 'retry policy of an ad-hoc run' })
       .check((a) => {
         if (!a.op && !a.image) throw new UsageError('name an op, or give --image for an ad-hoc run');
@@ -105,7 +113,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       const inputs = { ...fromFile, ...parseInputFlags(argv.input, specs) };
       run = await client.createRunFromDefinition(
         argv.op,
-        { inputs, priority: argv.priority, constraints },
+        { inputs, priority: argv.priority, constraints, image_pull_policy: argv['pull-policy'] },
         { version: argv.version, idempotencyKey },
       );
     } else {
@@ -113,6 +121,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
       run = await client.createRun(
         {
           image: argv.image,
+          image_pull_policy: argv['pull-policy'],
           inputs,
           priority: argv.priority,
           constraints,

@@ -1,3 +1,4 @@
+import { IMAGE_PULL_POLICIES, type ImagePullPolicy } from '@gyoza/domain';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../cli-error';
 import { clientFrom, type GlobalArgs } from '../context';
@@ -13,6 +14,14 @@ export interface WorkerStartArgs extends GlobalArgs {
   network?: string;
   'heartbeat-seconds'?: number;
   'grace-seconds'?: number;
+  'pull-policy'?: string;
+  'pull-timeout-seconds'?: number;
+  'registry-auth'?: string;
+  'allow-privilege-escalation'?: boolean;
+  'pids-limit'?: number;
+  'log-max-size-mb'?: number;
+  'log-max-files'?: number;
+  init?: boolean;
 }
 
 export function workerOptions(y: Argv<GlobalArgs>): Argv<WorkerStartArgs> {
@@ -37,6 +46,33 @@ export function workerOptions(y: Argv<GlobalArgs>): Argv<WorkerStartArgs> {
       type: 'number',
       default: 30,
       describe: 'on SIGTERM, how long running ops may finish',
+    })
+    .option('pull-policy', {
+      choices: IMAGE_PULL_POLICIES,
+      default: 'if-not-present',
+      describe: 'when to pull an image, for runs that name no image_pull_policy',
+    })
+    .option('pull-timeout-seconds', {
+      type: 'number',
+      default: 1800,
+      describe: 'a pull that takes longer fails the attempt (retried per its policy)',
+    })
+    .option('registry-auth', {
+      type: 'string',
+      describe: 'a Docker config.json whose auths win over $DOCKER_CONFIG/config.json or ~/.docker/config.json',
+    })
+    .option('allow-privilege-escalation', {
+      type: 'boolean',
+      default: false,
+      describe: 'run op containers without no-new-privileges (setuid binaries work)',
+    })
+    .option('pids-limit', { type: 'number', default: 4096, describe: 'processes per op container (0: no limit)' })
+    .option('log-max-size-mb', { type: 'number', default: 10, describe: "size of one file of an op container's log" })
+    .option('log-max-files', { type: 'number', default: 3, describe: 'rotated log files kept per op container' })
+    .option('init', {
+      type: 'boolean',
+      default: true,
+      describe: 'an init process reaps zombies in op containers (--no-init: none)',
     }) as Argv<WorkerStartArgs>;
 }
 
@@ -49,6 +85,13 @@ export async function startWorkerFromArgs(argv: WorkerStartArgs) {
     gpus = argv.gpus === undefined ? undefined : worker.parseGpus(argv.gpus);
   } catch (error) {
     throw new UsageError((error as Error).message);
+  }
+  for (const flag of ['pids-limit', 'log-max-size-mb', 'log-max-files', 'pull-timeout-seconds'] as const) {
+    const value = argv[flag];
+    const least = flag === 'pids-limit' ? 0 : 1;
+    if (value !== undefined && (!Number.isInteger(value) || value < least)) {
+      throw new UsageError(`--${flag} must be an integer of at least ${least}`);
+    }
   }
   const dockerHost = argv['docker-host'];
   const docker = dockerHost
@@ -72,6 +115,16 @@ export async function startWorkerFromArgs(argv: WorkerStartArgs) {
     docker,
     networkMode: argv.network,
     heartbeatIntervalMs: (argv['heartbeat-seconds'] ?? 5) * 1000,
+    pullPolicy: argv['pull-policy'] as ImagePullPolicy | undefined,
+    pullTimeoutSeconds: argv['pull-timeout-seconds'],
+    registryAuthFile: argv['registry-auth'],
+    hardening: {
+      allowPrivilegeEscalation: argv['allow-privilege-escalation'],
+      pidsLimit: argv['pids-limit'],
+      logMaxSizeMb: argv['log-max-size-mb'],
+      logMaxFiles: argv['log-max-files'],
+      init: argv.init,
+    },
   });
 }
 
