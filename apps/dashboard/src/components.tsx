@@ -1,19 +1,25 @@
 import type { RunState } from '@gyoza/client';
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, useEffect, useRef, useState } from 'react';
 import { formatMb, percentUsed } from './lib/format';
 
 export function StateBadge({ state }: { state: RunState | string }) {
   return <span className={`badge state-${state.toLowerCase()}`}>{state}</span>;
 }
 
-/** A used/total bar (role meter), with the numbers written beside it. */
+/**
+ * A used/total bar (role meter): the label and the numbers on one line, the bar under them, so
+ * it fits a narrow card. `name` is the meter's accessible name when the visible label leans on
+ * its context ("CPU" in a worker's card).
+ */
 export function UsageBar({
   label,
+  name = label,
   used,
   total,
   unit,
 }: {
   label: string;
+  name?: string;
   used: number;
   total: number;
   unit: 'mb' | 'cores';
@@ -22,12 +28,15 @@ export function UsageBar({
   const text = unit === 'mb' ? `${formatMb(used)} / ${formatMb(total)}` : `${Number(used.toFixed(2))} / ${total} cores`;
   return (
     <div className="usage">
-      <span className="usage-label">{label}</span>
+      <span className="usage-label" title={label}>
+        {label}
+      </span>
+      <span className="usage-text">{text}</span>
       {/* biome-ignore lint/a11y/useSemanticElements: a themed bar; <meter> cannot be styled alike across browsers */}
       <div
         className={`bar ${pct >= 90 ? 'hot' : ''}`}
         role="meter"
-        aria-label={label}
+        aria-label={name}
         aria-valuemin={0}
         aria-valuemax={total}
         aria-valuenow={used}
@@ -35,7 +44,6 @@ export function UsageBar({
       >
         <div className="fill" style={{ width: `${pct}%` }} />
       </div>
-      <span className="usage-text">{text}</span>
     </div>
   );
 }
@@ -80,7 +88,10 @@ export function ErrorNote({ error }: { error: unknown }) {
   );
 }
 
-/** A button that asks once more before acting (inline, so it works with the keyboard). */
+/**
+ * A button that asks once more before acting, inline so it works with the keyboard: the answer
+ * takes the focus, Escape or "Keep it" returns it to the button.
+ */
 export function ConfirmButton({
   label,
   question,
@@ -97,30 +108,53 @@ export function ConfirmButton({
   danger?: boolean;
 }) {
   const [asking, setAsking] = useState(false);
+  const button = useRef<HTMLButtonElement>(null);
+  const refocus = useRef(false);
+  useEffect(() => {
+    if (!asking && refocus.current) {
+      refocus.current = false;
+      button.current?.focus();
+    }
+  }, [asking]);
+  const answer = (confirmed: boolean) => {
+    refocus.current = true;
+    setAsking(false);
+    if (confirmed) onConfirm();
+  };
   if (!asking) {
     return (
-      <button type="button" className={danger ? 'danger' : ''} disabled={busy} onClick={() => setAsking(true)}>
+      <button
+        ref={button}
+        type="button"
+        className={danger ? 'danger' : ''}
+        disabled={busy}
+        onClick={() => setAsking(true)}
+      >
         {label}
       </button>
     );
   }
   return (
     // biome-ignore lint/a11y/useSemanticElements: an inline question, not a form section
-    <span className="confirm" role="group" aria-label={question}>
+    <span
+      className="confirm"
+      role="group"
+      aria-label={question}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') answer(false);
+      }}
+    >
       <span>{question}</span>
       <button
         type="button"
         className={danger ? 'danger' : ''}
         // biome-ignore lint/a11y/noAutofocus: the question just appeared; focus its answer
         autoFocus
-        onClick={() => {
-          setAsking(false);
-          onConfirm();
-        }}
+        onClick={() => answer(true)}
       >
         {confirmLabel}
       </button>
-      <button type="button" className="quiet" onClick={() => setAsking(false)}>
+      <button type="button" className="quiet" onClick={() => answer(false)}>
         Keep it
       </button>
     </span>

@@ -2,7 +2,7 @@
 // built server (two processes, GYOZA_WORKERS=2) on a fresh SQLite file. A "worker" is
 // scripted through @gyoza/client (heartbeat, claim, events), so no Docker is needed.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GyozaClient } from '@gyoza/client';
 import { freePort, requireBuilt, type TemporaryDirectory, temporaryDirectory, waitFor } from '@gyoza/test-support';
@@ -50,6 +50,8 @@ let client: GyozaClient;
 beforeAll(async () => {
   requireBuilt(serverMain);
   requireBuilt(dashboardIndex);
+  // A fresh folder each run, so it holds exactly this run's set (light and dark of each page).
+  rmSync(shots, { recursive: true, force: true });
   mkdirSync(shots, { recursive: true });
   dir = temporaryDirectory('gyoza-dashboard-');
   const port = await freePort();
@@ -106,7 +108,36 @@ async function signIn(p: Page = page) {
   await visible(p.getByRole('heading', { name: 'Overview' }));
 }
 
-const shot = (name: string, p: Page = page) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+/** Saves `name.png` in the light theme and `name-dark.png` in the dark one (the system's setting, emulated). */
+async function shot(name: string, p: Page = page) {
+  await p.screenshot({ path: join(shots, `${name}.png`), fullPage: true, animations: 'disabled' });
+  await p.emulateMedia({ colorScheme: 'dark' });
+  await p.screenshot({ path: join(shots, `${name}-dark.png`), fullPage: true, animations: 'disabled' });
+  await p.emulateMedia({ colorScheme: 'light' });
+}
+
+/** Fails when an element of `inner` sticks out of `outer`'s padding box (text spilling past a card's edge). */
+async function fitsInside(outer: Locator, inner: Locator) {
+  const box = await outer.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return { left: r.left + el.clientLeft, right: r.left + el.clientLeft + el.clientWidth };
+  });
+  const parts = await inner.evaluateAll((els) =>
+    els.map((el) => {
+      const r = el.getBoundingClientRect();
+      return { text: el.textContent, left: r.left, right: r.right, overflows: el.scrollWidth > el.clientWidth };
+    }),
+  );
+  expect(parts.length).toBeGreaterThan(0);
+  for (const part of parts) {
+    expect({ ...part, left: part.left >= box.left - 0.5, right: part.right <= box.right + 0.5 }).toEqual({
+      ...part,
+      left: true,
+      right: true,
+      overflows: false,
+    });
+  }
+}
 
 async function deployGreet() {
   await client.putDefinition({
@@ -122,7 +153,7 @@ async function deployGreet() {
 }
 
 /** A scripted worker takes exactly `runId` (the test gives it the highest priority). */
-async function claimAs(workerId: string, runId: string, gpus: { id: number; vram_mb: number }[] = []) {
+async function claimAs(workerId: string, runId: string, gpus: { id: number; vram_mb: number; tags?: string[] }[] = []) {
   await client.heartbeat({ worker_id: workerId, resources: { cpu_cores: 8, ram_mb: 16_384, gpus }, tags: ['e2e'] });
   const ops = await client.claim(workerId, { limit: 1 });
   expect(ops.map((o) => o.id)).toEqual([runId]);
@@ -224,7 +255,7 @@ it('shows each worker with CPU, RAM and per-GPU VRAM as used/total bars and its 
     constraints: { cpu_cores: 2, ram_mb: 4096, gpu_count: 1, vram_mb: 8192 },
   });
   await claimAs('gpu-box', run.id, [
-    { id: 0, vram_mb: 24_576 },
+    { id: 0, vram_mb: 24_576, tags: ['a100'] },
     { id: 1, vram_mb: 24_576 },
   ]);
   await signIn();
@@ -241,10 +272,93 @@ it('shows each worker with CPU, RAM and per-GPU VRAM as used/total bars and its 
   await hasText(card, '8 GB / 24 GB');
   await visible(card.getByRole('link', { name: run.id }));
   await hasText(card, 'e2e');
+  // The visible labels leave the worker's name to the card's heading; the numbers fit in the card.
+  expect(await card.locator('.usage-label').allTextContents()).toEqual([
+    'CPU',
+    'RAM',
+    'GPU 0 · a100 VRAM',
+    'GPU 1 VRAM',
+  ]);
+  await fitsInside(card, card.locator('.usage-label, .usage-text, .bar'));
   await shot('workers');
 
   // Usable on a phone-width screen too (the same tab: the key is kept per tab).
   await page.setViewportSize({ width: 390, height: 844 });
   await visible(card);
+  await fitsInside(card, card.locator('.usage-label, .usage-text, .bar'));
   await shot('workers-phone');
+});
+
+/** What has the keyboard focus, and whether it shows (a 2 px outline at least). */
+function focused(p: Page = page) {
+  return p.evaluate(() => {
+    const el = document.activeElement as HTMLElement | null;
+    const style = el ? getComputedStyle(el) : undefined;
+    return {
+      name: (el?.getAttribute('aria-label') ?? el?.textContent ?? '').trim(),
+      type: el?.getAttribute('type') ?? '',
+      inNav: Boolean(el?.closest('nav[aria-label="Main"]')),
+      inMain: Boolean(el?.closest('main')) && el?.tagName !== 'MAIN',
+      ring: Boolean(style && style.outlineStyle !== 'none' && Number.parseFloat(style.outlineWidth) >= 2),
+    };
+  });
+}
+type Focused = Awaited<ReturnType<typeof focused>>;
+
+/** Presses Tab (or Shift+Tab) until `wanted` has the focus; every stop on the way must show its focus. */
+async function tabTo(wanted: (f: Focused) => boolean, key: 'Tab' | 'Shift+Tab' = 'Tab'): Promise<Focused> {
+  const path: Focused[] = [];
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press(key);
+    const now = await focused();
+    path.push(now);
+    if (wanted(now)) {
+      expect(path.filter((f) => !f.ring)).toEqual([]);
+      return now;
+    }
+  }
+  throw new Error(`not reached with ${key}: ${path.map((f) => f.name || f.type).join(' → ')}`);
+}
+
+it('reaches every control of the run page with the keyboard and cancels the run with it alone', async () => {
+  await deployGreet();
+  const run = await client.createRun({ definition_id: 'greet', inputs: { name: 'Kay' }, priority: 60 });
+  await claimAs('w-keys', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-keys' } });
+  await client.postEvent(run.id, { type: 'LOG', msg: 'a line to search' });
+  await signIn();
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  await visible(page.getByRole('heading', { name: run.id }));
+  await hasText(page.getByRole('log', { name: 'Log lines' }), 'a line to search');
+
+  // The first stop is the skip link, shown while focused; the next one is the main navigation.
+  await page.keyboard.press('Tab');
+  expect(await focused()).toMatchObject({ name: 'Skip to content', ring: true });
+  expect((await page.getByRole('link', { name: 'Skip to content' }).boundingBox())?.x).toBeGreaterThanOrEqual(0);
+  expect(await tabTo(() => true)).toMatchObject({ name: 'Overview', inNav: true });
+  // Following the skip link moves past the navigation, into the page.
+  await tabTo((f) => f.name === 'Skip to content', 'Shift+Tab');
+  await page.keyboard.press('Enter');
+  expect(await tabTo(() => true)).toMatchObject({ inNav: false, inMain: true });
+
+  await tabTo((f) => f.name === 'Cancel run');
+  await tabTo((f) => f.type === 'search');
+  await page.keyboard.type('nothing like it');
+  await hasText(page.getByRole('log', { name: 'Log lines' }), 'No line matches.');
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Backspace');
+  await hasText(page.getByRole('log', { name: 'Log lines' }), 'a line to search');
+
+  // Back to Cancel; the question takes the focus, Escape puts it back, Enter on the answer cancels.
+  await tabTo((f) => f.name === 'Cancel run', 'Shift+Tab');
+  await page.keyboard.press('Enter');
+  expect(await focused()).toMatchObject({ name: 'Yes, cancel it', ring: true });
+  await page.keyboard.press('Escape');
+  expect(await focused()).toMatchObject({ name: 'Cancel run', ring: true });
+  await page.keyboard.press('Space');
+  expect(await focused()).toMatchObject({ name: 'Yes, cancel it', ring: true });
+  await shot('run-confirm');
+  await page.keyboard.press('Enter');
+  await hasText(page.getByRole('heading', { name: run.id }), 'CANCELLED');
+  expect((await client.getRun(run.id)).state).toBe('CANCELLED');
 });

@@ -1,4 +1,4 @@
-import { formatAgo, formatDuration, formatMb, isoFromLocalInput, percentUsed } from './format';
+import { formatAgo, formatDuration, formatMb, gpuLabel, isoFromLocalInput, percentUsed } from './format';
 
 describe('formatting', () => {
   it('writes sizes in MB below a GB and in GB above', () => {
@@ -35,5 +35,12 @@ describe('formatting', () => {
     expect(isoFromLocalInput('')).toBeUndefined();
     expect(isoFromLocalInput('nonsense')).toBeUndefined();
     expect(isoFromLocalInput('2026-03-01T10:02')).toBe(new Date('2026-03-01T10:02').toISOString());
+  });
+
+  it('labels a GPU by its index and, when it has them, its tags', () => {
+    expect(gpuLabel({ id: 0, tags: ['a100'] })).toBe('GPU 0 · a100 VRAM');
+    expect(gpuLabel({ id: 3, tags: ['a100', 'nvlink'] })).toBe('GPU 3 · a100 nvlink VRAM');
+    expect(gpuLabel({ id: 1, tags: [] })).toBe('GPU 1 VRAM');
+    expect(gpuLabel({ id: 2 })).toBe('GPU 2 VRAM');
   });
 });

@@ -45,3 +45,9 @@ export function isoFromLocalInput(value: string): string | undefined {
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
+
+/** A GPU's label in its worker's card: "GPU 0 · a100 VRAM" (its tags name the model), "GPU 1 VRAM". */
+export function gpuLabel(gpu: { id: number; tags?: readonly string[] }): string {
+  const tags = gpu.tags?.length ? ` · ${gpu.tags.join(' ')}` : '';
+  return `GPU ${gpu.id}${tags} VRAM`;
+}

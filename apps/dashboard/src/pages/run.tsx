@@ -193,7 +193,9 @@ function LogTail({ events }: { events: EventJson[] }) {
         <label>
           Search <input type="search" value={query} onChange={(e) => setQuery(e.target.value)} />
         </label>
-        <span className="muted">{query ? `${count} of ${all.length} lines` : `${all.length} lines`}</span>
+        <span className="muted">
+          {query ? `${count} of ${all.length} lines` : all.length === 1 ? '1 line' : `${all.length} lines`}
+        </span>
       </div>
       {/* biome-ignore lint/a11y/noNoninteractiveTabindex: the log scrolls, so the keyboard must reach it */}
       <div className="log" ref={box} tabIndex={0} role="log" aria-label="Log lines">

@@ -2,7 +2,7 @@ import type { RunJson } from '@gyoza/client';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { Empty, ErrorNote, StateBadge, UsageBar } from '../components';
-import { formatAgo } from '../lib/format';
+import { formatAgo, gpuLabel } from '../lib/format';
 import { useSession } from '../session';
 
 export function WorkersPage() {
@@ -48,13 +48,15 @@ export function WorkersPage() {
               )}
             </p>
             <UsageBar
-              label={`${w.id} CPU`}
+              label="CPU"
+              name={`${w.id} CPU`}
               used={w.resources.cpu_cores - w.free.cpu_cores}
               total={w.resources.cpu_cores}
               unit="cores"
             />
             <UsageBar
-              label={`${w.id} RAM`}
+              label="RAM"
+              name={`${w.id} RAM`}
               used={w.resources.ram_mb - w.free.ram_mb}
               total={w.resources.ram_mb}
               unit="mb"
@@ -62,7 +64,8 @@ export function WorkersPage() {
             {w.free.gpus.map((g) => (
               <UsageBar
                 key={g.id}
-                label={`${w.id} GPU ${g.id} VRAM`}
+                label={gpuLabel(g)}
+                name={`${w.id} GPU ${g.id} VRAM`}
                 used={g.vram_mb - g.free_vram_mb}
                 total={g.vram_mb}
                 unit="mb"
