@@ -13,6 +13,19 @@ export function progressBar(percent: number, width = BAR_WIDTH): string {
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.round(p)).padStart(3)}%`;
 }
 
+/** The worker's pull progress (an INFO event with `payload.phase: 'pulling'`), if this is one. */
+export function pullProgressOf(e: EventJson): { image: string; percent: number } | undefined {
+  const p = e.payload;
+  if (e.type !== 'INFO' || p?.phase !== 'pulling' || typeof p.image !== 'string') return undefined;
+  const percent = Number(p.percent);
+  return { image: p.image, percent: Number.isFinite(percent) ? percent : 0 };
+}
+
+/** The pull's own bar: `pulling gyoza/x:1 [####------]  43%`. */
+export function pullBar(image: string, percent: number, width = BAR_WIDTH): string {
+  return `pulling ${image} ${progressBar(percent, width)}`;
+}
+
 /** One human line for an event, or undefined for events that only move the bar. */
 export function describeEvent(e: EventJson): string | undefined {
   const p = e.payload ?? {};
@@ -62,9 +75,9 @@ export async function watchRun(client: GyozaClient, id: string, json = false): P
     if (barShown) process.stderr.write('\r\x1b[2K');
     barShown = false;
   };
-  const drawBar = () => {
+  const drawBar = (text = progressBar(progress)) => {
     if (!tty) return;
-    process.stderr.write(`\r\x1b[2K${progressBar(progress)}`);
+    process.stderr.write(`\r\x1b[2K${text}`);
     barShown = true;
   };
 
@@ -74,6 +87,13 @@ export async function watchRun(client: GyozaClient, id: string, json = false): P
       const value = Number(event.msg);
       if (Number.isFinite(value)) progress = value;
       if (tty) drawBar();
+      else process.stderr.write(`${formatEventLine(event)}\n`);
+      continue;
+    }
+    const pull = pullProgressOf(event);
+    if (pull) {
+      // Before STARTED: the image is on its way, the op's own bar has not begun.
+      if (tty) drawBar(pullBar(pull.image, pull.percent));
       else process.stderr.write(`${formatEventLine(event)}\n`);
       continue;
     }

@@ -135,6 +135,17 @@ const run = object(
     idempotency_key: string,
     attempts: arrayOf(ref('OpAttempt')),
     pending_reason: { type: 'string', description: 'Why a PENDING run has no worker yet' },
+    phase: {
+      type: 'string',
+      enum: ['pulling'],
+      description: 'ASSIGNED and its worker is pulling the image (the command has not started)',
+    },
+    pull_progress: object({
+      image: string,
+      done_bytes: integer(0),
+      total_bytes: integer(0),
+      percent: { type: 'number', minimum: 0, maximum: 100 },
+    }),
   },
   [
     'definition_id',
@@ -149,6 +160,8 @@ const run = object(
     'not_before',
     'idempotency_key',
     'pending_reason',
+    'phase',
+    'pull_progress',
   ],
 );
 

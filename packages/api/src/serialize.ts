@@ -1,4 +1,5 @@
 import {
+  currentPullProgress,
   type EventDelivery,
   freeCapacity,
   type OpDefinition,
@@ -20,11 +21,25 @@ export function definitionJson(definition: OpDefinition): Record<string, unknown
   return { ...definition, event_delivery: eventDeliveryJson(definition.event_delivery) };
 }
 
-/** A run as the API shows it: no storage revision, no webhook secret; `pending_reason` while it waits. */
+/**
+ * A run as the API shows it: no storage revision, no webhook secret; `pending_reason` while it
+ * waits; `phase: 'pulling'` with `pull_progress` while its worker pulls the image (ASSIGNED,
+ * before STARTED).
+ */
 export function runJson(run: OpRun, pendingReason?: string): Record<string, unknown> {
-  const { rev: _rev, ...rest } = run;
+  const { rev: _rev, pull_progress: _pull, ...rest } = run;
   const json: Record<string, unknown> = { ...rest, event_delivery: eventDeliveryJson(run.event_delivery) };
   if (pendingReason !== undefined) json.pending_reason = pendingReason;
+  const pull = currentPullProgress(run);
+  if (pull) {
+    json.phase = 'pulling';
+    json.pull_progress = {
+      image: pull.image,
+      done_bytes: pull.done_bytes,
+      total_bytes: pull.total_bytes,
+      percent: pull.percent,
+    };
+  }
   return json;
 }
 

@@ -38,10 +38,15 @@ export type EventDeliveryJson = Omit<EventDelivery, 'secret'> & { has_secret: bo
 export type DefinitionJson = Json<Omit<OpDefinition, 'event_delivery'>> & { event_delivery: EventDeliveryJson };
 export type AttemptJson = Json<OpAttempt>;
 
-/** A run without its storage revision or webhook secret; `pending_reason` is set while it waits for room. */
-export type RunJson = Json<Omit<OpRun, 'rev' | 'event_delivery'>> & {
+/**
+ * A run without its storage revision or webhook secret; `pending_reason` is set while it waits
+ * for room, `phase: 'pulling'` and `pull_progress` while its worker pulls the image.
+ */
+export type RunJson = Json<Omit<OpRun, 'rev' | 'event_delivery' | 'pull_progress'>> & {
   event_delivery: EventDeliveryJson;
   pending_reason?: string;
+  phase?: 'pulling';
+  pull_progress?: { image: string; done_bytes: number; total_bytes: number; percent: number };
 };
 
 /** An event; `run_id` is present where events of several runs are mixed. */

@@ -83,8 +83,30 @@ export interface OpRun {
   not_before?: Date;
   idempotency_key?: string;
   attempts: OpAttempt[];
+  /**
+   * The worker's latest pull report (an INFO event with `payload.phase: 'pulling'`) while the
+   * run was ASSIGNED: what `GET /runs/{id}` shows as `pull_progress` while that assignment holds.
+   */
+  pull_progress?: ImagePullProgress;
   /** Optimistic-concurrency revision, bumped by the store on every save. */
   rev: number;
+}
+
+/** Bytes of the image pulled so far for one assignment, summed over its layers. */
+export interface ImagePullProgress {
+  image: string;
+  done_bytes: number;
+  total_bytes: number;
+  percent: number;
+  attempt: number;
+  assignment_id?: string;
+}
+
+/** The pull progress that still describes `run`: it is ASSIGNED, under the assignment that reported it. */
+export function currentPullProgress(run: OpRun): ImagePullProgress | undefined {
+  const p = run.pull_progress;
+  if (!p || run.state !== 'ASSIGNED' || p.attempt !== run.current_attempt) return undefined;
+  return p.assignment_id === run.assignment_id ? p : undefined;
 }
 
 /** An event as a transition emits it; the store gives it its `index` and `run_id`. */

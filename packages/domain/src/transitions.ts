@@ -8,6 +8,7 @@ import {
 } from './errors';
 import { addSeconds, backoffSeconds, hasAttemptsLeft } from './retry';
 import {
+  type ImagePullProgress,
   isFinished,
   newAssignmentId,
   type OpAttempt,
@@ -352,7 +353,23 @@ export function note(
   payload: Record<string, unknown> | undefined,
 ): Transition {
   if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
-  return { run, events: [event(run, type, msg, payload)] };
+  const pull = type === 'INFO' && run.state === 'ASSIGNED' ? pullProgressFrom(run, payload) : undefined;
+  return { run: pull ? { ...run, pull_progress: pull } : run, events: [event(run, type, msg, payload)] };
+}
+
+/** A worker's pull report (`payload.phase: 'pulling'`, numbers of bytes), kept on the run while it is ASSIGNED. */
+function pullProgressFrom(run: OpRun, payload: Record<string, unknown> | undefined): ImagePullProgress | undefined {
+  if (payload?.phase !== 'pulling' || typeof payload.image !== 'string') return undefined;
+  const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
+  const progress: ImagePullProgress = {
+    image: payload.image,
+    done_bytes: count(payload.done_bytes),
+    total_bytes: count(payload.total_bytes),
+    percent: Math.min(100, count(payload.percent)),
+    attempt: run.current_attempt,
+  };
+  if (run.assignment_id !== undefined) progress.assignment_id = run.assignment_id;
+  return progress;
 }
 
 /** Priority may change until the run finishes. */

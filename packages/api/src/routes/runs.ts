@@ -299,12 +299,15 @@ export const runRoutes: RouteSpec[] = [
       const event: WorkerEvent = parseDto(PostEventDto, req.body, 'body');
       const id = req.params.id as string;
       if (event.type === 'LOG' || event.type === 'INFO') {
-        // Free-form lines do not change the run, so they skip the revision check.
+        // Free-form lines do not change the run, so they skip the revision check; a pull
+        // report (at most one a second) changes its pull_progress and is saved as a change.
         const run = await getRun(ctx, id);
-        const { events } = applyWorkerEvent(run, event, ctx.clock());
-        await ctx.store.runs.appendEvents(id, events, ctx.clock());
-        res.json(runJson(run));
-        return;
+        const noted = applyWorkerEvent(run, event, ctx.clock());
+        if (noted.run === run) {
+          await ctx.store.runs.appendEvents(id, noted.events, ctx.clock());
+          res.json(runJson(run));
+          return;
+        }
       }
       const saved = await change(ctx, id, (run) => applyWorkerEvent(run, event, ctx.clock()));
       res.json(runJson(saved.run));
