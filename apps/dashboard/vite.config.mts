@@ -27,7 +27,6 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     emptyOutDir: true,
-    chunkSizeWarningLimit: 1500,
     // A Node-only function the shims lack (webhook signing, say) becomes undefined instead of
     // failing the build: the pages never call them.
     rollupOptions: { shimMissingExports: true },

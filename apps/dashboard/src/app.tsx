@@ -1,12 +1,14 @@
-import { useEffect } from 'react';
+import { lazy, Suspense, useEffect } from 'react';
 import { NavLink, Route, Routes } from 'react-router';
-import { OpsPage } from './pages/ops';
-import { OverviewPage } from './pages/overview';
-import { RunPage } from './pages/run';
-import { RunsPage } from './pages/runs';
 import { SignIn } from './pages/sign-in';
-import { WorkersPage } from './pages/workers';
 import { SessionProvider, useSession } from './session';
+
+// Each page is its own chunk, fetched on first visit (the charts library only with the overview).
+const OverviewPage = lazy(() => import('./pages/overview').then((m) => ({ default: m.OverviewPage })));
+const RunsPage = lazy(() => import('./pages/runs').then((m) => ({ default: m.RunsPage })));
+const RunPage = lazy(() => import('./pages/run').then((m) => ({ default: m.RunPage })));
+const WorkersPage = lazy(() => import('./pages/workers').then((m) => ({ default: m.WorkersPage })));
+const OpsPage = lazy(() => import('./pages/ops').then((m) => ({ default: m.OpsPage })));
 
 export function App() {
   return (
@@ -41,16 +43,18 @@ function Shell() {
           Sign out
         </button>
       </header>
-      <main id="main">
-        <Routes>
-          <Route path="/" element={<OverviewPage />} />
-          <Route path="/runs" element={<RunsPage />} />
-          <Route path="/runs/:id" element={<RunPage />} />
-          <Route path="/workers" element={<WorkersPage />} />
-          <Route path="/ops" element={<OpsPage />} />
-          <Route path="/ops/:id" element={<OpsPage />} />
-          <Route path="*" element={<p>Nothing here. Pick a page above.</p>} />
-        </Routes>
+      <main id="main" tabIndex={-1}>
+        <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+          <Routes>
+            <Route path="/" element={<OverviewPage />} />
+            <Route path="/runs" element={<RunsPage />} />
+            <Route path="/runs/:id" element={<RunPage />} />
+            <Route path="/workers" element={<WorkersPage />} />
+            <Route path="/ops" element={<OpsPage />} />
+            <Route path="/ops/:id" element={<OpsPage />} />
+            <Route path="*" element={<p>Nothing here. Pick a page above.</p>} />
+          </Routes>
+        </Suspense>
       </main>
     </div>
   );
