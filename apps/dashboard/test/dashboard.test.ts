@@ -227,6 +227,7 @@ it('shows live log lines and progress as a worker reports them, and cancels the 
   await lacksText(log, 'hello from the container');
   await hasText(log, 'second line');
   await page.getByRole('searchbox').fill('');
+  await page.getByRole('searchbox').blur();
   await hasText(page.getByRole('region', { name: 'Placement' }), 'w-logs');
   await shot('run');
 
@@ -281,6 +282,13 @@ it('shows each worker with CPU, RAM and per-GPU VRAM as used/total bars and its 
   ]);
   await fitsInside(card, card.locator('.usage-label, .usage-text, .bar'));
   await shot('workers');
+  // The overview once there is something to count: a GPU busy, runs in several states.
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await hasText(page.getByRole('region', { name: 'GPUs' }), '1 busy');
+  await visible(page.locator('.recharts-area-area'));
+  await shot('overview-busy');
+  await page.getByRole('link', { name: 'Workers', exact: true }).click();
+  await visible(card);
 
   // Usable on a phone-width screen too (the same tab: the key is kept per tab).
   await page.setViewportSize({ width: 390, height: 844 });

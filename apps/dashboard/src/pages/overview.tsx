@@ -92,9 +92,30 @@ export function OverviewPage() {
               <YAxis allowDecimals={false} stroke="var(--muted)" />
               <Tooltip contentStyle={{ background: 'var(--surface)', border: '1px solid var(--border)' }} />
               <Legend />
-              <Area type="monotone" dataKey="created" stroke="var(--accent)" fill="var(--accent)" fillOpacity={0.15} />
-              <Area type="monotone" dataKey="completed" stroke="var(--ok)" fill="var(--ok)" fillOpacity={0.2} />
-              <Area type="monotone" dataKey="failed" stroke="var(--bad)" fill="var(--bad)" fillOpacity={0.2} />
+              <Area
+                type="monotone"
+                dataKey="created"
+                stroke="var(--accent)"
+                fill="var(--accent)"
+                fillOpacity={0.15}
+                isAnimationActive={false}
+              />
+              <Area
+                type="monotone"
+                dataKey="completed"
+                stroke="var(--ok)"
+                fill="var(--ok)"
+                fillOpacity={0.2}
+                isAnimationActive={false}
+              />
+              <Area
+                type="monotone"
+                dataKey="failed"
+                stroke="var(--bad)"
+                fill="var(--bad)"
+                fillOpacity={0.2}
+                isAnimationActive={false}
+              />
             </AreaChart>
           </ResponsiveContainer>
         </div>
