@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GyozaApiError, GyozaClient, type WorkerOpRun } from '@gyoza/client';
+import { MAX_WORKER_IMAGES } from '@gyoza/domain';
 import Docker from 'dockerode';
 import pino, { type Logger } from 'pino';
 import { type AgentState, checkAgentMove } from './agent-state';
@@ -71,6 +72,12 @@ export interface WorkerOptions {
    * @defaultValue all defaults hold
    */
   hardening?: ContainerHardening;
+  /**
+   * How often the images the engine holds are listed again for the heartbeat (which the
+   * scheduler may use to prefer a worker that already has a run's image).
+   * @defaultValue 60000
+   */
+  imagesRefreshMs?: number;
   /** @defaultValue pino at level info */
   logger?: Logger;
 }
@@ -105,6 +112,8 @@ export class WorkerAgent implements RunningWorker {
   private claiming?: Promise<void>;
   private stopping?: Promise<void>;
   private slotFreed?: () => void;
+  /** The engine's images as last listed, and when; sent with every heartbeat. */
+  private images?: { refs: string[]; listedAt: number };
 
   constructor(options: WorkerOptions = {}) {
     this.options = options;
@@ -268,11 +277,13 @@ export class WorkerAgent implements RunningWorker {
 
   /** Tells the server what this worker offers and runs; stops the runs it says to stop. */
   private async heartbeat(): Promise<void> {
+    const images = await this.heldImages();
     const answer = await this.client.heartbeat({
       worker_id: this.id,
       resources: this.resources,
       tags: this.options.tags ?? [],
       running_ops: [...this.attempts.keys()],
+      ...(images ? { images } : {}),
     });
     for (const runId of answer.stop_runs) {
       const attempt = this.attempts.get(runId)?.attempt;
@@ -284,6 +295,26 @@ export class WorkerAgent implements RunningWorker {
         await attempt.cancel();
       }
     }
+  }
+
+  /**
+   * Repo tags and digests of the engine's images, newest first and at most MAX_WORKER_IMAGES,
+   * listed again only every `imagesRefreshMs`; undefined when the engine cannot say.
+   */
+  private async heldImages(): Promise<string[] | undefined> {
+    const now = Date.now();
+    if (this.images && now - this.images.listedAt < (this.options.imagesRefreshMs ?? 60_000)) return this.images.refs;
+    try {
+      const listed = await this.docker.listImages();
+      const refs = listed
+        .sort((a, b) => b.Created - a.Created)
+        .flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])])
+        .filter((ref) => !ref.startsWith('<none>'));
+      this.images = { refs: [...new Set(refs)].slice(0, MAX_WORKER_IMAGES), listedAt: now };
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'cannot list the engine images');
+    }
+    return this.images?.refs;
   }
 
   private async claimLoop(): Promise<void> {

@@ -99,6 +99,17 @@ it('runs op containers hardened by default: no-new-privileges, a PIDs limit, cap
   expect(lines).toMatch(/shm\s+256\s/);
 }, 90_000);
 
+it('lists the images its engine holds in its heartbeat', async () => {
+  await agent('w-images');
+  const listed = await waitFor(
+    'the worker images',
+    async () => (await client.listWorkers()).find((w) => w.id === 'w-images')?.images,
+    { timeoutMs: 30_000 },
+  );
+  expect(listed).toContain(IMAGE);
+  expect(listed.length).toBeLessThanOrEqual(200);
+}, 60_000);
+
 it('relaxes what the worker is told to: privilege escalation, PIDs limit, init, log size', async () => {
   await agent('w-relaxed', {
     hardening: { allowPrivilegeEscalation: true, pidsLimit: 0, init: false, logMaxSizeMb: 50, logMaxFiles: 1 },

@@ -215,6 +215,7 @@ const workerProperties = {
   created_at: dateTime,
   last_heartbeat_at: dateTime,
   evicted_at: dateTime,
+  images: { ...arrayOf(string), description: 'Images the worker holds (repo tags and digests), from its heartbeat' },
   /** What the server has not reserved; negative when a worker shrank under running work. */
   free: object({
     cpu_cores: number(),
@@ -272,14 +273,14 @@ export const RESPONSE_SCHEMAS = {
   OpDefinition: definition,
   OpDefinitionList: arrayOf(ref('OpDefinition')),
   Deleted: object({ deleted: integer(1) }),
-  Worker: object(workerProperties, ['evicted_at']),
+  Worker: object(workerProperties, ['evicted_at', 'images']),
   WorkerList: arrayOf(ref('Worker')),
   HeartbeatAnswer: object(
     {
       ...workerProperties,
       stop_runs: { ...arrayOf(string), description: 'Reported runs the worker must stop' },
     },
-    ['evicted_at'],
+    ['evicted_at', 'images'],
   ),
   WorkerOp: workerOp,
   ClaimAnswer: object({ ops: arrayOf(ref('WorkerOp')) }),

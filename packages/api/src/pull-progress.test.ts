@@ -70,3 +70,25 @@ it('forgets a pull of an earlier assignment once the run is handed back and clai
   expect(again.state).toBe('ASSIGNED');
   expect(again).not.toHaveProperty('pull_progress');
 });
+
+it('keeps the images a worker heartbeat lists, bounded, until a heartbeat lists others', async () => {
+  const beat = (images?: string[]) => ({
+    worker_id: 'w-img',
+    resources: { cpu_cores: 1, ram_mb: 512, gpus: [] },
+    ...(images ? { images } : {}),
+  });
+  const first = (
+    await h
+      .api()
+      .post('/workers/heartbeat')
+      .send(beat(['reg/x:1', 'reg/x@sha256:ab']))
+      .expect(200)
+  ).body;
+  expect(first.images).toEqual(['reg/x:1', 'reg/x@sha256:ab']);
+  await h.api().post('/workers/heartbeat').send(beat()).expect(200);
+  const [listed] = (await h.api().get('/workers').expect(200)).body;
+  expect(listed.images).toEqual(['reg/x:1', 'reg/x@sha256:ab']);
+  const many = Array.from({ length: 201 }, (_, i) => `reg/x:${i}`);
+  const refused = await h.api().post('/workers/heartbeat').send(beat(many)).expect(400);
+  expect(JSON.stringify(refused.body)).toContain('images');
+});

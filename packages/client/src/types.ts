@@ -89,6 +89,8 @@ export interface HeartbeatInput {
   resources: { cpu_cores: number; ram_mb: number; gpus: Array<{ id: number; vram_mb: number; tags?: string[] }> };
   tags?: string[];
   running_ops?: Array<string | { id: string; [key: string]: unknown }>;
+  /** Image references this worker holds (repo tags and digests, at most 200). */
+  images?: string[];
 }
 
 export interface RunFromDefinitionInput {

@@ -23,6 +23,11 @@ export interface Worker {
   created_at: Date;
   last_heartbeat_at: Date;
   evicted_at?: Date;
+  /**
+   * Images the worker holds (repo tags and digests, at most MAX_WORKER_IMAGES), as its last
+   * heartbeat that carried them said; absent until one did.
+   */
+  images?: string[];
 }
 
 export interface Heartbeat {
@@ -30,13 +35,18 @@ export interface Heartbeat {
   resources: WorkerResources;
   tags: string[];
   running_ops: string[];
+  /** The images the worker holds; absent: unchanged since the last heartbeat that listed them. */
+  images?: string[];
 }
+
+/** How many image references a heartbeat may carry. */
+export const MAX_WORKER_IMAGES = 200;
 
 export const WORKER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 
 /** Applies a heartbeat: a new worker is registered, an evicted one re-enters the pool. */
 export function applyHeartbeat(existing: Worker | null | undefined, hb: Heartbeat, now: Date): Worker {
-  return {
+  const worker: Worker = {
     id: hb.worker_id,
     resources: hb.resources,
     tags: [...new Set(hb.tags)],
@@ -45,6 +55,9 @@ export function applyHeartbeat(existing: Worker | null | undefined, hb: Heartbea
     created_at: existing?.created_at ?? now,
     last_heartbeat_at: now,
   };
+  const images = hb.images ?? existing?.images;
+  if (images !== undefined) worker.images = [...new Set(images)].slice(0, MAX_WORKER_IMAGES);
+  return worker;
 }
 
 export function isSilent(worker: Worker, now: Date, timeoutSeconds: number): boolean {

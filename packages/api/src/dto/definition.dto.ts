@@ -1,6 +1,6 @@
+import { IMAGE_PULL_POLICIES, type ImagePullPolicy } from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import { IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
-import { IMAGE_PULL_POLICIES, type ImagePullPolicy } from '@gyoza/domain';
 import { FreeForm, IsCleanText } from '../validation';
 import { ConstraintsDto, EventDeliveryDto, RetryPolicyDto } from './common.dto';
 

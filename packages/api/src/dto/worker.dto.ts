@@ -1,3 +1,4 @@
+import { MAX_WORKER_IMAGES } from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -8,6 +9,7 @@ import {
   IsOptional,
   IsString,
   Max,
+  MaxLength,
   Min,
   MinLength,
   ValidateNested,
@@ -34,4 +36,13 @@ export class HeartbeatDto {
   @IsOptional() @IsArray() @IsString({ each: true }) @IsCleanText({ each: true }) tags?: string[];
   /** Checked by the route (a run id or `{id, …}` each). */
   @IsOptional() @IsArray() @ArrayMaxSize(1000) @FreeForm() running_ops?: unknown[];
+  /** Image references the worker holds (repo tags and digests). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MAX_WORKER_IMAGES)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(512, { each: true })
+  @IsCleanText({ each: true })
+  images?: string[];
 }

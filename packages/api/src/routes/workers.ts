@@ -57,6 +57,7 @@ export const workerRoutes: RouteSpec[] = [
         tags: dto.tags ?? [],
         running_ops: runningOpIds(dto.running_ops),
       };
+      if (dto.images !== undefined) heartbeat.images = dto.images;
       const ids = heartbeat.resources.gpus.map((g) => g.id);
       if (new Set(ids).size !== ids.length) throw ValidationError.field('resources.gpus', 'GPU ids must be unique');
       // Reconciles the worker's runs with its running_ops: unlisted runs are taken back,
