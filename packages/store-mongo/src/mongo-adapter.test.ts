@@ -7,9 +7,10 @@ import {
   freeCapacity,
   isWithinCapacity,
   type OpRun,
+  unassign,
   type Worker,
 } from '@gyoza/domain';
-import { type ClaimPlanner, encodeRun, type Store } from '@gyoza/store';
+import { type ClaimPlanner, encodeRun, type Store, updateRun } from '@gyoza/store';
 import { addRun, fitPlanner, heartbeat, mongoTestUri } from '@gyoza/test-support';
 import mongoose, { type Connection } from 'mongoose';
 import { MongoStoreOpenError, openMongoStore } from './index';
@@ -145,6 +146,55 @@ it('finishes a transition whose writer died after committing it, once, and refus
   // A writer that read the run before the dead one committed loses, and writes nothing.
   await expect(store.runs.saveTransition(cancel(run, T), T)).rejects.toBeInstanceOf(ConcurrentModificationError);
   expect((await store.runs.getRun(run.id))?.state).toBe('ASSIGNED');
+});
+
+it('lets no later transition commit before the events of the one it builds on are in', async () => {
+  await worker('w1', 4);
+  await worker('w2', 4);
+  const run = await pending(1, 0);
+  const claim = (id: string) => store.claims.claimRuns({ worker_id: id, limit: 1, now: T, plan: fitPlanner() });
+  expect(await claim('w1')).toHaveLength(1);
+
+  // A second process whose event inserts wait at a gate: a writer caught between its steps.
+  const slow = await openMongoStore({ uri, dbName });
+  const events = (slow.runs as unknown as { events: { create: (...args: unknown[]) => Promise<unknown> } }).events;
+  const create = events.create.bind(events);
+  let reached!: () => void;
+  let open!: () => void;
+  const atGate = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  events.create = async (...args) => {
+    reached();
+    await gate;
+    return create(...args);
+  };
+  try {
+    const takingBack = updateRun(
+      slow.runs,
+      run.id,
+      (r) => unassign(r, T, 'taken back'),
+      () => T,
+    );
+    await atGate;
+    // The run must not look PENDING (claimable) while its UNASSIGNED event is not in.
+    const early = await claim('w2');
+    open();
+    await takingBack;
+    if (early.length === 0) expect(await claim('w2')).toHaveLength(1);
+  } finally {
+    open();
+    await slow.close();
+  }
+  expect((await store.runs.listEvents(run.id)).map((e) => [e.index, e.type, e.payload?.worker_id])).toEqual([
+    [1, 'CREATED', undefined],
+    [2, 'ASSIGNED', 'w1'],
+    [3, 'UNASSIGNED', 'w1'],
+    [4, 'ASSIGNED', 'w2'],
+  ]);
 });
 
 it('counts an assignment a dead claimer committed but did not apply before claiming again', async () => {

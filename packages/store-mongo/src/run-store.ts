@@ -206,16 +206,24 @@ export class MongoRunStore implements RunStore {
     return { run: next, events: await this.apply(revision) };
   }
 
-  /** Idempotent: brings `runs` up to the revision (never back) and records its events once. */
+  /**
+   * Idempotent: records the revision's events once, then brings `runs` up to it (never back).
+   * Events first: a writer builds on a revision it read from `runs` (listRuns, claim
+   * candidates, getRun) or applied itself, so when `runs` shows a revision its events are in,
+   * and every later revision's events take higher indexes. The other order let a claim see
+   * PENDING, assign and start the run before its WORKER_LOST or UNASSIGNED event was written,
+   * and a writer dying between the steps lost those events for good.
+   */
   private async apply(revision: RevisionDocument): Promise<RunEvent[]> {
-    const { _id, ...fields } = toDocument(decodeRun(revision.doc, revision.rev));
+    const run = decodeRun(revision.doc, revision.rev);
+    const events = await this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
+    const { _id, ...fields } = toDocument(run);
     const cleared = Object.fromEntries(NULLABLE.filter((key) => !(key in fields)).map((key) => [key, 1]));
     await this.runs.updateOne(
       { _id, rev: { $lt: revision.rev } },
       { $set: fields, ...(Object.keys(cleared).length ? { $unset: cleared } : {}) },
     );
-    const run = decodeRun(revision.doc, revision.rev);
-    return this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
+    return events;
   }
 
   /**

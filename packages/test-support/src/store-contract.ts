@@ -364,6 +364,59 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(new Set(events.slice(1).map((e) => e.msg)).size).toBe(30);
       });
 
+      it('lets exactly one of many concurrent starts win, with one STARTED event', async () => {
+        const run = await insert(1);
+        const assigned = (await store.runs.saveTransition(assign(run, { worker_id: 'w', gpu_ids: [] }, at(2)), at(2)))
+          .run;
+        const connections = [store, await connect(), await connect()];
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 12 }, (_, i) =>
+            connections[i % 3].runs.saveTransition(start(assigned, { worker_id: 'w' }, at(3)), at(3)),
+          ),
+        );
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+        for (const o of outcomes) {
+          if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(ConcurrentModificationError);
+        }
+        const events = await store.runs.listEvents(run.id);
+        expect(events.map((e) => [e.index, e.type])).toEqual([
+          [1, 'CREATED'],
+          [2, 'ASSIGNED'],
+          [3, 'STARTED'],
+        ]);
+        expect((await store.runs.getRun(run.id))?.rev).toBe(3);
+      });
+
+      it('keeps events in the order of their transitions when writers race, gap-free beside appended ones', async () => {
+        const run = await insert(1);
+        const assigned = await store.runs.saveTransition(assign(run, { worker_id: 'w', gpu_ids: [] }, at(2)), at(2));
+        await store.runs.saveTransition(start(assigned.run, { worker_id: 'w' }, at(3)), at(3));
+        const connections = [store, await connect(), await connect()];
+        // Each writer builds on the newest revision it can read: a transition's events must be
+        // in before a later one can commit, or the log would say 7 before 6.
+        await Promise.all([
+          ...Array.from({ length: 24 }, (_, i) =>
+            updateRun(
+              connections[i % 3].runs,
+              run.id,
+              (r) => applyWorkerEvent(r, { type: 'PROGRESS', msg: r.progress + 1 }, at(4)),
+              () => at(4),
+              100,
+            ),
+          ),
+          ...Array.from({ length: 12 }, (_, i) =>
+            connections[(i + 1) % 3].runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: `line ${i}` }], at(4)),
+          ),
+        ]);
+        const events = await store.runs.listEvents(run.id);
+        expect(events.map((e) => e.index)).toEqual(Array.from({ length: 3 + 24 + 12 }, (_, i) => i + 1));
+        expect(events.filter((e) => e.type === 'PROGRESS').map((e) => e.msg)).toEqual(
+          Array.from({ length: 24 }, (_, i) => String(i + 1)),
+        );
+        expect(events.filter((e) => e.type === 'LOG')).toHaveLength(12);
+        expect((await store.runs.getRun(run.id))?.rev).toBe(3 + 24);
+      });
+
       it('reads events after an index, up to a limit', async () => {
         const run = await insert(1);
         const appended = await store.runs.appendEvents(
