@@ -1,8 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Store } from '@gyoza/store';
-import { openMongoStore } from '@gyoza/store-mongo';
-import { openSqliteStore } from '@gyoza/store-sqlite';
 import { ensureDataDirectory } from './api-key';
 import { ConfigError } from './settings';
 
@@ -37,8 +35,13 @@ function createPrivateFile(path: string): void {
 
 export async function openStore(location: StoreLocation): Promise<Store> {
   try {
-    if (location.kind === 'mongo') return await openMongoStore({ uri: location.uri });
+    // Each adapter is loaded only when used: mongoose alone adds about 25 MB to a SQLite server.
+    if (location.kind === 'mongo') {
+      const { openMongoStore } = await import('@gyoza/store-mongo');
+      return await openMongoStore({ uri: location.uri });
+    }
     createPrivateFile(location.path);
+    const { openSqliteStore } = await import('@gyoza/store-sqlite');
     return await openSqliteStore({ path: location.path });
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];

@@ -51,6 +51,13 @@ interface RunRow {
   rev: number;
 }
 
+interface QueuedCreate {
+  transition: Transition;
+  now: Date;
+  resolve(created: CreatedRun): void;
+  reject(error: unknown): void;
+}
+
 export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly insertRun: Statement;
   private readonly updateRow: Statement;
@@ -63,6 +70,9 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectWorker: Statement<[string], { doc: string }>;
   private readonly selectPendingFirst: Statement<Record<string, unknown>, RunRow>;
   private readonly selectPendingAfter: Statement<Record<string, unknown>, RunRow>;
+  private queuedCreates: QueuedCreate[] = [];
+  /** One create; called inside `commitCreates`' transaction, so it runs as a savepoint. */
+  private readonly createOne: (transition: Transition, now: Date) => CreatedRun;
 
   constructor(
     private readonly db: Database,
@@ -86,26 +96,63 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       `SELECT doc, rev FROM runs WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`,
     );
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
+    this.createOne = db.transaction((transition: Transition, now: Date): CreatedRun => {
+      const key = transition.run.idempotency_key;
+      if (key !== undefined) {
+        const existing = this.selectByKey.get(key);
+        if (existing) return { run: decodeRun(existing.doc, existing.rev), created: false };
+      }
+      const run = { ...transition.run, rev: 1 };
+      this.insertRun.run(this.row(run));
+      this.appendDrafts(run, transition.events, now);
+      return { run, created: true };
+    });
     this.selectPendingFirst = db.prepare(pendingSql(''));
     this.selectPendingAfter = db.prepare(
       pendingSql('AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'),
     );
   }
 
+  /**
+   * Creates arriving in the same event-loop turn (concurrent requests) commit together in one
+   * IMMEDIATE transaction, each inside its own savepoint so that one failing does not undo
+   * the others. A promise settles only after that COMMIT has returned, so a create that was
+   * answered is as durable as one committed alone (WAL, synchronous NORMAL: it survives a
+   * crash of the process; an OS crash or power loss can lose the last commits).
+   */
   async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
-    return this.db
-      .transaction((): CreatedRun => {
-        const key = transition.run.idempotency_key;
-        if (key !== undefined) {
-          const existing = this.selectByKey.get(key);
-          if (existing) return { run: decodeRun(existing.doc, existing.rev), created: false };
-        }
-        const run = { ...transition.run, rev: 1 };
-        this.insertRun.run(this.row(run));
-        this.appendDrafts(run, transition.events, now);
-        return { run, created: true };
-      })
-      .immediate();
+    return new Promise<CreatedRun>((resolve, reject) => {
+      if (this.queuedCreates.push({ transition, now, resolve, reject }) === 1) {
+        setImmediate(() => this.commitCreates());
+      }
+    });
+  }
+
+  private commitCreates(): void {
+    const batch = this.queuedCreates;
+    this.queuedCreates = [];
+    const outcomes: ({ run: CreatedRun } | { error: unknown })[] = [];
+    try {
+      this.db
+        .transaction(() => {
+          for (const { transition, now } of batch) {
+            try {
+              outcomes.push({ run: this.createOne(transition, now) });
+            } catch (error) {
+              outcomes.push({ error });
+            }
+          }
+        })
+        .immediate();
+    } catch (error) {
+      for (const queued of batch) queued.reject(error);
+      return;
+    }
+    batch.forEach((queued, i) => {
+      const outcome = outcomes[i] as { run: CreatedRun } | { error: unknown };
+      if ('run' in outcome) queued.resolve(outcome.run);
+      else queued.reject(outcome.error);
+    });
   }
 
   async getRun(id: string): Promise<OpRun | null> {

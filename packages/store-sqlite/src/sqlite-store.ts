@@ -7,6 +7,7 @@ import { SqliteDefinitionStore } from './definition-store';
 import { SqliteDeliveryStore } from './delivery-store';
 import { migrate } from './migrations';
 import { SqliteRunStore } from './run-store';
+import { cachePreparedStatements } from './statement-cache';
 import { SqliteLeaseStore, SqliteWorkerStore } from './worker-store';
 
 export interface SqliteStoreOptions {
@@ -39,6 +40,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the tail).
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    cachePreparedStatements(db);
     migrate(db);
   } catch (error) {
     db.close();
