@@ -153,7 +153,7 @@ export const SETTINGS = {
     variable: 'GYOZA_LOG_LEVEL',
     defaultValue: 'info',
     choices: LOG_LEVELS,
-    help: 'pino JSON logs; every request has an `X-Request-Id`',
+    help: 'pino JSON logs; every request has an `X-Request-Id` and a log line: at debug when answered, warn when refused (4xx), error when failed (5xx)',
     flag: true,
   }),
   apiKey: text({

@@ -1,8 +1,10 @@
-import { GyozaApiError, type GyozaClient, type PostEventBody } from '@gyoza/client';
+import { GyozaApiError, type GyozaClient, type PostEventBody, type ReportResult } from '@gyoza/client';
 import type { Logger } from 'pino';
 
 const MAX_QUEUE = 1000;
 const LOG_BATCH_LINES = 100;
+/** Most queued events sent in one request. */
+const REPORT_BATCH = 50;
 
 /** What a {@link RunReporter} reports for, and where to. */
 export interface RunReporterOptions {
@@ -28,7 +30,8 @@ export interface RunReporterOptions {
  * Posts one run's events in order. Connection errors and 5xx are retried with backoff (the
  * queue is kept through a server outage, bounded); a 4xx means the server no longer wants
  * reports for this attempt (cancelled, finished, given to another worker): `onRefused` fires
- * and the rest is dropped. Log lines are batched into one LOG event per interval.
+ * and the rest is dropped. Log lines are batched into one LOG event per interval, and queued
+ * events are sent together through the worker's batch endpoint.
  */
 export class RunReporter {
   private readonly queue: PostEventBody[] = [];
@@ -101,31 +104,48 @@ export class RunReporter {
     });
   }
 
+  /**
+   * Sends the queue in order, up to {@link REPORT_BATCH} events per request through the
+   * worker's batch endpoint (POST /workers/{id}/events): a run's LOG lines, progress and
+   * outcome queued together cost one request. Each event has its own result; delivered ones
+   * leave the queue, the first refused one ends the attempt, a 5xx one is retried from there.
+   */
   private async deliver(): Promise<void> {
     let backoff = 200;
     while (this.queue.length > 0 && !this.refused) {
+      const sending = this.queue.slice(0, REPORT_BATCH);
+      let failure: Error | undefined;
       try {
-        await this.options.client.postEvent(this.options.runId, this.queue[0]);
-        this.queue.shift();
-        backoff = 200;
-      } catch (error) {
-        if (error instanceof GyozaApiError && error.status < 500 && error.status !== 429) {
-          this.wasRefused = true;
-          this.queue.length = 0;
-          this.options.logger.info(
-            { run: this.options.runId, code: error.code },
-            'server refused a report; the attempt is no longer ours',
-          );
-          this.options.onRefused(error);
-          return;
-        }
-        this.options.logger.warn(
-          { run: this.options.runId, err: (error as Error).message },
-          'cannot report an event; retrying',
+        const results = await this.options.client.reportEvents(
+          this.options.workerId,
+          sending.map(({ worker_id: _worker, ...event }) => ({ ...event, run_id: this.options.runId })),
         );
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        backoff = Math.min(backoff * 2, 10_000);
+        for (const result of results) {
+          if (result.status !== 200) {
+            const { code, message, details } = (result as Extract<ReportResult, { error: unknown }>).error;
+            failure = new GyozaApiError(result.status, code, message, details);
+            break;
+          }
+          this.queue.shift();
+          backoff = 200;
+        }
+      } catch (error) {
+        failure = error as Error;
       }
+      if (!failure) continue;
+      if (failure instanceof GyozaApiError && failure.status < 500 && failure.status !== 429) {
+        this.wasRefused = true;
+        this.queue.length = 0;
+        this.options.logger.info(
+          { run: this.options.runId, code: failure.code },
+          'server refused a report; the attempt is no longer ours',
+        );
+        this.options.onRefused(failure);
+        return;
+      }
+      this.options.logger.warn({ run: this.options.runId, err: failure.message }, 'cannot report an event; retrying');
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(backoff * 2, 10_000);
     }
   }
 }

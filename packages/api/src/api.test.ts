@@ -52,12 +52,23 @@ async function snapshot() {
 describe('request logs', () => {
   it('log each request with its id and never the API key', async () => {
     const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
     const app = createApp({ store: h.store, scheduler: h.scheduler, apiKey: API_KEY, logger });
     await request(app).get('/runs').set('X-API-Key', API_KEY).set('X-Request-Id', 'req-42').expect(200);
     const logged = lines.join('');
     expect(logged).toContain('"id":"req-42"');
     expect(logged).not.toContain(API_KEY);
+  });
+
+  it('log answered requests at debug and refused ones at warn, so info stays quiet under load', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const app = createApp({ store: h.store, scheduler: h.scheduler, apiKey: API_KEY, logger });
+    await request(app).get('/runs').set('X-API-Key', API_KEY).set('X-Request-Id', 'req-ok').expect(200);
+    await request(app).get('/runs/run_missing').set('X-API-Key', API_KEY).set('X-Request-Id', 'req-404').expect(404);
+    const logged = lines.map((line) => JSON.parse(line));
+    expect(logged.find((l) => l.req?.id === 'req-ok')).toBeUndefined();
+    expect(logged.find((l) => l.req?.id === 'req-404')).toMatchObject({ level: 40, res: { statusCode: 404 } });
   });
 });
 

@@ -17,6 +17,7 @@ import { deliveryRoutes } from './routes/deliveries';
 import { runRoutes } from './routes/runs';
 import { statsRoutes } from './routes/stats';
 import { healthRoute, metricsRoute } from './routes/system';
+import { workerEventRoutes } from './routes/worker-events';
 import { workerRoutes } from './routes/workers';
 
 export interface AppOptions {
@@ -65,6 +66,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...definitionRoutes,
   ...runRoutes,
   ...workerRoutes,
+  ...workerEventRoutes,
   ...statsRoutes,
   ...deliveryRoutes,
   metricsRoute,
@@ -89,6 +91,11 @@ export function createApp(options: AppOptions): Express {
     pinoHttp({
       logger,
       genReqId: (req, res) => requestId(req.headers['x-request-id'], res),
+      // Answered requests are logged at debug, refused ones at warn and failures at error:
+      // at the default level (info) a busy server does not write a line per create, claim
+      // and report, and pino skips the serializers of a level it does not write.
+      customLogLevel: (_req, res, error) =>
+        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug',
       // Never log headers: X-API-Key is a secret.
       serializers: {
         req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({

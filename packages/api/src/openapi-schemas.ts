@@ -244,16 +244,32 @@ const workerOp = object(
   ['definition_id', 'definition_version', 'image_pull_policy'],
 );
 
-const error = object({
-  error: object(
-    {
-      code: string,
-      message: string,
-      details: arrayOf(object({ field: string, message: string })),
-    },
-    ['details'],
-  ),
-});
+const errorBody = object(
+  {
+    code: string,
+    message: string,
+    details: arrayOf(object({ field: string, message: string })),
+  },
+  ['details'],
+);
+const error = object({ error: errorBody });
+
+/** One result of POST /workers/{id}/events: the run after the report, or the report's error. */
+const reportResult: Schema = {
+  oneOf: [
+    object({
+      run_id: pattern(RUN_ID_PATTERN),
+      status: { type: 'integer', const: 200 },
+      state: runState,
+      current_attempt: integer(1),
+    }),
+    object({
+      run_id: { type: ['string', 'null'], description: 'As reported; null when it was not a string' },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      error: errorBody,
+    }),
+  ],
+};
 
 /** Every answer's schema, by the name routes give in `success.schema`. */
 export const RESPONSE_SCHEMAS = {
@@ -284,6 +300,7 @@ export const RESPONSE_SCHEMAS = {
   ),
   WorkerOp: workerOp,
   ClaimAnswer: object({ ops: arrayOf(ref('WorkerOp')) }),
+  ReportEventsAnswer: object({ results: arrayOf(reportResult) }),
   Health: object({ status: { type: 'string', const: 'ok' } }),
   OpenApiDocument: { type: 'object', description: 'This document' },
   /** One Server-Sent Event of a run's stream (keep-alive comments are not events). */

@@ -16,6 +16,8 @@ import type {
   HeartbeatResponse,
   ListRunsFilter,
   PostEventBody,
+  ReportedEvent,
+  ReportResult,
   RunFromDefinitionInput,
   RunJson,
   RunsPage,
@@ -296,6 +298,20 @@ export class GyozaClient {
   /** A worker's report: STARTED, PROGRESS (msg 0..100), COMPLETED, FAILED, CANCELLED, LOG, INFO; answers the run after it. */
   postEvent(id: string, event: PostEventBody): Promise<RunJson> {
     return this.http.request({ method: 'POST', path: `/runs/${enc(id)}/events`, body: event });
+  }
+
+  /**
+   * A worker's reports for many runs in one request (at most 500), applied in order; each is
+   * validated and fenced on its own and gets its own result (a refused one does not stop
+   * the rest). Not retried: the caller retries what did not get a result.
+   */
+  async reportEvents(workerId: string, events: ReportedEvent[]): Promise<ReportResult[]> {
+    const answer = await this.http.request<{ results: ReportResult[] }>({
+      method: 'POST',
+      path: `/workers/${enc(workerId)}/events`,
+      body: { events },
+    });
+    return answer.results;
   }
 
   // --- workers ---

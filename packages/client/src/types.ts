@@ -131,6 +131,20 @@ export interface PostEventBody {
   assignment_id?: string;
 }
 
+/** One report of `reportEvents`: a `PostEventBody` and the run it is for (`worker_id` is the worker's own). */
+export interface ReportedEvent extends Omit<PostEventBody, 'worker_id'> {
+  run_id: string;
+}
+
+/** The outcome of one `ReportedEvent`: the run's state after it (status 200), or its error. */
+export type ReportResult =
+  | { run_id: string; status: 200; state: RunState; current_attempt: number }
+  | {
+      run_id: string | null;
+      status: number;
+      error: { code: string; message: string; details?: Array<{ field: string; message: string }> };
+    };
+
 export interface ListRunsFilter {
   state?: RunState | RunState[];
   definition_id?: string;

@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
 import {
-  applyWorkerEvent,
   cancel,
   complete,
   createRun,
@@ -35,6 +34,7 @@ import type { ApiContext, RouteSpec } from '../route';
 import { eventJson, runJson } from '../serialize';
 import { parseDto } from '../validation';
 import { streamEvents } from './event-stream';
+import { reportEvent } from './worker-events';
 
 interface RunRequest {
   definition_id?: string;
@@ -297,20 +297,7 @@ export const runRoutes: RouteSpec[] = [
     async handler(req, res, ctx) {
       // The whole event is checked before the run is read: a PROGRESS of 140 is a 400 in any state.
       const event: WorkerEvent = parseDto(PostEventDto, req.body, 'body');
-      const id = req.params.id as string;
-      if (event.type === 'LOG' || event.type === 'INFO') {
-        // Free-form lines do not change the run, so they skip the revision check; a pull
-        // report (at most one a second) changes its pull_progress and is saved as a change.
-        const run = await getRun(ctx, id);
-        const noted = applyWorkerEvent(run, event, ctx.clock());
-        if (noted.run === run) {
-          await ctx.store.runs.appendEvents(id, noted.events, ctx.clock());
-          res.json(runJson(run));
-          return;
-        }
-      }
-      const saved = await change(ctx, id, (run) => applyWorkerEvent(run, event, ctx.clock()));
-      res.json(runJson(saved.run));
+      res.json(runJson(await reportEvent(ctx, req.params.id as string, event)));
     },
   },
   {
