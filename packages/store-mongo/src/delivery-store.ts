@@ -1,5 +1,6 @@
 import { NotFoundError, type OpRun, type RunEvent } from '@gyoza/domain';
 import {
+  type DeliveryLeaseRequest,
   type DeliveryOutcome,
   type DeliveryQuery,
   type DeliveryStatus,
@@ -9,12 +10,17 @@ import {
   emptyDeliveryCounts,
   OPEN_DELIVERY_STATUSES,
   type OutboxEntry,
+  type OutboxRecovery,
   outboxEntryFor,
   parseDeliveryId,
 } from '@gyoza/store';
 import type { Model, QueryFilter } from 'mongoose';
+import { MongoDeliveryClaims } from './delivery-claims';
 import type { DeliveryFields } from './models/delivery.schema';
+import type { DeliveryClaimDocument } from './models/delivery-claim.model';
 import type { EventDocument } from './models/event.model';
+import type { RevisionDocument } from './models/revision.model';
+import type { RunDocument } from './models/run.model';
 
 /** The `delivery` field of the event document, or undefined when the run does not want this event. */
 export function deliveryFieldsFor(run: OpRun, event: RunEvent): DeliveryFields | undefined {
@@ -58,35 +64,104 @@ function decode(doc: WithDelivery): OutboxEntry {
   return entry;
 }
 
+export interface OutboxModels {
+  events: Model<EventDocument>;
+  claims: Model<DeliveryClaimDocument>;
+  revisions: Model<RevisionDocument>;
+  runs: Model<RunDocument>;
+}
+
+const OPEN = { $in: [...OPEN_DELIVERY_STATUSES] };
+
+/** Event document ids remembered per delivery id, so later reads and writes go by `_id`. */
+const REMEMBERED_IDS = 10_000;
+
 /**
- * The outbox lives in the event documents (`delivery`). Only the process holding a
- * delivery's lease writes its outcome, so the plain updates here need no compare-and-set.
+ * The outbox lives in the event documents (`delivery`); claims are documents of their own
+ * (`delivery_claims`, see `delivery-claims.ts`). Only the process holding a delivery's claim
+ * writes its outcome, so the plain updates here need no compare-and-set. Deliveries listed
+ * are read and written again by their event document's `_id` (FerretDB answers `_id`
+ * equality from its primary key and scans the collection for any other filter).
  */
 export class MongoDeliveryStore implements DeliveryStore {
-  constructor(private readonly events: Model<EventDocument>) {}
+  private readonly claimDocs: MongoDeliveryClaims;
+  private readonly docIds = new Map<string, string>();
+  /** The claim document each delivery claimed through this object holds (deleted by `_id` after its attempt). */
+  private readonly heldClaims = new Map<string, string>();
+  private readonly listeners = new Set<() => void>();
 
+  /** `settleRun` applies a run's committed revisions that are not applied yet (the run store's `getRun`). */
+  constructor(
+    private readonly models: OutboxModels,
+    private readonly settleRun: (runId: string) => Promise<unknown>,
+  ) {
+    this.claimDocs = new MongoDeliveryClaims(models.claims);
+  }
+
+  /** Called by the run store after it inserted an event document carrying a delivery. */
+  written(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  onDeliveriesWritten(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Two reads: the due candidates, then the heads of their runs (per-run order) in one query. */
   async listDue(now: Date, limit: number): Promise<OutboxEntry[]> {
-    const open = { $in: [...OPEN_DELIVERY_STATUSES] };
-    const docs = (await this.events
-      .find({ 'delivery.status': open, 'delivery.next_attempt_at': { $lte: now } })
+    const docs = (await this.models.events
+      .find({ 'delivery.status': OPEN, 'delivery.next_attempt_at': { $lte: now } })
       .sort({ 'delivery.next_attempt_at': 1 })
       .limit(limit * 4)
       .lean()) as WithDelivery[];
-    const due: OutboxEntry[] = [];
-    const heads = new Map<string, number | undefined>();
-    for (const doc of docs) {
-      if (due.length >= limit) break;
-      // Per-run order: only the run's earliest open delivery may go.
-      if (!heads.has(doc.run_id)) {
-        const head = await this.events
-          .findOne({ run_id: doc.run_id, 'delivery.status': open }, { index: 1 })
-          .sort({ index: 1 })
-          .lean();
-        heads.set(doc.run_id, head?.index);
-      }
-      if (heads.get(doc.run_id) === doc.index) due.push(decode(doc));
+    if (docs.length === 0) return [];
+    const runIds = [...new Set(docs.map((d) => d.run_id))];
+    const open = await this.models.events
+      .find({ run_id: { $in: runIds }, 'delivery.status': OPEN }, { run_id: 1, index: 1 })
+      .lean();
+    const heads = new Map<string, number>();
+    for (const { run_id, index } of open) heads.set(run_id, Math.min(index, heads.get(run_id) ?? index));
+    const due = docs.filter((doc) => heads.get(doc.run_id) === doc.index).slice(0, limit);
+    if (this.docIds.size > REMEMBERED_IDS) this.docIds.clear();
+    for (const doc of due) this.docIds.set(deliveryId(doc.run_id, doc.index), doc._id as string);
+    return due.map(decode);
+  }
+
+  async claimDue(request: DeliveryLeaseRequest): Promise<OutboxEntry[]> {
+    const listed = (await this.listDue(request.now, request.limit + (request.skip?.size ?? 0)))
+      .filter((entry) => !request.skip?.has(entry.id))
+      .slice(0, request.limit);
+    const claimed = await Promise.all(listed.map((entry) => this.claimOne(entry, request)));
+    return claimed.filter((entry): entry is OutboxEntry => entry !== null);
+  }
+
+  /**
+   * The delivery is read again after the claim is won: another process may have finished this
+   * attempt (and cleared its claims) between our listing and our insert, and then its
+   * `attempts` or `status` differ from what we listed.
+   */
+  private async claimOne(listed: OutboxEntry, request: DeliveryLeaseRequest): Promise<OutboxEntry | null> {
+    const { holder, leaseMs, now } = request;
+    const claimId = await this.claimDocs.take(listed.id, listed.attempts, holder, leaseMs, now);
+    if (claimId === null) return null;
+    const fresh = await this.getDelivery(listed.id);
+    const unchanged =
+      fresh !== null &&
+      OPEN_DELIVERY_STATUSES.includes(fresh.status) &&
+      fresh.attempts === listed.attempts &&
+      fresh.next_attempt_at.getTime() <= now.getTime();
+    if (unchanged) {
+      this.heldClaims.set(listed.id, claimId);
+      return fresh;
     }
-    return due;
+    await this.claimDocs.release(listed.id, holder);
+    return null;
+  }
+
+  async releaseClaim(id: string, holder: string): Promise<void> {
+    this.heldClaims.delete(id);
+    await this.claimDocs.release(id, holder);
   }
 
   async getDelivery(id: string): Promise<OutboxEntry | null> {
@@ -95,7 +170,6 @@ export class MongoDeliveryStore implements DeliveryStore {
   }
 
   async recordAttempt(id: string, outcome: DeliveryOutcome, now: Date): Promise<void> {
-    const key = this.key(id);
     const set: Record<string, unknown> = {
       'delivery.status': outcome.status,
       'delivery.attempts': outcome.attempts,
@@ -106,8 +180,16 @@ export class MongoDeliveryStore implements DeliveryStore {
       'delivery.updated_at': now,
     };
     if (outcome.status === 'delivered') set['delivery.delivered_at'] = now;
-    const result = await this.events.updateOne({ ...key, delivery: { $exists: true } }, { $set: set });
+    const result = await this.models.events.updateOne(
+      { ...this.filter(id), delivery: { $exists: true } },
+      { $set: set },
+    );
     if (result.matchedCount === 0) throw new NotFoundError('delivery', id);
+    // After the outcome: a sender that listed the old attempt and claims it now reads it back changed.
+    const held = this.heldClaims.get(id);
+    this.heldClaims.delete(id);
+    await this.claimDocs.clear(id, outcome.attempts, held);
+    if (!OPEN_DELIVERY_STATUSES.includes(outcome.status)) this.docIds.delete(id);
   }
 
   async listDeliveries(query: DeliveryQuery): Promise<OutboxEntry[]> {
@@ -118,14 +200,13 @@ export class MongoDeliveryStore implements DeliveryStore {
     const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
     const sort: Record<string, 1 | -1> =
       query.run_id !== undefined ? { index: 1 } : { 'delivery.updated_at': -1, run_id: -1, index: -1 };
-    const docs = (await this.events.find(filter).sort(sort).limit(limit).lean()) as WithDelivery[];
+    const docs = (await this.models.events.find(filter).sort(sort).limit(limit).lean()) as WithDelivery[];
     return docs.map(decode);
   }
 
   async redeliver(id: string, now: Date): Promise<OutboxEntry> {
-    const key = this.key(id);
-    const result = await this.events.updateOne(
-      { ...key, delivery: { $exists: true } },
+    const result = await this.models.events.updateOne(
+      { ...this.filter(id), delivery: { $exists: true } },
       {
         $set: {
           'delivery.status': 'pending',
@@ -141,7 +222,7 @@ export class MongoDeliveryStore implements DeliveryStore {
 
   async countDeliveries(): Promise<Record<DeliveryStatus, number>> {
     const counts = emptyDeliveryCounts();
-    const rows = await this.events.aggregate<{ _id: DeliveryStatus; n: number }>([
+    const rows = await this.models.events.aggregate<{ _id: DeliveryStatus; n: number }>([
       { $match: { delivery: { $exists: true } } },
       { $group: { _id: '$delivery.status', n: { $sum: 1 } } },
     ]);
@@ -149,14 +230,48 @@ export class MongoDeliveryStore implements DeliveryStore {
     return counts;
   }
 
+  async countClaims(): Promise<number> {
+    return this.claimDocs.count();
+  }
+
+  async recover(since: Date, now: Date): Promise<OutboxRecovery> {
+    const applied = await this.rollForward(since);
+    const swept = await this.claimDocs.sweep(now, async (id) => {
+      const entry = await this.getDelivery(id);
+      return entry && OPEN_DELIVERY_STATUSES.includes(entry.status) ? entry.attempts : null;
+    });
+    return { applied, swept };
+  }
+
+  /**
+   * Applies the revisions committed since `since` that `runs` does not show yet: a writer
+   * that died between committing and applying left their events, and so their deliveries,
+   * unwritten, and nothing else would write them until someone reads that run.
+   */
+  private async rollForward(since: Date): Promise<number> {
+    const revisions = await this.models.revisions.find({ created_at: { $gte: since } }, { run_id: 1, rev: 1 }).lean();
+    const newest = new Map<string, number>();
+    for (const { run_id, rev } of revisions) newest.set(run_id, Math.max(rev, newest.get(run_id) ?? 0));
+    let applied = 0;
+    for (const [runId, rev] of newest) {
+      const run = await this.models.runs.findById(runId, { rev: 1 }).lean();
+      if (!run || run.rev >= rev) continue;
+      await this.settleRun(runId);
+      applied += 1;
+    }
+    return applied;
+  }
+
   private async find(id: string): Promise<WithDelivery | null> {
-    const parsed = parseDeliveryId(id);
-    if (!parsed) return null;
-    const doc = await this.events.findOne({ run_id: parsed.run_id, index: parsed.event_index }).lean();
+    if (!parseDeliveryId(id)) return null;
+    const doc = await this.models.events.findOne(this.filter(id)).lean();
     return doc?.delivery ? (doc as WithDelivery) : null;
   }
 
-  private key(id: string): { run_id: string; index: number } {
+  /** The event document of a delivery: by `_id` when it was listed here, else by (run, index). */
+  private filter(id: string): QueryFilter<EventDocument> {
+    const docId = this.docIds.get(id);
+    if (docId !== undefined) return { _id: docId };
     const parsed = parseDeliveryId(id);
     if (!parsed) throw new NotFoundError('delivery', id);
     return { run_id: parsed.run_id, index: parsed.event_index };

@@ -8,6 +8,7 @@ import { MongoLeaseStore } from './lease-store';
 import { type MongoStoreLogger, silentLogger } from './logger';
 import { claimIntentModel } from './models/claim-intent.model';
 import { definitionModel } from './models/definition.model';
+import { deliveryClaimModel } from './models/delivery-claim.model';
 import { eventModel } from './models/event.model';
 import { leaseModel } from './models/lease.model';
 import { revisionModel } from './models/revision.model';
@@ -68,6 +69,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       leases: leaseModel(connection),
       claimIntents: claimIntentModel(connection),
       tokens: tokenModel(connection),
+      deliveryClaims: deliveryClaimModel(connection),
     };
     for (const model of Object.values(models)) {
       // Created up front: FerretDB creating a collection on first insert from several
@@ -78,7 +80,11 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       await model.createIndexes();
     }
     const leases = new MongoLeaseStore(models.leases, models.tokens);
-    const runs = new MongoRunStore(models.runs, models.revisions, models.events, logger);
+    const deliveries = new MongoDeliveryStore(
+      { events: models.events, claims: models.deliveryClaims, revisions: models.revisions, runs: models.runs },
+      (id) => runs.getRun(id),
+    );
+    const runs = new MongoRunStore(models.runs, models.revisions, models.events, logger, () => deliveries.written());
     const claims = new MongoClaimStore(models.runs, models.workers, models.claimIntents, runs, leases, logger);
     logger.info({ uri: redactUri(options.uri), db: connection.name }, 'mongo store open');
     const open = connection;
@@ -89,7 +95,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       claims,
       workers: new MongoWorkerStore(models.workers, models.tokens),
       leases,
-      deliveries: new MongoDeliveryStore(models.events),
+      deliveries,
       async close() {
         await open.close();
       },

@@ -71,6 +71,8 @@ export class MongoRunStore implements RunStore {
     private readonly revisions: Model<RevisionDocument>,
     private readonly events: Model<EventDocument>,
     private readonly logger: MongoStoreLogger,
+    /** Called after an event document carrying a delivery is inserted (wakes this process's sender). */
+    private readonly deliveryWritten: () => void = () => {},
   ) {}
 
   async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
@@ -265,6 +267,7 @@ export class MongoRunStore implements RunStore {
         if (delivery) doc.delivery = delivery;
         try {
           await this.events.create(doc);
+          if (delivery) this.deliveryWritten();
           inserted.push(toEvent(doc));
           next += 1;
           break;

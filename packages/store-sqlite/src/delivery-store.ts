@@ -1,5 +1,6 @@
 import { NotFoundError, type OpRun, type RunEvent } from '@gyoza/domain';
 import {
+  type DeliveryLeaseRequest,
   type DeliveryOutcome,
   type DeliveryQuery,
   type DeliveryStatus,
@@ -7,6 +8,7 @@ import {
   deliveryStatusesOf,
   emptyDeliveryCounts,
   type OutboxEntry,
+  type OutboxRecovery,
   outboxEntryFor,
 } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
@@ -28,6 +30,8 @@ interface DeliveryRow {
   delivered_at: number | null;
   created_at: number;
   updated_at: number;
+  lease_until: number | null;
+  leased_by: string | null;
 }
 
 function decode(row: DeliveryRow): OutboxEntry {
@@ -54,12 +58,17 @@ function decode(row: DeliveryRow): OutboxEntry {
 
 /**
  * The outbox table. `writeOutbox` is called by the run store inside the transaction that
- * appends the events, so an event and its delivery commit together or not at all.
+ * appends the events, so an event and its delivery commit together or not at all. A
+ * delivery's lease is two columns of its row (`lease_until`, `leased_by`).
  */
 export class SqliteDeliveryStore implements DeliveryStore {
   private readonly insert: Statement;
   private readonly selectOne: Statement<[string], DeliveryRow>;
   private readonly selectDue: Statement<[number, number], DeliveryRow>;
+  private readonly selectClaimable: Statement<[number, number, number], DeliveryRow>;
+  private readonly lease: Statement<[number, string, string]>;
+  private readonly listeners = new Set<() => void>();
+  private announced = false;
 
   constructor(private readonly db: Database) {
     this.insert = db.prepare(`INSERT INTO deliveries (id, run_id, event_index, event_type, url, secret, body, status,
@@ -72,6 +81,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
       AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.run_id = d.run_id AND e.status IN ('pending', 'failing')
         AND e.event_index < d.event_index)
       ORDER BY next_attempt_at LIMIT ?`);
+    // The same, without deliveries whose lease still runs (a leased head still holds back its run).
+    this.selectClaimable = db.prepare(`SELECT * FROM deliveries d INDEXED BY deliveries_due
+      WHERE status IN ('pending', 'failing') AND next_attempt_at <= ?
+      AND (lease_until IS NULL OR lease_until <= ?)
+      AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.run_id = d.run_id AND e.status IN ('pending', 'failing')
+        AND e.event_index < d.event_index)
+      ORDER BY next_attempt_at LIMIT ?`);
+    this.lease = db.prepare('UPDATE deliveries SET lease_until = ?, leased_by = ? WHERE id = ?');
   }
 
   /** Must run inside the write transaction that appends `events`. */
@@ -90,7 +107,58 @@ export class SqliteDeliveryStore implements DeliveryStore {
         next_attempt_at: entry.next_attempt_at.getTime(),
         created_at: entry.created_at.getTime(),
       });
+      this.announce();
     }
+  }
+
+  /**
+   * Tells the listeners once the current synchronous transaction has committed (better-sqlite3
+   * commits before control returns to the event loop). After a rollback the call is only a
+   * spurious wake-up, which costs one outbox read.
+   */
+  private announce(): void {
+    if (this.announced || this.listeners.size === 0) return;
+    this.announced = true;
+    queueMicrotask(() => {
+      this.announced = false;
+      for (const listener of this.listeners) listener();
+    });
+  }
+
+  onDeliveriesWritten(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async claimDue(request: DeliveryLeaseRequest): Promise<OutboxEntry[]> {
+    const now = request.now.getTime();
+    const until = now + request.leaseMs;
+    return this.db
+      .transaction(() => {
+        const rows = this.selectClaimable.all(now, now, request.limit + (request.skip?.size ?? 0));
+        const claimed = rows.filter((row) => !request.skip?.has(row.id)).slice(0, request.limit);
+        for (const row of claimed) this.lease.run(until, request.holder, row.id);
+        return claimed.map(decode);
+      })
+      .immediate();
+  }
+
+  async releaseClaim(id: string, holder: string): Promise<void> {
+    this.db
+      .prepare('UPDATE deliveries SET lease_until = NULL, leased_by = NULL WHERE id = ? AND leased_by = ?')
+      .run(id, holder);
+  }
+
+  async countClaims(): Promise<number> {
+    const row = this.db
+      .prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE leased_by IS NOT NULL')
+      .get();
+    return row?.n ?? 0;
+  }
+
+  /** One transaction writes an event and its delivery, and recordAttempt clears the lease: nothing to repair. */
+  async recover(): Promise<OutboxRecovery> {
+    return { applied: 0, swept: 0 };
   }
 
   async listDue(now: Date, limit: number): Promise<OutboxEntry[]> {
@@ -105,7 +173,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   async recordAttempt(id: string, outcome: DeliveryOutcome, now: Date): Promise<void> {
     const result = this.db
       .prepare(`UPDATE deliveries SET status = ?, attempts = ?, last_attempt_at = ?, next_attempt_at = ?,
-        last_status_code = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at), updated_at = ? WHERE id = ?`)
+        last_status_code = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at), updated_at = ?,
+        lease_until = NULL, leased_by = NULL WHERE id = ?`)
       .run(
         outcome.status,
         outcome.attempts,

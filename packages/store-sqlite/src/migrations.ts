@@ -88,6 +88,12 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_run ON deliveries (run_id, event_index);
   CREATE INDEX deliveries_status ON deliveries (status, updated_at DESC);
   `,
+  `
+  -- A delivery's lease lives on its row (claimDue sets it, recordAttempt clears it), so
+  -- claims leave nothing behind.
+  ALTER TABLE deliveries ADD COLUMN lease_until INTEGER;
+  ALTER TABLE deliveries ADD COLUMN leased_by TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,7 +4,7 @@
  * - Ports: `Store` = `DefinitionStore` + `RunStore` + `WorkerStore` + `ClaimStore` + `LeaseStore` (`ports.ts`).
  * - `updateRun`: applies a domain transition to the stored run with an optimistic revision check.
  * - Claims: `planClaim`/`planClaimAsync` (the paging loop over pending runs), `checkClaimChoices`, `claimPageSize`, `candidateBounds`.
- * - Webhook outbox: `DeliveryStore`, `outboxEntryFor` (what an event's delivery is), `claimDeliveries` (per-delivery leases).
+ * - Webhook outbox: `DeliveryStore`, `outboxEntryFor` (what an event's delivery is), `claimDeliveries` (leases on the deliveries themselves).
  * - Codecs and paging: `encodeRun`/`decodeRun` and friends, `encodeRunCursor`, `runPage`.
  */
 export * from './claim-plan';

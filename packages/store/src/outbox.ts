@@ -63,20 +63,68 @@ export interface DeliveryQuery {
   limit?: number;
 }
 
+/** What `claimDue` takes: at most `limit` deliveries, each leased to `holder` for `leaseMs`. */
+export interface DeliveryLeaseRequest {
+  limit: number;
+  /** Longer than one attempt can take (its timeout), so a live sender never loses its lease. */
+  leaseMs: number;
+  now: Date;
+  /** Names this claim; give a delivery back early with `releaseClaim(id, holder)`. */
+  holder: string;
+  /** Deliveries this process is already sending (never claimed twice by one process). */
+  skip?: ReadonlySet<string>;
+}
+
+/** What `recover` repaired. */
+export interface OutboxRecovery {
+  /** Committed transitions applied that a writer had left unapplied (their deliveries now listed). */
+  applied: number;
+  /** Claim state dropped that a crashed sender had left behind. */
+  swept: number;
+}
+
 export interface DeliveryStore {
   /**
    * Open deliveries due at `now`, each the earliest open delivery of its run (so a later
-   * event waits for an earlier one to be delivered or dead), soonest due first.
+   * event waits for an earlier one to be delivered or dead), soonest due first. Leases are
+   * not looked at: `claimDue` is how a sender takes them.
    */
   listDue(now: Date, limit: number): Promise<OutboxEntry[]>;
+  /**
+   * Leases due deliveries to `request.holder`, atomically on every adapter (SQLite: one
+   * IMMEDIATE transaction; MongoDB: a claim document inserted against a unique key), so
+   * several processes sending one outbox each send an attempt once. The lease is state on
+   * the delivery (or, on MongoDB, one claim document per attempt) that `recordAttempt`
+   * ends: nothing per delivery is left once it is done. A delivery whose lease ran out (a
+   * crashed sender) is claimable again. Per-run order as in `listDue`: a leased delivery
+   * holds back its run's later ones.
+   */
+  claimDue(request: DeliveryLeaseRequest): Promise<OutboxEntry[]>;
+  /** Gives a claimed delivery back without recording an attempt (no-op when `holder` does not hold it). */
+  releaseClaim(id: string, holder: string): Promise<void>;
   getDelivery(id: string): Promise<OutboxEntry | null>;
-  /** Writes an attempt's outcome. Unknown id -> NotFoundError. */
+  /** Writes an attempt's outcome and ends the delivery's lease. Unknown id -> NotFoundError. */
   recordAttempt(id: string, outcome: DeliveryOutcome, now: Date): Promise<void>;
   /** A run's deliveries in event order, or (no run) the newest first. */
   listDeliveries(query: DeliveryQuery): Promise<OutboxEntry[]>;
   /** Queues the delivery again now, from attempt 0, whatever its status. Unknown id -> NotFoundError. */
   redeliver(id: string, now: Date): Promise<OutboxEntry>;
   countDeliveries(): Promise<Record<DeliveryStatus, number>>;
+  /** Per-delivery claim state held right now (leases, claim documents); 0 once every claim is recorded or swept. */
+  countClaims(): Promise<number>;
+  /**
+   * Calls `listener` after this store object commits events that have deliveries (not
+   * other processes' writes: those are found by polling), so a sender can wake at once.
+   * Returns the unsubscribe function.
+   */
+  onDeliveriesWritten(listener: () => void): () => void;
+  /**
+   * Repairs what a crashed process can leave: applies the transitions committed since
+   * `since` but never applied (MongoDB commits in two steps; until applied, their events and
+   * deliveries are missing), and drops expired claim state of attempts already recorded.
+   * Idempotent; a sender calls it at start and now and then. SQLite: nothing to repair.
+   */
+  recover(since: Date, now: Date): Promise<OutboxRecovery>;
 }
 
 /** The delivery id of a run's event (also its `webhook-id`). */

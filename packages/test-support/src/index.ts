@@ -5,6 +5,7 @@
  * - `heartbeat`, `WorkerShape`, `newRun`, `addRun`: worker and run fixtures.
  * - `expectWorkersFilled`: the capacity check every claim-race test ends with.
  * - `temporaryDirectory`, `temporaryMongoDatabase`, `mongoTestUri`: a fresh database per test.
+ * - `commitWithoutApplying`: what a MongoDB writer that died between commit and apply leaves.
  * - `startWebhookReceiver`: a real HTTP receiver on 127.0.0.1 recording webhooks.
  * - `runNode`, `runNodeForJson`, `requireBuilt`, `freePort`, `waitFor`: child processes and waiting on conditions.
  *
@@ -21,6 +22,7 @@ export {
 } from './databases';
 export { fitPlanner } from './fit-planner';
 export { addRun, heartbeat, newRun, type WorkerShape } from './fixtures';
+export { commitWithoutApplying } from './mongo-crash';
 export {
   freePort,
   type NodeChild,

@@ -150,5 +150,78 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       const retaken = await claimDeliveries(connections[2], { limit: 10, leaseMs: 60_000, now: at(100) });
       expect(retaken).toHaveLength(5);
     });
+
+    it('leaves no per-delivery claim state once the claimed attempts are recorded', async () => {
+      const runs = [];
+      for (let i = 0; i < 8; i++) runs.push(await insert(i, withHook(['CREATED'])));
+      const other = await connect();
+      const store = current();
+      const delivered = (seconds: number) =>
+        ({ status: 'delivered', attempts: 1, attempted_at: at(seconds), status_code: 204 }) as const;
+      // Half are sent at once; the rest fail once, are dropped by a crashed sender and taken over.
+      const first = await claimDeliveries(store, { limit: 4, leaseMs: 10_000, now: at(20) });
+      const second = await claimDeliveries(other, { limit: 10, leaseMs: 10_000, now: at(20) });
+      expect(first).toHaveLength(4);
+      expect(second).toHaveLength(4);
+      expect(await store.deliveries.countClaims()).toBe(8);
+      for (const claim of first) await store.deliveries.recordAttempt(claim.entry.id, delivered(21), at(21));
+      for (const claim of second) {
+        await other.deliveries.recordAttempt(
+          claim.entry.id,
+          { status: 'failing', attempts: 1, attempted_at: at(21), next_attempt_at: at(25), error: 'HTTP 500' },
+          at(21),
+        );
+      }
+      expect(await store.deliveries.countClaims()).toBe(0);
+      const retried = await claimDeliveries(other, { limit: 10, leaseMs: 10_000, now: at(30) }); // then "crashes"
+      expect(retried).toHaveLength(4);
+      expect(await claimDeliveries(store, { limit: 10, leaseMs: 10_000, now: at(35) })).toEqual([]);
+      const takenOver = await claimDeliveries(store, { limit: 10, leaseMs: 10_000, now: at(41) });
+      expect(takenOver.map((c) => c.entry.id).sort()).toEqual(retried.map((c) => c.entry.id).sort());
+      for (const claim of takenOver) {
+        await store.deliveries.recordAttempt(claim.entry.id, { ...delivered(42), attempts: 2 }, at(42));
+      }
+      expect(await store.deliveries.countDeliveries()).toEqual({ pending: 0, failing: 0, delivered: 8, dead: 0 });
+      expect(await store.deliveries.countClaims()).toBe(0);
+      expect((await store.deliveries.recover(at(0), at(100))).applied).toBe(0);
+      expect(await store.deliveries.countClaims()).toBe(0);
+    });
+
+    it('holds back a run while its head delivery is claimed, and lets it go when given back', async () => {
+      const store = current();
+      const run = await insert(0, withHook());
+      await store.runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: 'x' }], at(1));
+      const [head] = await claimDeliveries(store, { limit: 10, leaseMs: 10_000, now: at(2), holder: 'a' });
+      expect(head.entry.id).toBe(`${run.id}-1`);
+      expect(await claimDeliveries(store, { limit: 10, leaseMs: 10_000, now: at(3) })).toEqual([]);
+      await store.deliveries.releaseClaim(head.entry.id, 'someone else');
+      expect(await claimDeliveries(store, { limit: 10, leaseMs: 10_000, now: at(3) })).toEqual([]);
+      await releaseDelivery(store, head);
+      expect(await store.deliveries.countClaims()).toBe(0);
+      const again = await claimDeliveries(store, { limit: 10, leaseMs: 10_000, now: at(4) });
+      expect(again.map((c) => c.entry.id)).toEqual([`${run.id}-1`]);
+    });
+
+    it('tells its listeners when it writes an event that has a delivery, and only then', async () => {
+      const store = current();
+      let calls = 0;
+      const unsubscribe = store.deliveries.onDeliveriesWritten(() => calls++);
+      try {
+        await insert(0); // no event_delivery
+        const quiet = await insert(0, withHook(['CANCELLED']));
+        await store.runs.appendEvents(quiet.id, [{ attempt: 1, type: 'LOG', msg: 'x' }], at(1));
+        expect(calls).toBe(0);
+        await store.runs.saveTransition(cancel(quiet, at(2)), at(2));
+        expect(calls).toBeGreaterThan(0);
+        calls = 0;
+        await insert(3, withHook());
+        expect(calls).toBeGreaterThan(0);
+      } finally {
+        unsubscribe();
+      }
+      calls = 0;
+      await insert(4, withHook());
+      expect(calls).toBe(0);
+    });
   });
 }

@@ -27,6 +27,9 @@ const schema = new Schema<RevisionDocument>(
   { versionKey: false, autoIndex: false },
 );
 
+// The outbox's roll-forward reads the revisions committed since a time.
+schema.index({ created_at: 1 });
+
 export function revisionModel(connection: Connection): Model<RevisionDocument> {
   return connection.model<RevisionDocument>('Revision', schema, 'run_revisions');
 }
