@@ -2,12 +2,15 @@ import { join } from 'node:path';
 import { verifyWebhook } from '@gyoza/client';
 import { cancel, type EventDelivery } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
+import { openMongoStore } from '@gyoza/store-mongo';
 import { openSqliteStore } from '@gyoza/store-sqlite';
 import {
   addRun,
+  commitWithoutApplying,
   startWebhookReceiver,
   type TemporaryDirectory,
   temporaryDirectory,
+  temporaryMongoDatabase,
   type WebhookReceiver,
   waitFor,
 } from '@gyoza/test-support';
@@ -155,6 +158,51 @@ describe('DeliveryLoop', () => {
     await untilStatus(`${run.id}-1`, 'dead');
     expect((await store.deliveries.getDelivery(`${run.id}-1`))?.last_error).toMatch(/internal address/);
     expect(receiver.received).toHaveLength(0);
+  });
+
+  it('wakes as soon as this process writes a delivery, without waiting for its poll', async () => {
+    // Claims counted, so the test knows when the loop's first poll (which finds nothing) is over.
+    let polls = 0;
+    let polling = 0;
+    const deliveries = Object.create(store.deliveries) as Store['deliveries'];
+    deliveries.claimDue = async (request) => {
+      polling++;
+      try {
+        return await store.deliveries.claimDue(request);
+      } finally {
+        polling--;
+        polls++;
+      }
+    };
+    startLoop({ pollIntervalMs: 600_000 }, { ...store, deliveries });
+    // Past its first poll the loop sleeps for ten minutes: only a wake-up can send what follows.
+    await waitFor('first poll over', async () => (polls === 1 && polling === 0 ? true : undefined));
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    await untilStatus(`${run.id}-1`, 'delivered');
+    const later = await addRun(store, hook({ event_types: ['CREATED'] }));
+    await untilStatus(`${later.id}-1`, 'delivered');
+    expect(receiver.received.map((w) => w.headers['webhook-id'])).toEqual([`${run.id}-1`, `${later.id}-1`]);
+  });
+
+  it('delivers the event of a transition that a crashed MongoDB writer committed but never applied', async () => {
+    const database = temporaryMongoDatabase('gyoza_delivery_crash');
+    const mongo = await openMongoStore({ uri: database.uri, dbName: database.dbName });
+    try {
+      const run = await addRun(mongo, hook({ event_types: ['CANCELLED'] }));
+      await commitWithoutApplying(database.uri, database.dbName, cancel(run, new Date()), new Date());
+      // Nobody reads the run: only the loop's roll-forward can bring its CANCELLED event in.
+      expect(await mongo.deliveries.listDeliveries({ run_id: run.id })).toEqual([]);
+      startLoop({ recoverIntervalMs: 600_000 }, mongo);
+      await waitFor('the CANCELLED webhook', async () => (receiver.received.length >= 1 ? true : undefined));
+      await loops.splice(0).pop()?.stop();
+      const [message] = receiver.received.map((w) => verifyWebhook(w.headers, w.body, SECRET));
+      expect([message.type, message.data.run_id, message.data.state]).toEqual(['run.cancelled', run.id, 'CANCELLED']);
+      expect((await mongo.deliveries.listDeliveries({ run_id: run.id })).map((d) => d.status)).toEqual(['delivered']);
+      expect(await mongo.deliveries.countClaims()).toBe(0);
+    } finally {
+      await mongo.close();
+      await database.drop();
+    }
   });
 
   it('sends each delivery once with several loops on one database', async () => {

@@ -4,7 +4,6 @@ import {
   claimDeliveries,
   type DeliveryOutcome,
   type OutboxEntry,
-  releaseDelivery,
   type Store,
 } from '@gyoza/store';
 import type { SchedulerLogger } from './scheduler';
@@ -39,8 +38,18 @@ export interface DeliveryLoopOptions {
   maxAgeMs?: number;
   /** Deliveries sent at once by this process. @defaultValue 16 */
   concurrency?: number;
-  /** How often the outbox is read when idle. @defaultValue 500 */
+  /**
+   * How often the outbox is read when idle, for events other processes write (this process's
+   * own writes wake the loop at once through `DeliveryStore.onDeliveriesWritten`).
+   * @defaultValue 500
+   */
   pollIntervalMs?: number;
+  /**
+   * How often `DeliveryStore.recover` runs (first at start): it applies transitions a crashed
+   * writer committed but never applied, whose deliveries would otherwise wait for a reader.
+   * @defaultValue 60000
+   */
+  recoverIntervalMs?: number;
   /** @defaultValue 4096 */
   maxResponseBytes?: number;
   observer?: DeliveryObserver;
@@ -54,8 +63,9 @@ const silent: SchedulerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 /**
  * Sends the outbox. Runs in every server process: each delivery attempt is claimed through
- * its own lease, so processes sharing a database send each attempt once; a process that dies
- * mid-attempt leaves a lease that runs out, and the attempt is made again (at least once).
+ * a lease on the delivery itself, so processes sharing a database send each attempt once; a
+ * process that dies mid-attempt leaves a lease that runs out, and the attempt is made again
+ * (at least once). Wakes when this process writes a delivery, polls for other processes'.
  */
 export class DeliveryLoop {
   private state: LoopState = 'stopped';
@@ -63,8 +73,14 @@ export class DeliveryLoop {
   private readonly inFlight = new Map<string, Promise<void>>();
   private poll: Promise<void> | undefined;
   private again = false;
+  /** The last poll claimed all the room there was: more may be due, so refill in batches. */
+  private backlog = false;
   private readonly guard: TargetGuard;
   private readonly holder = randomUUID();
+  private unsubscribe: (() => void) | undefined;
+  /** When `recover` runs next, and from when the one after it reads (0: at the first poll, from `maxAgeMs` ago). */
+  private nextRecoverAt = 0;
+  private recoverSince: Date | undefined;
   private readonly o: Required<Omit<DeliveryLoopOptions, 'observer' | 'allowNetworks'>> & {
     observer: DeliveryObserver;
   };
@@ -80,6 +96,7 @@ export class DeliveryLoop {
       maxAgeMs: options.maxAgeMs ?? 86_400_000,
       concurrency: options.concurrency ?? 16,
       pollIntervalMs: options.pollIntervalMs ?? 500,
+      recoverIntervalMs: options.recoverIntervalMs ?? 60_000,
       maxResponseBytes: options.maxResponseBytes ?? 4096,
       observer: options.observer ?? {},
       clock: options.clock ?? (() => new Date()),
@@ -89,6 +106,7 @@ export class DeliveryLoop {
   start(): void {
     if (this.state !== 'stopped') return;
     this.state = 'idle';
+    this.unsubscribe = this.o.store.deliveries.onDeliveriesWritten(() => this.notify());
     this.notify();
   }
 
@@ -117,6 +135,8 @@ export class DeliveryLoop {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopping';
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     clearTimeout(this.timer);
     await this.poll;
     await Promise.all(this.inFlight.values());
@@ -124,8 +144,10 @@ export class DeliveryLoop {
   }
 
   private async pollOnce(): Promise<void> {
+    await this.recoverIfDue();
     const room = this.o.concurrency - this.inFlight.size;
     if (room <= 0) return;
+    this.backlog = false;
     let claimed: ClaimedDelivery[];
     try {
       claimed = await claimDeliveries(this.o.store, {
@@ -133,17 +155,21 @@ export class DeliveryLoop {
         // Longer than an attempt can take, so a live sender keeps its lease to the end.
         leaseMs: this.o.timeoutMs * 2 + 5000,
         now: this.o.clock(),
+        holder: this.holder,
         skip: new Set(this.inFlight.keys()),
       });
     } catch (error) {
       this.o.logger.error({ err: error }, 'reading the webhook outbox failed');
       return;
     }
+    this.backlog = claimed.length === room;
     for (const claim of claimed) {
       const attempt = this.attempt(claim).finally(() => {
         this.inFlight.delete(claim.entry.id);
-        // A finished attempt may have unblocked the run's next event.
-        this.notify();
+        // A finished attempt may have unblocked the run's next event. With a backlog the
+        // outbox is read once half the room is free rather than after every attempt: each
+        // read costs the same (a scan, on FerretDB) whether it claims one delivery or eight.
+        if (!this.backlog || this.inFlight.size <= this.o.concurrency / 2) this.notify();
       });
       this.inFlight.set(claim.entry.id, attempt);
     }
@@ -161,8 +187,8 @@ export class DeliveryLoop {
     const now = this.o.clock();
     const outcome = this.outcome(entry, result, started, now);
     try {
+      // Also ends the delivery's lease.
       await this.o.store.deliveries.recordAttempt(entry.id, outcome, now);
-      await releaseDelivery(this.o.store, claim);
     } catch (error) {
       // The lease runs out and the attempt is made again: at least once.
       this.o.logger.error({ err: error, delivery_id: entry.id }, 'recording a webhook attempt failed');
@@ -183,6 +209,26 @@ export class DeliveryLoop {
         { ...fields, error: outcome.error, next_attempt_at: outcome.next_attempt_at },
         'webhook failed',
       );
+    }
+  }
+
+  /**
+   * The first run reads back `maxAgeMs` (an older event's delivery would be dead anyway); each
+   * later one from one interval before the previous run, so a revision stamped a little
+   * before it was inserted is still seen.
+   */
+  private async recoverIfDue(): Promise<void> {
+    const now = this.o.clock();
+    if (now.getTime() < this.nextRecoverAt) return;
+    this.nextRecoverAt = now.getTime() + this.o.recoverIntervalMs;
+    const since = this.recoverSince ?? new Date(now.getTime() - this.o.maxAgeMs);
+    try {
+      const repaired = await this.o.store.deliveries.recover(since, now);
+      this.recoverSince = new Date(now.getTime() - this.o.recoverIntervalMs);
+      if (repaired.applied > 0 || repaired.swept > 0)
+        this.o.logger.info({ ...repaired, holder: this.holder }, 'webhook outbox repaired after a crashed process');
+    } catch (error) {
+      this.o.logger.error({ err: error }, 'repairing the webhook outbox failed');
     }
   }
 
