@@ -97,18 +97,27 @@ async function checkInvariants(store, { acknowledged, executions, monitor }) {
     list.forEach((e, i) => {
       if (e.index !== i + 1) fail('gapless-events', `${run.id}: event ${i + 1} has index ${e.index}`);
     });
+    // The log replayed in index order: a STARTED while one runs, or an ASSIGNED while the run is
+    // still held, is a double run, or a log whose events are out of their transitions' order.
+    const trail = () =>
+      list.map((x) => `${x.index}:${x.type}@${x.attempt}${x.payload?.worker_id ? `/${x.payload.worker_id}` : ''}`);
     let open = false;
+    let held = false;
     for (const e of list) {
       if (e.type === 'STARTED') {
         result['no-double-run'].checks += 1;
-        if (open) {
-          const trail = list.map(
-            (x) => `${x.index}:${x.type}@${x.attempt}${x.payload?.worker_id ? `/${x.payload.worker_id}` : ''}`,
-          );
-          fail('no-double-run', `${run.id}: STARTED again while attempt ${e.attempt} ran (${trail.join(' ')})`);
-        }
+        if (open)
+          fail('no-double-run', `${run.id}: STARTED again while attempt ${e.attempt} ran (${trail().join(' ')})`);
         open = true;
-      } else if (ENDS_AN_EXECUTION.has(e.type)) open = false;
+      } else if (e.type === 'ASSIGNED') {
+        result['no-double-run'].checks += 1;
+        if (held)
+          fail('no-double-run', `${run.id}: ASSIGNED again while attempt ${e.attempt} was held (${trail().join(' ')})`);
+        held = true;
+      } else if (ENDS_AN_EXECUTION.has(e.type)) {
+        open = false;
+        held = false;
+      }
     }
   }
   const perRun = new Map();
