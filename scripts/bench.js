@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // `pnpm bench` (after `pnpm build`): store and scheduler throughput and latency on this
-// machine, for the SQLite store and the MongoDB adapter on FerretDB. Prints tables.
-//   node scripts/bench.js [--stores sqlite,mongo] [--backlogs 1000,10000,100000] [--claims 300]
-//     [--sections creates,claims,longpoll,webhooks] [--webhooks 1000]
+// machine, for the SQLite store and the MongoDB adapter on FerretDB, and the HTTP rows
+// (scripts/bench-http.js, scripts/bench-ferretdb.js), each a ratio against a baseline measured
+// side by side in the same run, min / median / max over interleaved rounds. Prints tables.
+//   node scripts/bench.js [--quick] [--stores sqlite,mongo] [--backlogs 1000,10000,100000] [--claims 300]
+//     [--sections creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb] [--webhooks 1000]
+//     [--rounds 5] [--pending 100000]
+// --quick (what CI runs, about two minutes) shrinks every row; it reports, it never asserts.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -16,13 +20,33 @@ const { openMongoStore } = require('../packages/store-mongo');
 const { startFerretdb } = require('./ferretdb');
 
 const { values: args } = parseArgs({
-  options: Object.fromEntries(
-    ['stores', 'backlogs', 'claims', 'mongo-backlogs', 'mongo-claims', 'mongo-uri', 'sections', 'webhooks'].map(
-      (name) => [name, { type: 'string' }],
+  options: {
+    ...Object.fromEntries(
+      [
+        'stores',
+        'backlogs',
+        'claims',
+        'mongo-backlogs',
+        'mongo-claims',
+        'mongo-uri',
+        'sections',
+        'webhooks',
+        'rounds',
+        'pending',
+      ].map((name) => [name, { type: 'string' }]),
     ),
-  ),
+    quick: { type: 'boolean', default: false },
+  },
 });
-const STORES = (args.stores ?? 'sqlite,mongo').split(',');
+const QUICK = args.quick;
+if (QUICK) {
+  args.backlogs ??= '1000';
+  args.claims ??= '100';
+  args['mongo-claims'] ??= '20';
+  args.webhooks ??= '200';
+}
+// --quick leaves the MongoDB adapter to its own row (FerretDB's two backends, below).
+const STORES = (args.stores ?? (QUICK ? 'sqlite' : 'sqlite,mongo')).split(',');
 // FerretDB 1.x (the only MongoDB-wire server here) filters and sorts in its own process
 // instead of using indexes, so every query reads whole collections: its rows are kept
 // small by default. Point --mongo-uri at a real MongoDB for meaningful Mongo figures.
@@ -32,7 +56,26 @@ const BACKLOGS = {
 };
 const CLAIMS = { sqlite: Number(args.claims ?? 300), mongo: Number(args['mongo-claims'] ?? 40) };
 const CONCURRENCY = [1, 8, 32];
-const SECTIONS = (args.sections ?? 'creates,claims,longpoll,webhooks').split(',');
+const SECTIONS = (args.sections ?? 'creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb').split(',');
+const ROUNDS = Number(args.rounds ?? (QUICK ? 3 : 5));
+/** The sizes of the HTTP rows, full and --quick. */
+const HTTP = QUICK
+  ? {
+      seconds: 1.5,
+      connections: 16,
+      jobs: 1000,
+      pending: Number(args.pending ?? 20_000),
+      ferretPending: 200,
+      ferretClaims: 40,
+    }
+  : {
+      seconds: 4,
+      connections: 16,
+      jobs: 4000,
+      pending: Number(args.pending ?? 100_000),
+      ferretPending: 1000,
+      ferretClaims: 200,
+    };
 const WEBHOOKS = { sqlite: Number(args.webhooks ?? 1000), mongo: Math.min(Number(args.webhooks ?? 200), 200) };
 
 const percentile = (values, p) => {
@@ -203,8 +246,79 @@ async function main() {
         }
       }
     }
+    await httpRows();
   } finally {
     await ferret?.stop();
+  }
+}
+
+/** The rows measured against a baseline in the same run (bench-http.js, bench-ferretdb.js). */
+async function httpRows() {
+  const { benchCreatesVsExpress, benchJobsVsGraphile, benchMemory, spread } = require('./bench-http');
+  const { benchFerretdbBackends } = require('./bench-ferretdb');
+  const ratios = (rows, a, b) => spread(rows.map((r) => r[a] / r[b]));
+  const values = (rows, key, pick = (v) => v) =>
+    spread(
+      rows.map((r) => pick(r[key])),
+      0,
+    );
+  if (SECTIONS.includes('http')) {
+    const rows = await benchCreatesVsExpress({ rounds: ROUNDS, seconds: HTTP.seconds, connections: HTTP.connections });
+    console.log(
+      `\n| POST /runs, ${HTTP.connections} connections, ${ROUNDS} rounds x ${HTTP.seconds} s | min / median / max |`,
+    );
+    console.log('|---|---|');
+    console.log(`| gyoza (SQLite, logs at info) req/s | ${values(rows, 'gyoza')} |`);
+    console.log(`| bare Express 5 app, same JSON, req/s | ${values(rows, 'bare')} |`);
+    console.log(`| ratio (goal >= 0.7) | ${ratios(rows, 'gyoza', 'bare')} |`);
+  }
+  if (SECTIONS.includes('jobs')) {
+    const options = { rounds: ROUNDS, jobs: HTTP.jobs, producers: 8, workers: 4, batch: 16 };
+    const result = await benchJobsVsGraphile(options);
+    console.log(
+      `\n| no-op jobs end to end, ${options.jobs} jobs, ${options.producers} producers, ${options.workers} workers, ${ROUNDS} rounds | min / median / max |`,
+    );
+    console.log('|---|---|');
+    if (result.skipped) {
+      console.log(`| skipped: ${result.skipped} | |`);
+    } else {
+      console.log(
+        `| gyoza over HTTP (create, claim limit ${options.batch}, STARTED + COMPLETED) jobs/s | ${values(result.rows, 'gyoza')} |`,
+      );
+      console.log(
+        `| graphile-worker (${result.postgres}, concurrency ${options.workers * 4}) jobs/s | ${values(result.rows, 'graphile')} |`,
+      );
+      console.log(`| ratio (goal >= 1.0) | ${ratios(result.rows, 'gyoza', 'graphile')} |`);
+    }
+  }
+  if (SECTIONS.includes('memory')) {
+    const { empty, full } = await benchMemory({ pending: HTTP.pending });
+    console.log(`\n| server memory (VmRSS / VmHWM, MB) | empty database | ${HTTP.pending} pending |`);
+    console.log('|---|---|---|');
+    if (!full) console.log('| skipped: no /proc on this system | | |');
+    else
+      console.log(
+        `| gyoza (SQLite), goal <= 150 MB RSS at 100000 | ${fmt(empty.rss, 0)} / ${fmt(empty.peak, 0)} | ${fmt(full.rss, 0)} / ${fmt(full.peak, 0)} |`,
+      );
+  }
+  if (SECTIONS.includes('ferretdb')) {
+    const options = { rounds: ROUNDS, pending: HTTP.ferretPending, claims: HTTP.ferretClaims, workers: 8 };
+    const result = await benchFerretdbBackends(options);
+    console.log(
+      `\n| mongo store on FerretDB, ${options.pending} pending, ${options.workers} workers, ${options.claims} claims x ${ROUNDS} rounds | min / median / max |`,
+    );
+    console.log('|---|---|');
+    if (result.skipped) {
+      console.log(`| skipped: ${result.skipped} | |`);
+    } else {
+      console.log(`| SQLite backend claims/s | ${values(result.rows, 'sqlite', (v) => v.perSecond)} |`);
+      console.log(`| PostgreSQL backend claims/s | ${values(result.rows, 'postgres', (v) => v.perSecond)} |`);
+      console.log(`| SQLite backend claim p50 ms | ${values(result.rows, 'sqlite', (v) => v.p50)} |`);
+      console.log(`| PostgreSQL backend claim p50 ms | ${values(result.rows, 'postgres', (v) => v.p50)} |`);
+      console.log(
+        `| ratio PostgreSQL / SQLite | ${spread(result.rows.map((r) => r.postgres.perSecond / r.sqlite.perSecond))} |`,
+      );
+    }
   }
 }
 

@@ -51,10 +51,11 @@ async function waitForPort(port, child, timeoutMs) {
 }
 
 /**
- * Starts FerretDB on its SQLite handler, on a free loopback port, with its data in a fresh
- * temporary directory. `stop()` kills it and removes the data; the data is always throwaway.
+ * Starts FerretDB on its SQLite handler (or, given `postgresqlUrl`, its PostgreSQL handler on
+ * that database), on a free loopback port, with its state in a fresh temporary directory.
+ * `stop()` kills it and removes the directory; the data is always throwaway.
  */
-async function startFerretdb({ logLevel = 'warn', logToFile = false, timeoutMs = 20000 } = {}) {
+async function startFerretdb({ logLevel = 'warn', logToFile = false, timeoutMs = 20000, postgresqlUrl } = {}) {
   const binary = ferretdbBinary();
   if (!binary) {
     throw new Error(
@@ -68,8 +69,9 @@ async function startFerretdb({ logLevel = 'warn', logToFile = false, timeoutMs =
     binary,
     [
       `--listen-addr=127.0.0.1:${port}`,
-      '--handler=sqlite',
-      `--sqlite-url=file:${dir}/`,
+      ...(postgresqlUrl
+        ? ['--handler=postgresql', `--postgresql-url=${postgresqlUrl}`]
+        : ['--handler=sqlite', `--sqlite-url=file:${dir}/`]),
       '--telemetry=disable',
       `--state-dir=${dir}`,
       `--log-level=${logLevel}`,
