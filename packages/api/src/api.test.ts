@@ -165,6 +165,9 @@ describe('runs', () => {
       definition_version: '1.0',
       inputs: { url: 'http://x/y.png', size: 512 },
       state: 'PENDING',
+    });
+    expect(run).not.toHaveProperty('pending_reason');
+    expect((await h.api().get(`/runs/${run.id}`).expect(200)).body).toMatchObject({
       pending_reason: 'no active worker',
     });
     expect(run).not.toHaveProperty('rev');

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { IncomingMessage } from 'node:http';
 import type { Scheduler } from '@gyoza/scheduler';
 import type { Store } from '@gyoza/store';
 import express, { type Express } from 'express';
@@ -93,16 +94,19 @@ export function createApp(options: AppOptions): Express {
       genReqId: (req, res) => requestId(req.headers['x-request-id'], res),
       // Answered requests are logged at debug, refused ones at warn and failures at error:
       // at the default level (info) a busy server does not write a line per create, claim
-      // and report, and pino skips the serializers of a level it does not write.
+      // and report.
       customLogLevel: (_req, res, error) =>
         error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug',
-      // Never log headers: X-API-Key is a secret.
+      // pino-http binds the request to a child logger on every request, logged or not: the
+      // serializer reads the raw request (no generic copy of it first) and never its
+      // headers, since X-API-Key is a secret.
+      wrapSerializers: false,
       serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+        req: (req: IncomingMessage & { id?: unknown; originalUrl?: string }) => ({
           id: req.id,
           method: req.method,
-          url: req.url,
-          remoteAddress: req.remoteAddress,
+          url: req.originalUrl ?? req.url,
+          remoteAddress: req.socket?.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },

@@ -16,7 +16,7 @@ export async function explainPending(store: Store, run: OpRun): Promise<string |
       never.push(`${worker.id}: ${empty.reason}`);
       continue;
     }
-    const free = freeCapacity(worker, await store.runs.listReservations(worker.id));
+    const free = freeCapacity(worker, await store.runs.reservedTotals(worker.id));
     if (placeRun(run.constraints, worker.tags, free, 'best-fit').fits) return undefined;
   }
   if (never.length === workers.length) return `no active worker can run it (${never.slice(0, 5).join('; ')})`;

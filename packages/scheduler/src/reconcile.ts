@@ -1,6 +1,6 @@
-import { type OpRun, RESERVING_STATES, unassign, type Worker, workerLost } from '@gyoza/domain';
+import { type OpRun, unassign, type Worker, workerLost } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
-import { allRuns, applyToSameAssignment } from './run-steps';
+import { applyToSameAssignment } from './run-steps';
 
 export interface ReconcileOptions {
   /** Where runs live (required). */
@@ -59,10 +59,14 @@ export async function reconcileWorker(options: ReconcileOptions): Promise<Reconc
     }
   };
 
+  // Ids only: a worker holding thousands of runs it lists costs one index read, not a decode each.
+  const held = await store.runs.listHeldRunIds(worker.id);
   if (previousHeartbeatAt !== undefined) {
     const reason = `worker ${worker.id} did not list the run in its heartbeat`;
-    for await (const run of allRuns(store, { worker_id: worker.id, state: [...RESERVING_STATES] })) {
-      if (listed.has(run.id) || !assignedBefore(run, previousHeartbeatAt)) continue;
+    for (const id of held) {
+      if (listed.has(id)) continue;
+      const run = await store.runs.getRun(id);
+      if (!run || run.worker_id !== worker.id || !assignedBefore(run, previousHeartbeatAt)) continue;
       if (run.state === 'ASSIGNED') {
         await step(
           run.id,
@@ -79,9 +83,7 @@ export async function reconcileWorker(options: ReconcileOptions): Promise<Reconc
     }
   }
 
-  for (const id of listed) {
-    const run = await store.runs.getRun(id);
-    if (!run || run.worker_id !== worker.id || !RESERVING_STATES.includes(run.state)) result.stop_runs.push(id);
-  }
+  const holds = new Set(held);
+  for (const id of listed) if (!holds.has(id)) result.stop_runs.push(id);
   return result;
 }

@@ -38,10 +38,18 @@ export interface SchedulerOptions {
    */
   workerTimeoutSeconds?: number;
   /**
-   * How often a long-poll re-checks the store for work created by other processes.
+   * How often a long-poll re-checks the store for work created by other processes. With a
+   * store that offers `claimVersion`, waiting claims are woken by `versionPollMs` instead and
+   * this is only a safety net (at least 1 s apart).
    * @defaultValue 100
    */
   pollIntervalMs?: number;
+  /**
+   * How often one shared timer reads the store's `claimVersion` while claims wait; a claim
+   * is retried only when the version moved past the one it saw. Unused with stores without one.
+   * @defaultValue 5
+   */
+  versionPollMs?: number;
   /**
    * Reaper period; the reaper lease lasts five periods (at least 5 s).
    * @defaultValue 1000
@@ -87,6 +95,10 @@ export class Scheduler {
   private readonly logger?: SchedulerLogger;
   private readonly workerTimeoutSeconds: number;
   private readonly pollIntervalMs: number;
+  private readonly versionPollMs: number;
+  /** The version each waiting claim saw before it claimed (undefined: no version). */
+  private readonly waitingAt = new Map<() => void, number | undefined>();
+  private versionTimer?: NodeJS.Timeout;
   private readonly reaperIntervalMs: number;
   private readonly holderId: string;
   private readonly waiters = new Set<() => void>();
@@ -108,6 +120,7 @@ export class Scheduler {
     this.logger = options.logger;
     this.workerTimeoutSeconds = options.workerTimeoutSeconds ?? 60;
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    this.versionPollMs = options.versionPollMs ?? 5;
     this.reaperIntervalMs = options.reaperIntervalMs ?? 1000;
     this.holderId = options.holderId ?? `scheduler-${randomUUID()}`;
     this.watchingSince = this.clock();
@@ -116,7 +129,8 @@ export class Scheduler {
   /**
    * Claims up to `limit` pending runs for the worker. With `waitSeconds`, waits until work
    * that fits appears: at once when this process creates or frees something
-   * (`notifyRunnable`), within `pollIntervalMs` when another process does.
+   * (`notifyRunnable`); when another process does, within `versionPollMs` with a store that
+   * has `claimVersion`, else within `pollIntervalMs`.
    */
   async claim(workerId: string, options: ClaimOptions = {}): Promise<OpRun[]> {
     const limit = options.limit ?? 1;
@@ -128,9 +142,13 @@ export class Scheduler {
       throw ValidationError.field('wait_seconds', `must be a number from 0 to ${MAX_WAIT_SECONDS}`);
     }
     const deadline = Date.now() + waitSeconds * 1000;
+    const versioned = waitSeconds > 0 && this.store.claims.claimVersion !== undefined;
+    const recheckMs = versioned ? Math.max(this.pollIntervalMs, 1000) : this.pollIntervalMs;
     for (;;) {
-      // Armed before the claim, so a notify that lands while the claim runs is not missed.
-      const woken = this.nextWake(options.signal);
+      // Read and armed before the claim, so a change or a notify that lands while the claim
+      // runs is not missed.
+      const seen = versioned ? await this.store.claims.claimVersion?.() : undefined;
+      const woken = this.nextWake(options.signal, seen);
       const runs = await this.store.claims.claimRuns({
         worker_id: workerId,
         limit,
@@ -142,7 +160,8 @@ export class Scheduler {
         woken.cancel();
         return runs;
       }
-      await Promise.race([woken.promise, sleep(Math.min(left, this.pollIntervalMs))]);
+      if (versioned) this.watchVersion();
+      await Promise.race([woken.promise, sleep(Math.min(left, recheckMs))]);
       woken.cancel();
     }
   }
@@ -180,7 +199,33 @@ export class Scheduler {
   notifyRunnable(): void {
     const waiters = [...this.waiters];
     this.waiters.clear();
+    this.waitingAt.clear();
     for (const wake of waiters) wake();
+  }
+
+  /**
+   * One timer for all waiting claims of this process: reads the store's version every
+   * `versionPollMs` while any wait, and wakes those that saw an older one.
+   */
+  private watchVersion(): void {
+    if (this.versionTimer || this.stopped) return;
+    const tick = async () => {
+      try {
+        const version = await this.store.claims.claimVersion?.();
+        for (const [wake, seen] of this.waitingAt) {
+          if (seen !== version) {
+            this.waitingAt.delete(wake);
+            this.waiters.delete(wake);
+            wake();
+          }
+        }
+      } catch (error) {
+        this.logger?.warn({ err: error }, 'could not read the claim version');
+      }
+      this.versionTimer = undefined;
+      if (this.waitingAt.size > 0 && !this.stopped) this.versionTimer = setTimeout(tick, this.versionPollMs);
+    };
+    this.versionTimer = setTimeout(tick, this.versionPollMs);
   }
 
   pendingReason(run: OpRun): Promise<string | undefined> {
@@ -237,22 +282,25 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.versionTimer) clearTimeout(this.versionTimer);
     this.notifyRunnable();
     await this.reaping;
     await this.store.leases.releaseLease('reaper', this.holderId).catch(() => undefined);
   }
 
-  private nextWake(signal?: AbortSignal): { promise: Promise<void>; cancel(): void } {
+  private nextWake(signal?: AbortSignal, seenVersion?: number): { promise: Promise<void>; cancel(): void } {
     let wake!: () => void;
     const promise = new Promise<void>((resolve) => {
       wake = resolve;
     });
     this.waiters.add(wake);
+    if (seenVersion !== undefined) this.waitingAt.set(wake, seenVersion);
     signal?.addEventListener('abort', wake, { once: true });
     return {
       promise,
       cancel: () => {
         this.waiters.delete(wake);
+        this.waitingAt.delete(wake);
         signal?.removeEventListener('abort', wake);
       },
     };

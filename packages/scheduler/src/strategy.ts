@@ -13,8 +13,7 @@ export interface SchedulingStrategy {
 function fitStrategy(name: GpuStrategy): SchedulingStrategy {
   return {
     name,
-    plan: ({ worker, reservations, candidates, limit }) =>
-      planPlacements(worker, reservations, candidates, limit, name),
+    plan: ({ worker, reserved, candidates, limit }) => planPlacements(worker, reserved, candidates, limit, name),
   };
 }
 

@@ -54,7 +54,8 @@ export class MongoClaimStore implements ClaimStore {
       const intent = await this.intents.findById(worker.id).lean();
       if (intent) await this.runStore.settle(intent.run_ids);
       const reservations = await this.runStore.listReservations(worker.id);
-      const accepted = await planClaimAsync(worker, reservations, request, (page) => this.pendingPage(page));
+      const held = { totals: reservations, list: () => reservations };
+      const accepted = await planClaimAsync(worker, held, request, (page) => this.pendingPage(page));
       if (accepted.length === 0) return [];
       await this.intents.updateOne(
         { _id: worker.id },

@@ -25,6 +25,7 @@ import {
   runPage,
   type SavedTransition,
   statesOf,
+  totalsAsReservations,
 } from '@gyoza/store';
 import type { Model, QueryFilter } from 'mongoose';
 import { deliveryFieldsFor } from './delivery-store';
@@ -174,6 +175,25 @@ export class MongoRunStore implements RunStore {
       const run = decodeRun(d.doc, d.rev);
       return reservationOf(run.id, run.constraints, run.gpu_ids);
     });
+  }
+
+  async reservedTotals(workerId: string): Promise<Reservation[]> {
+    let cpu = 0;
+    let ram = 0;
+    const vram = new Map<number, number>();
+    for (const r of await this.listReservations(workerId)) {
+      cpu += Math.round(r.cpu_cores * 1000);
+      ram += r.ram_mb;
+      for (const id of r.gpu_ids) vram.set(id, (vram.get(id) ?? 0) + r.vram_mb);
+    }
+    return totalsAsReservations({ cpu_milli: cpu, ram_mb: ram, vram_by_gpu: vram });
+  }
+
+  async listHeldRunIds(workerId: string): Promise<string[]> {
+    const docs = await this.runs
+      .find({ worker_id: workerId, state: { $in: ['ASSIGNED', 'RUNNING'] } }, { _id: 1 })
+      .lean();
+    return docs.map((d) => String(d._id));
   }
 
   async countRunsByState(): Promise<Record<RunState, number>> {

@@ -94,6 +94,112 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN lease_until INTEGER;
   ALTER TABLE deliveries ADD COLUMN leased_by TEXT;
   `,
+  `
+  -- Claims that stay flat. Pending runs are grouped by demand shape (shapeKey in
+  -- @gyoza/store: CPU, RAM, GPU count, VRAM, tags), so a claim reads only the shapes that fit
+  -- the worker; what each worker holds, the run count per state and a version that changes with
+  -- every state change are kept by triggers, in the same transaction as the change itself,
+  -- whichever process makes it. Shapes written here list tags as stored; the code sorts them,
+  -- which at worst splits one demand over two keys.
+  ALTER TABLE runs ADD COLUMN shape TEXT NOT NULL DEFAULT '';
+  UPDATE runs SET shape = json_array(cpu_milli, ram_mb, gpu_count, vram_mb,
+    json_extract(doc, '$.constraints.worker_tags'), json_extract(doc, '$.constraints.gpu_tags'));
+  CREATE INDEX runs_pending_shape ON runs (shape, priority DESC, created_at, id) WHERE state = 'PENDING';
+
+  CREATE TABLE pending_shapes (shape TEXT PRIMARY KEY, pending INTEGER NOT NULL) WITHOUT ROWID;
+  INSERT INTO pending_shapes SELECT shape, COUNT(*) FROM runs WHERE state = 'PENDING' GROUP BY shape;
+
+  CREATE TABLE run_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+  INSERT INTO run_counts SELECT state, COUNT(*) FROM runs GROUP BY state;
+
+  -- Per worker: gpu_id -1 holds the CPU, RAM and run totals, other rows the VRAM per GPU.
+  CREATE TABLE held (
+    worker_id TEXT NOT NULL,
+    gpu_id INTEGER NOT NULL,
+    cpu_milli INTEGER NOT NULL,
+    ram_mb INTEGER NOT NULL,
+    vram_mb INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    PRIMARY KEY (worker_id, gpu_id)
+  ) WITHOUT ROWID;
+  INSERT INTO held SELECT worker_id, -1, SUM(cpu_milli), SUM(ram_mb), 0, COUNT(*) FROM runs
+    WHERE state IN ('ASSIGNED', 'RUNNING') AND worker_id IS NOT NULL GROUP BY worker_id;
+  INSERT INTO held SELECT runs.worker_id, g.value, 0, 0, SUM(runs.vram_mb), 0
+    FROM runs, json_each(runs.doc, '$.gpu_ids') AS g
+    WHERE runs.state IN ('ASSIGNED', 'RUNNING') AND runs.worker_id IS NOT NULL GROUP BY runs.worker_id, g.value;
+
+  CREATE TABLE claim_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+  INSERT INTO claim_version VALUES (1, 0);
+
+  CREATE TRIGGER runs_inserted AFTER INSERT ON runs BEGIN
+    INSERT INTO run_counts (state, n) VALUES (new.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    UPDATE claim_version SET version = version + 1;
+  END;
+  CREATE TRIGGER runs_inserted_pending AFTER INSERT ON runs WHEN new.state = 'PENDING' BEGIN
+    INSERT INTO pending_shapes (shape, pending) VALUES (new.shape, 1)
+      ON CONFLICT (shape) DO UPDATE SET pending = pending + 1;
+  END;
+  CREATE TRIGGER runs_inserted_held AFTER INSERT ON runs WHEN new.state IN ('ASSIGNED', 'RUNNING') AND new.worker_id IS NOT NULL BEGIN
+    INSERT INTO held (worker_id, gpu_id, cpu_milli, ram_mb, vram_mb, runs)
+      VALUES (new.worker_id, -1, new.cpu_milli, new.ram_mb, 0, 1)
+      ON CONFLICT (worker_id, gpu_id) DO UPDATE SET cpu_milli = cpu_milli + excluded.cpu_milli,
+        ram_mb = ram_mb + excluded.ram_mb, runs = runs + 1;
+    INSERT INTO held (worker_id, gpu_id, cpu_milli, ram_mb, vram_mb, runs)
+      SELECT new.worker_id, value, 0, 0, new.vram_mb, 0 FROM json_each(new.doc, '$.gpu_ids') WHERE true
+      ON CONFLICT (worker_id, gpu_id) DO UPDATE SET vram_mb = vram_mb + excluded.vram_mb;
+  END;
+  CREATE TRIGGER runs_state_changed AFTER UPDATE OF state ON runs WHEN new.state <> old.state BEGIN
+    UPDATE run_counts SET n = n - 1 WHERE state = old.state;
+    INSERT INTO run_counts (state, n) VALUES (new.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    UPDATE claim_version SET version = version + 1;
+  END;
+  CREATE TRIGGER runs_left_shape AFTER UPDATE ON runs
+    WHEN old.state = 'PENDING' AND (new.state <> 'PENDING' OR new.shape <> old.shape) BEGIN
+    UPDATE pending_shapes SET pending = pending - 1 WHERE shape = old.shape;
+  END;
+  CREATE TRIGGER runs_entered_shape AFTER UPDATE ON runs
+    WHEN new.state = 'PENDING' AND (old.state <> 'PENDING' OR new.shape <> old.shape) BEGIN
+    INSERT INTO pending_shapes (shape, pending) VALUES (new.shape, 1)
+      ON CONFLICT (shape) DO UPDATE SET pending = pending + 1;
+  END;
+  CREATE TRIGGER runs_released AFTER UPDATE ON runs
+    WHEN old.state IN ('ASSIGNED', 'RUNNING') AND old.worker_id IS NOT NULL AND NOT (new.state IN ('ASSIGNED', 'RUNNING') AND new.worker_id IS NOT NULL AND (new.worker_id IS old.worker_id AND new.cpu_milli = old.cpu_milli AND new.ram_mb = old.ram_mb AND new.vram_mb = old.vram_mb AND json_extract(new.doc, '$.gpu_ids') IS json_extract(old.doc, '$.gpu_ids'))) BEGIN
+    UPDATE held SET cpu_milli = cpu_milli - old.cpu_milli, ram_mb = ram_mb - old.ram_mb, runs = runs - 1
+      WHERE worker_id = old.worker_id AND gpu_id = -1;
+    UPDATE held SET vram_mb = vram_mb - old.vram_mb
+      WHERE worker_id = old.worker_id AND gpu_id IN (SELECT value FROM json_each(old.doc, '$.gpu_ids'));
+  END;
+  CREATE TRIGGER runs_held AFTER UPDATE ON runs
+    WHEN new.state IN ('ASSIGNED', 'RUNNING') AND new.worker_id IS NOT NULL AND NOT (old.state IN ('ASSIGNED', 'RUNNING') AND old.worker_id IS NOT NULL AND (new.worker_id IS old.worker_id AND new.cpu_milli = old.cpu_milli AND new.ram_mb = old.ram_mb AND new.vram_mb = old.vram_mb AND json_extract(new.doc, '$.gpu_ids') IS json_extract(old.doc, '$.gpu_ids'))) BEGIN
+    INSERT INTO held (worker_id, gpu_id, cpu_milli, ram_mb, vram_mb, runs)
+      VALUES (new.worker_id, -1, new.cpu_milli, new.ram_mb, 0, 1)
+      ON CONFLICT (worker_id, gpu_id) DO UPDATE SET cpu_milli = cpu_milli + excluded.cpu_milli,
+        ram_mb = ram_mb + excluded.ram_mb, runs = runs + 1;
+    INSERT INTO held (worker_id, gpu_id, cpu_milli, ram_mb, vram_mb, runs)
+      SELECT new.worker_id, value, 0, 0, new.vram_mb, 0 FROM json_each(new.doc, '$.gpu_ids') WHERE true
+      ON CONFLICT (worker_id, gpu_id) DO UPDATE SET vram_mb = vram_mb + excluded.vram_mb;
+  END;
+  CREATE TRIGGER runs_deleted AFTER DELETE ON runs BEGIN
+    UPDATE run_counts SET n = n - 1 WHERE state = old.state;
+    UPDATE claim_version SET version = version + 1;
+  END;
+  CREATE TRIGGER runs_deleted_pending AFTER DELETE ON runs WHEN old.state = 'PENDING' BEGIN
+    UPDATE pending_shapes SET pending = pending - 1 WHERE shape = old.shape;
+  END;
+  CREATE TRIGGER runs_deleted_held AFTER DELETE ON runs WHEN old.state IN ('ASSIGNED', 'RUNNING') AND old.worker_id IS NOT NULL BEGIN
+    UPDATE held SET cpu_milli = cpu_milli - old.cpu_milli, ram_mb = ram_mb - old.ram_mb, runs = runs - 1
+      WHERE worker_id = old.worker_id AND gpu_id = -1;
+    UPDATE held SET vram_mb = vram_mb - old.vram_mb
+      WHERE worker_id = old.worker_id AND gpu_id IN (SELECT value FROM json_each(old.doc, '$.gpu_ids'));
+  END;
+  -- A worker's capacity, tags or status may have changed: waiting claims look again.
+  CREATE TRIGGER workers_inserted AFTER INSERT ON workers BEGIN
+    UPDATE claim_version SET version = version + 1;
+  END;
+  CREATE TRIGGER workers_changed AFTER UPDATE ON workers BEGIN
+    UPDATE claim_version SET version = version + 1;
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -101,9 +207,10 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /**
  * Brings the file up to the latest schema, recording each applied step in `schema_version`.
  * BEGIN IMMEDIATE takes the write lock before the version is read, so when several processes
- * open a new file at once each step is applied exactly once.
+ * open a new file at once each step is applied exactly once. `upTo` stops at an older step
+ * (tests of an upgrade).
  */
-export function migrate(db: Database, now: Date = new Date()): void {
+export function migrate(db: Database, now: Date = new Date(), upTo: number = MIGRATIONS.length): void {
   db.transaction(() => {
     db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
     let current = schemaVersion(db);
@@ -118,7 +225,7 @@ export function migrate(db: Database, now: Date = new Date()): void {
         `database schema version ${current} is newer than this gyoza supports (${MIGRATIONS.length}); upgrade gyoza`,
       );
     }
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+    for (let version = current + 1; version <= Math.min(upTo, MIGRATIONS.length); version++) {
       db.exec(MIGRATIONS[version - 1]);
       record(db, version, now);
     }

@@ -21,6 +21,7 @@ import {
   decodeRunCursor,
   decodeWorker,
   type EventQuery,
+  mergeClaimOrder,
   pageSize,
   planClaim,
   type RunPage,
@@ -30,20 +31,27 @@ import {
   runPage,
   type SavedTransition,
   statesOf,
+  totalsAsReservations,
 } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
 import type { SqliteDeliveryStore } from './delivery-store';
 import { decodeEvent, type EventRow } from './event-row';
 
 /**
- * Pending runs in claim order (after a keyset position, when given), skipping those that
- * cannot fit at all so they do not fill the page. Walks the partial index of pending runs;
- * INDEXED BY because without statistics SQLite would sort every pending run instead.
+ * Pending runs of one demand shape in claim order (after a keyset position, when given).
+ * Walks the partial index of pending runs by shape; INDEXED BY because without statistics
+ * SQLite could pick another index and sort.
  */
 function pendingSql(keyset: string): string {
-  return `SELECT doc, rev FROM runs INDEXED BY runs_pending WHERE state = 'PENDING'
-    AND cpu_milli <= @cpu_milli AND ram_mb <= @ram_mb AND gpu_count <= @gpu_count AND vram_mb <= @vram_mb ${keyset}
+  return `SELECT doc, rev FROM runs INDEXED BY runs_pending_shape WHERE state = 'PENDING' AND shape = @shape ${keyset}
     ORDER BY priority DESC, created_at, id LIMIT @size`;
+}
+
+interface HeldRow {
+  gpu_id: number;
+  cpu_milli: number;
+  ram_mb: number;
+  vram_mb: number;
 }
 
 interface RunRow {
@@ -70,6 +78,11 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectWorker: Statement<[string], { doc: string }>;
   private readonly selectPendingFirst: Statement<Record<string, unknown>, RunRow>;
   private readonly selectPendingAfter: Statement<Record<string, unknown>, RunRow>;
+  private readonly selectShapes: Statement<[], { shape: string }>;
+  private readonly selectHeld: Statement<[string], HeldRow>;
+  private readonly selectCounts: Statement<[], { state: RunState; n: number }>;
+  private readonly selectVersion: Statement<[], { version: number }>;
+  private readonly selectHeldIds: Statement<[string], { id: string }>;
   private queuedCreates: QueuedCreate[] = [];
   /** One create; called inside `commitCreates`' transaction, so it runs as a savepoint. */
   private readonly createOne: (transition: Transition, now: Date) => CreatedRun;
@@ -80,12 +93,12 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   ) {
     this.insertRun =
       db.prepare(`INSERT INTO runs (id, state, priority, created_at, definition_id, worker_id, not_before,
-      idempotency_key, rev, cpu_milli, ram_mb, vram_mb, gpu_count, doc)
+      idempotency_key, rev, cpu_milli, ram_mb, vram_mb, gpu_count, shape, doc)
       VALUES (@id, @state, @priority, @created_at, @definition_id, @worker_id, @not_before,
-      @idempotency_key, @rev, @cpu_milli, @ram_mb, @vram_mb, @gpu_count, @doc)`);
+      @idempotency_key, @rev, @cpu_milli, @ram_mb, @vram_mb, @gpu_count, @shape, @doc)`);
     this.updateRow = db.prepare(`UPDATE runs SET state = @state, priority = @priority, worker_id = @worker_id,
       not_before = @not_before, rev = @rev, cpu_milli = @cpu_milli, ram_mb = @ram_mb, vram_mb = @vram_mb,
-      gpu_count = @gpu_count, doc = @doc WHERE id = @id`);
+      gpu_count = @gpu_count, shape = @shape, doc = @doc WHERE id = @id`);
     this.selectRun = db.prepare('SELECT doc, rev FROM runs WHERE id = ?');
     this.selectRev = db.prepare('SELECT rev FROM runs WHERE id = ?');
     this.selectByKey = db.prepare('SELECT doc, rev FROM runs WHERE idempotency_key = ?');
@@ -110,6 +123,15 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     this.selectPendingFirst = db.prepare(pendingSql(''));
     this.selectPendingAfter = db.prepare(
       pendingSql('AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'),
+    );
+    this.selectShapes = db.prepare('SELECT shape FROM pending_shapes WHERE pending > 0');
+    this.selectHeld = db.prepare(
+      'SELECT gpu_id, cpu_milli, ram_mb, vram_mb FROM held WHERE worker_id = ? AND (runs > 0 OR vram_mb > 0)',
+    );
+    this.selectCounts = db.prepare('SELECT state, n FROM run_counts');
+    this.selectVersion = db.prepare('SELECT version FROM claim_version');
+    this.selectHeldIds = db.prepare(
+      `SELECT id FROM runs INDEXED BY runs_worker WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`,
     );
   }
 
@@ -223,13 +245,24 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     return this.reservations(workerId);
   }
 
+  async reservedTotals(workerId: string): Promise<Reservation[]> {
+    return this.heldTotals(workerId);
+  }
+
+  async listHeldRunIds(workerId: string): Promise<string[]> {
+    return this.selectHeldIds.all(workerId).map((row) => row.id);
+  }
+
+  /** Kept per state by triggers (schema step 4): flat in the size of the history. */
   async countRunsByState(): Promise<Record<RunState, number>> {
     const counts = Object.fromEntries(RUN_STATES.map((s) => [s, 0])) as Record<RunState, number>;
-    const rows = this.db
-      .prepare<[], { state: RunState; n: number }>('SELECT state, COUNT(*) AS n FROM runs GROUP BY state')
-      .all();
-    for (const row of rows) counts[row.state] = row.n;
+    for (const row of this.selectCounts.all()) if (row.state in counts) counts[row.state] = row.n;
     return counts;
+  }
+
+  /** Changes (by trigger) with every run state change and every worker write, in any process. */
+  async claimVersion(): Promise<number> {
+    return this.selectVersion.get()?.version ?? 0;
   }
 
   /**
@@ -244,20 +277,42 @@ export class SqliteRunStore implements RunStore, ClaimStore {
         if (!workerRow) throw new NotFoundError('worker', request.worker_id);
         const worker = decodeWorker(workerRow.doc);
         if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
-        const reservations = this.reservations(worker.id);
-        return planClaim(worker, reservations, request, (page) => this.pendingPage(page)).map(
+        const held = { totals: this.heldTotals(worker.id), list: () => this.reservations(worker.id) };
+        return planClaim(worker, held, request, (page) => this.pendingPage(page)).map(
           ({ run, gpu_ids }) => this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
         );
       })
       .immediate();
   }
 
-  /** One page of `pendingSql`, after the last candidate read so far. */
-  private pendingPage({ bounds, after, size }: CandidatePageRequest): OpRun[] {
+  /**
+   * One page of pending candidates after the last one read so far: the first `size` of each
+   * shape that fits, merged in claim order. Shapes that cannot fit are never read, however
+   * many of their runs are ahead.
+   */
+  private pendingPage({ fits, after, size }: CandidatePageRequest): OpRun[] {
     const statement = after ? this.selectPendingAfter : this.selectPendingFirst;
-    return statement
-      .all({ ...bounds, size, p: after?.priority, c: after?.created_at.getTime(), id: after?.id })
-      .map((r) => decodeRun(r.doc, r.rev));
+    const keyset = { size, p: after?.priority, c: after?.created_at.getTime(), id: after?.id };
+    const pages: OpRun[][] = [];
+    for (const { shape } of this.selectShapes.all()) {
+      if (!fits(shape)) continue;
+      pages.push(statement.all({ ...keyset, shape }).map((r) => decodeRun(r.doc, r.rev)));
+    }
+    return mergeClaimOrder(pages, size);
+  }
+
+  /** What the worker holds, from the totals the triggers keep (schema step 4). */
+  private heldTotals(workerId: string): Reservation[] {
+    const vram = new Map<number, number>();
+    let cpu = 0;
+    let ram = 0;
+    for (const row of this.selectHeld.all(workerId)) {
+      if (row.gpu_id === -1) {
+        cpu = row.cpu_milli;
+        ram = row.ram_mb;
+      } else if (row.vram_mb !== 0) vram.set(row.gpu_id, row.vram_mb);
+    }
+    return totalsAsReservations({ cpu_milli: cpu, ram_mb: ram, vram_by_gpu: vram });
   }
 
   private reservations(workerId: string): Reservation[] {

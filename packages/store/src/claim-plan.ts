@@ -10,6 +10,7 @@ import {
   type Worker,
 } from '@gyoza/domain';
 import type { ClaimChoice, ClaimRequest } from './ports';
+import { shapeFits } from './shape';
 
 /** A run a claim may assign, and the GPUs it gets. */
 export interface AcceptedClaim {
@@ -48,6 +49,16 @@ export function checkClaimChoices(
     accepted.push({ run, gpu_ids: gpus });
   }
   return accepted;
+}
+
+/**
+ * What the worker holds, as a claim reads it: `totals` for its free capacity (one entry per
+ * run, or `totalsAsReservations` from totals an adapter keeps), `list` per run, read only if
+ * the planner asks for `ClaimContext.reservations`.
+ */
+export interface HeldReservations {
+  totals: Reservation[];
+  list(): Reservation[];
 }
 
 /** At most this many candidates are read per claim unless the request says otherwise. */
@@ -94,6 +105,11 @@ export function candidateBounds(free: FreeCapacity): CandidateBounds {
 export interface CandidatePageRequest {
   /** Runs whose constraints exceed these cannot fit and are skipped by the query. */
   bounds: CandidateBounds;
+  /**
+   * Whether runs of a demand shape (`shapeKey`) can fit the worker's free capacity: an adapter
+   * that groups pending runs by shape reads only the groups for which this is true.
+   */
+  fits(shape: string): boolean;
   /** The last candidate read so far: the page starts after it (keyset); none for the first page. */
   after: OpRun | undefined;
   size: number;
@@ -108,22 +124,34 @@ export interface CandidatePageRequest {
  */
 function* claimPaging(
   worker: Worker,
-  reservations: Reservation[],
+  held: HeldReservations,
   request: ClaimRequest,
 ): Generator<CandidatePageRequest, AcceptedClaim[], OpRun[]> {
-  const bounds = candidateBounds(freeCapacity(worker, reservations));
+  const free = freeCapacity(worker, held.totals);
+  const bounds = candidateBounds(free);
+  const fits = (shape: string) => shapeFits(shape, worker, free);
   const scan = request.scan ?? DEFAULT_CLAIM_SCAN;
   const size = claimPageSize(request.limit);
   const candidates: OpRun[] = [];
   let choices: ClaimChoice[] = [];
   for (;;) {
-    const page = yield { bounds, after: candidates.at(-1), size: Math.min(size, scan - candidates.length) };
+    const page = yield { bounds, fits, after: candidates.at(-1), size: Math.min(size, scan - candidates.length) };
     candidates.push(...page);
     if (candidates.length === 0) return [];
-    choices = request.plan({ worker, reservations, candidates, limit: request.limit });
+    let listed: Reservation[] | undefined;
+    choices = request.plan({
+      worker,
+      reserved: held.totals,
+      get reservations() {
+        listed ??= held.list();
+        return listed;
+      },
+      candidates,
+      limit: request.limit,
+    });
     if (!wantsMoreCandidates(choices.length, request.limit, page.length, size, candidates.length, scan)) break;
   }
-  return checkClaimChoices(worker, reservations, candidates, choices, request.limit);
+  return checkClaimChoices(worker, held.totals, candidates, choices, request.limit);
 }
 
 /**
@@ -132,11 +160,11 @@ function* claimPaging(
  */
 export function planClaim(
   worker: Worker,
-  reservations: Reservation[],
+  held: HeldReservations,
   request: ClaimRequest,
   readPage: (page: CandidatePageRequest) => OpRun[],
 ): AcceptedClaim[] {
-  const steps = claimPaging(worker, reservations, request);
+  const steps = claimPaging(worker, held, request);
   let step = steps.next();
   while (!step.done) step = steps.next(readPage(step.value));
   return step.value;
@@ -145,11 +173,11 @@ export function planClaim(
 /** `planClaim` for an adapter whose reads are asynchronous. */
 export async function planClaimAsync(
   worker: Worker,
-  reservations: Reservation[],
+  held: HeldReservations,
   request: ClaimRequest,
   readPage: (page: CandidatePageRequest) => Promise<OpRun[]>,
 ): Promise<AcceptedClaim[]> {
-  const steps = claimPaging(worker, reservations, request);
+  const steps = claimPaging(worker, held, request);
   let step = steps.next();
   while (!step.done) step = steps.next(await readPage(step.value));
   return step.value;

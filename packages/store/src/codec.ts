@@ -1,4 +1,5 @@
 import type { OpAttempt, OpDefinition, OpRun, Worker } from '@gyoza/domain';
+import { shapeKey } from './shape';
 
 /**
  * Document <-> domain conversion shared by the adapters. Aggregates are stored as JSON text
@@ -74,6 +75,8 @@ export interface RunColumns {
   ram_mb: number;
   vram_mb: number;
   gpu_count: number;
+  /** `shapeKey` of the constraints: pending runs are grouped by it. */
+  shape: string;
   doc: string;
 }
 
@@ -93,6 +96,7 @@ export function runColumns(run: OpRun): RunColumns {
     ram_mb: run.constraints.ram_mb,
     vram_mb: run.constraints.vram_mb,
     gpu_count: run.constraints.gpu_count,
+    shape: shapeKey(run.constraints),
     doc: encodeRun(run),
   };
 }

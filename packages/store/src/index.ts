@@ -5,6 +5,7 @@
  * - `updateRun`: applies a domain transition to the stored run with an optimistic revision check.
  * - Claims: `planClaim`/`planClaimAsync` (the paging loop over pending runs), `checkClaimChoices`, `claimPageSize`, `candidateBounds`.
  * - Webhook outbox: `DeliveryStore`, `outboxEntryFor` (what an event's delivery is), `claimDeliveries` (leases on the deliveries themselves).
+ * - Demand shapes: `shapeKey` (pending runs grouped by what they need), `shapeFits`, `mergeClaimOrder`, `totalsAsReservations`.
  * - Codecs and paging: `encodeRun`/`decodeRun` and friends, `encodeRunCursor`, `runPage`.
  */
 export * from './claim-plan';
@@ -13,4 +14,5 @@ export * from './cursor';
 export * from './delivery-claim';
 export * from './outbox';
 export * from './ports';
+export * from './shape';
 export * from './update-run';

@@ -87,6 +87,14 @@ export interface RunStore {
   listEvents(runId: string, query?: EventQuery): Promise<RunEvent[]>;
   /** What ASSIGNED and RUNNING runs hold on a worker (server truth for fit). */
   listReservations(workerId: string): Promise<Reservation[]>;
+  /**
+   * The same capacity as `listReservations`, summed (`totalsAsReservations`: one entry for
+   * CPU and RAM, one per GPU holding VRAM, `run_id` empty), for callers that need what is
+   * free, not which run holds it. Costs about the worker's GPU count, not its runs.
+   */
+  reservedTotals(workerId: string): Promise<Reservation[]>;
+  /** Ids of the worker's ASSIGNED and RUNNING runs (nothing decoded). */
+  listHeldRunIds(workerId: string): Promise<string[]>;
   countRunsByState(): Promise<Record<RunState, number>>;
 }
 
@@ -111,8 +119,17 @@ export interface ClaimChoice {
 
 export interface ClaimContext {
   worker: Worker;
-  /** What the worker already holds, read in the same critical section as the candidates. */
-  reservations: Reservation[];
+  /**
+   * What the worker already holds, summed (`totalsAsReservations`, or one entry per run),
+   * read in the same critical section as the candidates: what a planner computes free
+   * capacity from.
+   */
+  reserved: Reservation[];
+  /**
+   * The same, one entry per run, read (in the same critical section) only when a planner
+   * asks for it: it costs a read of every run the worker holds.
+   */
+  readonly reservations: Reservation[];
   /** PENDING runs in claim order: priority desc, created_at asc, id asc. */
   candidates: OpRun[];
   limit: number;
@@ -141,6 +158,13 @@ export interface ClaimStore {
    * race took some).
    */
   claimRuns(request: ClaimRequest): Promise<OpRun[]>;
+  /**
+   * Optional: a cheap value that changes whenever a claim could find something new (a run
+   * created or changing state, a worker written), from any process sharing the database.
+   * Waiting claims poll it and claim again only when it moved; without it they claim on
+   * every poll.
+   */
+  claimVersion?(): Promise<number>;
 }
 
 export interface LeaseStore {

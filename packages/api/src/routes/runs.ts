@@ -90,7 +90,9 @@ export async function createRunFromRequest(req: Request, res: Response, ctx: Api
   const { run, created } = await ctx.store.runs.createRun(transition, now);
   if (!created && !sameRequest(run, transition.run)) throw new IdempotencyConflictError(key as string);
   if (created) ctx.scheduler.notifyRunnable();
-  res.status(created ? 201 : 200).json(runJson(run, await ctx.scheduler.pendingReason(run)));
+  // No pending_reason here: it reads every active worker, and a create is the hot path;
+  // GET /runs/{id} answers it on demand.
+  res.status(created ? 201 : 200).json(runJson(run));
 }
 
 async function getRun(ctx: ApiContext, id: string): Promise<OpRun> {

@@ -26,7 +26,7 @@ async function collectStats(store: Store) {
   for (const worker of workers) {
     if (worker.status !== 'active') continue;
     active++;
-    const free = freeCapacity(worker, await store.runs.listReservations(worker.id));
+    const free = freeCapacity(worker, await store.runs.reservedTotals(worker.id));
     for (const gpu of free.gpus) {
       gpus.total++;
       if (gpu.free_vram_mb < gpu.vram_mb) gpus.busy++;

@@ -34,7 +34,7 @@ export const workerRoutes: RouteSpec[] = [
     success: { status: 200, description: 'Workers', schema: 'WorkerList' },
     async handler(_req, res, { store }) {
       const workers = await store.workers.listWorkers();
-      res.json(await Promise.all(workers.map(async (w) => workerJson(w, await store.runs.listReservations(w.id)))));
+      res.json(await Promise.all(workers.map(async (w) => workerJson(w, await store.runs.reservedTotals(w.id)))));
     },
   },
   {
@@ -63,7 +63,7 @@ export const workerRoutes: RouteSpec[] = [
       // Reconciles the worker's runs with its running_ops: unlisted runs are taken back,
       // listed runs that are not its own are answered in stop_runs.
       const { worker, stop_runs } = await ctx.scheduler.heartbeat(heartbeat);
-      const reservations = await ctx.store.runs.listReservations(worker.id);
+      const reservations = await ctx.store.runs.reservedTotals(worker.id);
       res.json({ ...workerJson(worker, reservations), stop_runs });
     },
   },
