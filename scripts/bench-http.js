@@ -403,4 +403,13 @@ async function benchMemory({ pending }) {
   return { empty, full };
 }
 
-module.exports = { benchCreatesVsExpress, benchJobsVsGraphile, benchMemory, spread, median };
+module.exports = {
+  benchCreatesVsExpress,
+  benchJobsVsGraphile,
+  benchMemory,
+  spread,
+  median,
+  expectOk,
+  request,
+  startGyoza,
+};

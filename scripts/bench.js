@@ -5,6 +5,7 @@
 // side by side in the same run, min / median / max over interleaved rounds. Prints tables.
 //   node scripts/bench.js [--quick] [--stores sqlite,mongo] [--backlogs 1000,10000,100000] [--claims 300]
 //     [--sections creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb] [--webhooks 1000]
+//     (claim-path sections, bench-claims.js: unfit,idle,held,reason,metrics)
 //     [--rounds 5] [--pending 100000]
 // --quick (what CI runs, about two minutes) shrinks every row; it reports, it never asserts.
 const fs = require('node:fs');
@@ -15,6 +16,7 @@ const { parseArgs } = require('node:util');
 const { createRun } = require('../packages/domain');
 const { Scheduler } = require('../packages/scheduler');
 const { benchWebhooks } = require('./bench-webhooks');
+const { printClaimRows } = require('./bench-claims');
 const { openSqliteStore } = require('../packages/store-sqlite');
 const { openMongoStore } = require('../packages/store-mongo');
 const { startFerretdb } = require('./ferretdb');
@@ -56,7 +58,9 @@ const BACKLOGS = {
 };
 const CLAIMS = { sqlite: Number(args.claims ?? 300), mongo: Number(args['mongo-claims'] ?? 40) };
 const CONCURRENCY = [1, 8, 32];
-const SECTIONS = (args.sections ?? 'creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb').split(',');
+const SECTIONS = (
+  args.sections ?? 'creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb,unfit,idle,held,reason,metrics'
+).split(',');
 const ROUNDS = Number(args.rounds ?? (QUICK ? 3 : 5));
 /** The sizes of the HTTP rows, full and --quick. */
 const HTTP = QUICK
@@ -247,6 +251,8 @@ async function main() {
       }
     }
     await httpRows();
+    // The claim path's rows (bench-claims.js): unfit backlog, idle long-polls, held runs, pending_reason, /metrics.
+    await printClaimRows(SECTIONS, { quick: QUICK, rounds: ROUNDS });
   } finally {
     await ferret?.stop();
   }

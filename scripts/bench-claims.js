@@ -1,0 +1,366 @@
+// The claim-path rows of `pnpm bench` (issue 16), each a ratio against a baseline measured in
+// the same run, min / median / max over interleaved rounds:
+//   unfit   claims/s, 8 workers, limit 1, with 95% of the backlog at top priority needing a GPU
+//           no worker has: a large backlog against 1,000 (store and Scheduler in this process);
+//   idle    8 long-polling workers waiting over that large unfit backlog: the server's CPU
+//           and GET /health latency (the real server as a child process);
+//   held    claim and heartbeat latency with 5,000 runs held by the worker against none;
+//   reason  POST /runs with 64 full workers against 64 idle ones (real server);
+//   metrics the /metrics run counts at a large history against one ten times smaller.
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { createRun, release } = require('../packages/domain');
+const { Scheduler } = require('../packages/scheduler');
+const { updateRun } = require('../packages/store');
+const { openSqliteStore } = require('../packages/store-sqlite');
+const { expectOk, request, spread, startGyoza } = require('./bench-http');
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const percentile = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+
+const FIT = { cpu_cores: 1 };
+const UNFIT = { gpu_count: 1, vram_mb: 80_000 };
+const WORKER = (id, running_ops = []) => ({
+  worker_id: id,
+  resources: { cpu_cores: 10_000, ram_mb: 1e9, gpus: [{ id: 0, vram_mb: 24_000, tags: [] }] },
+  tags: [],
+  running_ops,
+});
+
+async function openTemp() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gyoza-bench-claims-'));
+  const file = path.join(dir, 'gyoza.db');
+  const store = await openSqliteStore({ path: file });
+  return {
+    store,
+    file,
+    async cleanup() {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `count` runs, 95% unfit at priority 9 and 5% fit at priority 0 (or all of one kind). */
+async function fillBacklog(store, count, { unfitShare = 0.95 } = {}) {
+  const now = new Date();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < count) {
+        const i = next++;
+        const unfit = i % 100 < unfitShare * 100;
+        const t = createRun(
+          { image: 'busybox', inputs: { i }, priority: unfit ? 9 : 0, constraints: unfit ? UNFIT : FIT },
+          null,
+          now,
+        );
+        await store.runs.createRun(t, now);
+      }
+    }),
+  );
+}
+
+/** `total` claims by 8 workers at once; the claimed runs go back to PENDING afterwards (untimed). */
+async function claimRound(store, scheduler, total) {
+  let left = total;
+  const claimed = [];
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: 8 }, async (_, w) => {
+      while (left-- > 0) claimed.push(...(await scheduler.claim(`w${w}`, { limit: 1 })));
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  for (const run of claimed)
+    await updateRun(
+      store.runs,
+      run.id,
+      (r) => release(r, {}, new Date()),
+      () => new Date(),
+    );
+  return claimed.length / seconds;
+}
+
+async function benchUnfit({ rounds, large, claims }) {
+  const sides = [];
+  for (const size of [large, 1000]) {
+    const temp = await openTemp();
+    await fillBacklog(temp.store, size);
+    for (let w = 0; w < 8; w++) await temp.store.workers.heartbeat(WORKER(`w${w}`), new Date());
+    sides.push({ ...temp, scheduler: new Scheduler({ store: temp.store }) });
+  }
+  const rows = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const big = await claimRound(sides[0].store, sides[0].scheduler, Math.min(claims, 40));
+      const small = await claimRound(sides[1].store, sides[1].scheduler, Math.min(claims, 40));
+      rows.push({ big, small });
+    }
+  } finally {
+    for (const side of sides) await side.cleanup();
+  }
+  return rows;
+}
+
+/** CPU seconds the process has used, from /proc. */
+function cpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime + stime, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function benchIdle({ large, seconds }) {
+  const temp = await openTemp();
+  await fillBacklog(temp.store, large, { unfitShare: 1 });
+  await temp.store.close();
+  const server = await startGyoza(temp.file);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const stopping = new AbortController();
+  try {
+    for (let w = 0; w < 8; w++)
+      await expectOk(request(agent, server.port, 'POST', '/workers/heartbeat', WORKER(`w${w}`)), 'heartbeat');
+    const polls = Array.from({ length: 8 }, async (_, w) => {
+      while (!stopping.signal.aborted) {
+        await request(agent, server.port, 'POST', `/workers/w${w}/claim?limit=1&wait_seconds=2`).catch(() => undefined);
+      }
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const health = [];
+    const healthAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const cpu0 = cpuSeconds(server.pid);
+    const t0 = performance.now();
+    while (performance.now() - t0 < seconds * 1000) {
+      const s = performance.now();
+      await request(healthAgent, server.port, 'GET', '/health');
+      health.push(performance.now() - s);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const cpu = ((cpuSeconds(server.pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
+    stopping.abort();
+    healthAgent.destroy();
+    await server.stop();
+    await Promise.allSettled(polls);
+    return { cpu, p50: percentile(health, 50), p99: percentile(health, 99) };
+  } finally {
+    stopping.abort();
+    agent.destroy();
+    await server.stop().catch(() => undefined);
+    fs.rmSync(path.dirname(temp.file), { recursive: true, force: true });
+  }
+}
+
+async function benchHeld({ rounds, held, samples }) {
+  const sides = [];
+  for (const count of [held, 0]) {
+    const temp = await openTemp();
+    const scheduler = new Scheduler({ store: temp.store });
+    await temp.store.workers.heartbeat(WORKER('w'), new Date());
+    await fillBacklog(temp.store, count + samples * rounds * 2 + 100, { unfitShare: 0 });
+    const ops = [];
+    while (ops.length < count) ops.push(...(await scheduler.claim('w', { limit: 100 })).map((r) => r.id));
+    sides.push({ ...temp, scheduler, ops });
+  }
+  const rows = [];
+  const time = async (fn) => {
+    const s = performance.now();
+    await fn();
+    return performance.now() - s;
+  };
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const row = {};
+      for (const [name, side] of [
+        ['held', sides[0]],
+        ['none', sides[1]],
+      ]) {
+        const claim = [];
+        const beat = [];
+        for (let i = 0; i < samples; i++) {
+          claim.push(
+            await time(async () => {
+              const [run] = await side.scheduler.claim('w', { limit: 1 });
+              side.ops.push(run.id);
+            }),
+          );
+          beat.push(await time(() => side.scheduler.heartbeat(WORKER('w', side.ops))));
+        }
+        row[name] = { claim: median(claim), beat: median(beat) };
+      }
+      rows.push(row);
+    }
+  } finally {
+    for (const side of sides) await side.cleanup();
+  }
+  return rows;
+}
+
+async function createRate(port, seconds) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  let done = 0;
+  let i = 0;
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < end) {
+        const body = { image: 'busybox', inputs: { i: i++ }, constraints: { cpu_cores: 1 } };
+        await expectOk(request(agent, port, 'POST', '/runs', body), 'POST /runs');
+        done++;
+      }
+    }),
+  );
+  agent.destroy();
+  return done / ((performance.now() - start) / 1000);
+}
+
+async function benchReason({ rounds, seconds }) {
+  const sides = [];
+  for (const full of [true, false]) {
+    const server = await startGyoza();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    for (let w = 0; w < 64; w++) {
+      const beat = { ...WORKER(`w${w}`), resources: { cpu_cores: 1, ram_mb: 1024, gpus: [] } };
+      await expectOk(request(agent, server.port, 'POST', '/workers/heartbeat', beat), 'heartbeat');
+      if (full) {
+        await expectOk(
+          request(agent, server.port, 'POST', '/runs', { image: 'busybox', constraints: FIT }),
+          'POST /runs',
+        );
+        await expectOk(request(agent, server.port, 'POST', `/workers/w${w}/claim?limit=1`), 'claim');
+      }
+    }
+    agent.destroy();
+    sides.push(server);
+  }
+  const rows = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      rows.push({ full: await createRate(sides[0].port, seconds), idle: await createRate(sides[1].port, seconds) });
+    }
+  } finally {
+    for (const server of sides) await server.stop();
+  }
+  return rows;
+}
+
+async function benchMetrics({ rounds, large, samples }) {
+  const sides = [];
+  for (const size of [large, large / 10]) {
+    const temp = await openTemp();
+    await fillBacklog(temp.store, size, { unfitShare: 0.5 });
+    sides.push(temp);
+  }
+  const rows = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const row = [];
+      for (const side of sides) {
+        const times = [];
+        for (let i = 0; i < samples; i++) {
+          const s = performance.now();
+          await side.store.runs.countRunsByState();
+          await side.store.workers.listWorkers('active');
+          times.push(performance.now() - s);
+        }
+        row.push(median(times));
+      }
+      rows.push({ large: row[0], small: row[1] });
+    }
+  } finally {
+    for (const side of sides) await side.cleanup();
+  }
+  return rows;
+}
+
+/** Prints the sections asked for (`unfit`, `idle`, `held`, `reason`, `metrics`). */
+async function printClaimRows(sections, { quick, rounds }) {
+  const large = quick ? 20_000 : 100_000;
+  const ratios = (rows, a, b) => spread(rows.map((r) => a(r) / b(r)));
+  const values = (rows, pick) => spread(rows.map(pick));
+  if (sections.includes('unfit')) {
+    const rows = await benchUnfit({ rounds, large, claims: 40 });
+    console.log(`\n| claims/s, 8 workers, limit 1, 95% unfit at top priority, ${rounds} rounds | min / median / max |`);
+    console.log('|---|---|');
+    console.log(`| ${large} pending | ${values(rows, (r) => r.big)} |`);
+    console.log(`| 1000 pending (baseline) | ${values(rows, (r) => r.small)} |`);
+    console.log(
+      `| ratio (goal >= 0.9) | ${ratios(
+        rows,
+        (r) => r.big,
+        (r) => r.small,
+      )} |`,
+    );
+  }
+  if (sections.includes('idle')) {
+    const r = await benchIdle({ large, seconds: quick ? 2 : 5 });
+    console.log(`\n| 8 idle long-polls over ${large} unfit runs (server process) | value |`);
+    console.log('|---|---|');
+    console.log(`| server CPU % (goal <= 5) | ${r.cpu.toFixed(1)} |`);
+    console.log(`| GET /health p50 / p99 ms (goal p50 <= 2) | ${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} |`);
+  }
+  if (sections.includes('held')) {
+    const held = quick ? 1000 : 5000;
+    const rows = await benchHeld({ rounds, held, samples: quick ? 10 : 20 });
+    console.log(`\n| ${held} runs held by the worker vs none, ${rounds} rounds (median ms) | min / median / max |`);
+    console.log('|---|---|');
+    console.log(
+      `| claim ms, held / none | ${values(rows, (r) => r.held.claim)} / ${values(rows, (r) => r.none.claim)} |`,
+    );
+    console.log(
+      `| claim ratio (goal <= 1.5) | ${ratios(
+        rows,
+        (r) => r.held.claim,
+        (r) => r.none.claim,
+      )} |`,
+    );
+    console.log(
+      `| heartbeat ms (listing them all), held / none | ${values(rows, (r) => r.held.beat)} / ${values(rows, (r) => r.none.beat)} |`,
+    );
+    console.log(
+      `| heartbeat ratio (goal <= 1.5) | ${ratios(
+        rows,
+        (r) => r.held.beat,
+        (r) => r.none.beat,
+      )} |`,
+    );
+  }
+  if (sections.includes('reason')) {
+    const rows = await benchReason({ rounds, seconds: quick ? 1 : 3 });
+    console.log(`\n| POST /runs req/s, 64 workers, 16 connections, ${rounds} rounds | min / median / max |`);
+    console.log('|---|---|');
+    console.log(`| 64 full workers | ${values(rows, (r) => r.full)} |`);
+    console.log(`| 64 idle workers (baseline) | ${values(rows, (r) => r.idle)} |`);
+    console.log(
+      `| ratio (goal >= 0.9) | ${ratios(
+        rows,
+        (r) => r.full,
+        (r) => r.idle,
+      )} |`,
+    );
+  }
+  if (sections.includes('metrics')) {
+    const rows = await benchMetrics({ rounds, large, samples: 20 });
+    console.log(`\n| /metrics run counts + workers, median ms, ${rounds} rounds | min / median / max |`);
+    console.log('|---|---|');
+    console.log(
+      `| ${large} runs / ${large / 10} runs | ${values(rows, (r) => r.large)} / ${values(rows, (r) => r.small)} |`,
+    );
+    console.log(
+      `| ratio (goal: flat, ~1) | ${ratios(
+        rows,
+        (r) => r.large,
+        (r) => r.small,
+      )} |`,
+    );
+  }
+}
+
+module.exports = { printClaimRows };
