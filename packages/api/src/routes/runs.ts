@@ -241,8 +241,9 @@ export const runRoutes: RouteSpec[] = [
     tag: 'runs',
     summary:
       'Hand an ASSIGNED run back (its worker, which claimed it but will not start it): PENDING again at once, same attempt',
+    params: { id: RUN_ID_PATTERN },
     body: ReleaseRunDto,
-    success: { status: 200, description: 'The run' },
+    success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const dto = parseDto(ReleaseRunDto, req.body, 'body');
       const saved = await change(ctx, req.params.id as string, (run) => release(run, dto, ctx.clock()));
