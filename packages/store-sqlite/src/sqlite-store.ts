@@ -39,6 +39,13 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     db.pragma('journal_mode = WAL');
     // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the tail).
     db.pragma('synchronous = NORMAL');
+    // A checkpoint (copying the WAL into the database, with an fsync) every 8000 pages (about
+    // 32 MB) rather than SQLite's 1000: pages written over and over (the pending index, a
+    // run's row as it moves) are copied once per checkpoint, so small write transactions
+    // run about 1.6x as fast on this machine. journal_size_limit truncates a WAL that grew
+    // past 64 MB (a long reader held checkpoints back) once it is checkpointed.
+    db.pragma('wal_autocheckpoint = 8000');
+    db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     db.pragma('foreign_keys = ON');
     cachePreparedStatements(db);
     migrate(db);
