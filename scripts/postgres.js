@@ -1,5 +1,7 @@
 // Starts a throwaway PostgreSQL from the machine's own binaries (initdb, pg_ctl) for the
 // benchmarks' comparisons: a fresh data directory, trust authentication, a loopback port only.
+// synchronous_commit=off puts it in the durability class of gyoza's SQLite (WAL, synchronous
+// NORMAL): a commit survives the server process dying, not an OS crash or power loss.
 // PostgreSQL refuses to run as root, so as root it runs as the system user `gyoza-pg`
 // (created here with `useradd -r` when missing).
 const { execFileSync } = require('node:child_process');
@@ -69,7 +71,7 @@ async function startPostgres() {
   try {
     if (process.getuid?.() === 0) execFileSync('chown', [PG_USER, dir]);
     run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-    const options = `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=on -c max_connections=200`;
+    const options = `-h 127.0.0.1 -p ${port} -k ${dir} -c synchronous_commit=off -c max_connections=200`;
     run('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', 'start']);
   } catch (error) {
     fs.rmSync(dir, { recursive: true, force: true });

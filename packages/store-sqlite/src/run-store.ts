@@ -59,10 +59,9 @@ interface RunRow {
   rev: number;
 }
 
-interface QueuedCreate {
-  transition: Transition;
-  now: Date;
-  resolve(created: CreatedRun): void;
+interface QueuedWrite {
+  write(): unknown;
+  resolve(value: unknown): void;
   reject(error: unknown): void;
 }
 
@@ -83,9 +82,9 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectCounts: Statement<[], { state: RunState; n: number }>;
   private readonly selectVersion: Statement<[], { version: number }>;
   private readonly selectHeldIds: Statement<[string], { id: string }>;
-  private queuedCreates: QueuedCreate[] = [];
-  /** One create; called inside `commitCreates`' transaction, so it runs as a savepoint. */
-  private readonly createOne: (transition: Transition, now: Date) => CreatedRun;
+  private queuedWrites: QueuedWrite[] = [];
+  /** Runs a write inside `commitWrites`' transaction, so as a savepoint of its own. */
+  private readonly savepoint: (write: () => unknown) => unknown;
 
   constructor(
     private readonly db: Database,
@@ -109,17 +108,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       `SELECT doc, rev FROM runs WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`,
     );
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
-    this.createOne = db.transaction((transition: Transition, now: Date): CreatedRun => {
-      const key = transition.run.idempotency_key;
-      if (key !== undefined) {
-        const existing = this.selectByKey.get(key);
-        if (existing) return { run: decodeRun(existing.doc, existing.rev), created: false };
-      }
-      const run = { ...transition.run, rev: 1 };
-      this.insertRun.run(this.row(run));
-      this.appendDrafts(run, transition.events, now);
-      return { run, created: true };
-    });
+    this.savepoint = db.transaction((write: () => unknown) => write());
     this.selectPendingFirst = db.prepare(pendingSql(''));
     this.selectPendingAfter = db.prepare(
       pendingSql('AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'),
@@ -135,31 +124,45 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     );
   }
 
-  /**
-   * Creates arriving in the same event-loop turn (concurrent requests) commit together in one
-   * IMMEDIATE transaction, each inside its own savepoint so that one failing does not undo
-   * the others. A promise settles only after that COMMIT has returned, so a create that was
-   * answered is as durable as one committed alone (WAL, synchronous NORMAL: it survives a
-   * crash of the process; an OS crash or power loss can lose the last commits).
-   */
   async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
-    return new Promise<CreatedRun>((resolve, reject) => {
-      if (this.queuedCreates.push({ transition, now, resolve, reject }) === 1) {
-        setImmediate(() => this.commitCreates());
+    return this.grouped((): CreatedRun => {
+      const key = transition.run.idempotency_key;
+      if (key !== undefined) {
+        const existing = this.selectByKey.get(key);
+        if (existing) return { run: decodeRun(existing.doc, existing.rev), created: false };
       }
+      const run = { ...transition.run, rev: 1 };
+      this.insertRun.run(this.row(run));
+      this.appendDrafts(run, transition.events, now);
+      return { run, created: true };
     });
   }
 
-  private commitCreates(): void {
-    const batch = this.queuedCreates;
-    this.queuedCreates = [];
-    const outcomes: ({ run: CreatedRun } | { error: unknown })[] = [];
+  /**
+   * Writes (creates, saved transitions, appended events) arriving in the same event-loop
+   * turn, from concurrent requests, commit together in one IMMEDIATE transaction, each inside
+   * its own savepoint so that one failing does not undo the others; they run in the order
+   * they came. A promise settles only after that COMMIT has returned, so a write that was
+   * answered is as durable as one committed alone (WAL, synchronous NORMAL: it survives a
+   * crash of the process; an OS crash or power loss can lose the last commits).
+   */
+  private grouped<T>(write: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const queued: QueuedWrite = { write, resolve: resolve as (value: unknown) => void, reject };
+      if (this.queuedWrites.push(queued) === 1) setImmediate(() => this.commitWrites());
+    });
+  }
+
+  private commitWrites(): void {
+    const batch = this.queuedWrites;
+    this.queuedWrites = [];
+    const outcomes: ({ value: unknown } | { error: unknown })[] = [];
     try {
       this.db
         .transaction(() => {
-          for (const { transition, now } of batch) {
+          for (const { write } of batch) {
             try {
-              outcomes.push({ run: this.createOne(transition, now) });
+              outcomes.push({ value: this.savepoint(write) });
             } catch (error) {
               outcomes.push({ error });
             }
@@ -171,8 +174,8 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       return;
     }
     batch.forEach((queued, i) => {
-      const outcome = outcomes[i] as { run: CreatedRun } | { error: unknown };
-      if ('run' in outcome) queued.resolve(outcome.run);
+      const outcome = outcomes[i] as { value: unknown } | { error: unknown };
+      if ('value' in outcome) queued.resolve(outcome.value);
       else queued.reject(outcome.error);
     });
   }
@@ -218,17 +221,15 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   }
 
   async saveTransition(transition: Transition, now: Date): Promise<SavedTransition> {
-    return this.db.transaction(() => this.save(transition, now)).immediate();
+    return this.grouped(() => this.save(transition, now));
   }
 
   async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
-    return this.db
-      .transaction(() => {
-        const row = this.selectRun.get(runId);
-        if (!row) throw new NotFoundError('run', runId);
-        return this.appendDrafts(decodeRun(row.doc, row.rev), events, now);
-      })
-      .immediate();
+    return this.grouped(() => {
+      const row = this.selectRun.get(runId);
+      if (!row) throw new NotFoundError('run', runId);
+      return this.appendDrafts(decodeRun(row.doc, row.rev), events, now);
+    });
   }
 
   async listEvents(runId: string, query: EventQuery = {}): Promise<RunEvent[]> {

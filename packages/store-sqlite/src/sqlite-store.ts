@@ -47,7 +47,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     db.pragma('wal_autocheckpoint = 8000');
     db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     db.pragma('foreign_keys = ON');
-    cachePreparedStatements(db);
     migrate(db);
   } catch (error) {
     db.close();
@@ -55,13 +54,19 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   }
   const deliveries = new SqliteDeliveryStore(db);
   const runs = new SqliteRunStore(db, deliveries);
+  const definitions = new SqliteDefinitionStore(db);
+  const workers = new SqliteWorkerStore(db);
+  const leases = new SqliteLeaseStore(db);
+  // After the constructors: the statements they prepare and keep (some plucked) stay their
+  // own; only what is prepared per call from here on is shared through the cache.
+  cachePreparedStatements(db);
   return {
     kind: 'sqlite',
-    definitions: new SqliteDefinitionStore(db),
+    definitions,
     runs,
     claims: runs,
-    workers: new SqliteWorkerStore(db),
-    leases: new SqliteLeaseStore(db),
+    workers,
+    leases,
     deliveries,
     async close() {
       if (db.open) db.close();

@@ -4,8 +4,10 @@ import type { Database, Statement } from 'better-sqlite3';
  * Makes `db.prepare(sql)` answer the Statement it prepared before for the same SQL, so code
  * that builds a query per call (list filters, leases, pending reasons) compiles it once
  * rather than on every request. At most `size` statements are kept, least recently used
- * dropped first. Safe because the store never iterates a statement (`.iterate()`) nor
- * changes its mode (`.pluck()`, `.raw()`), so a reused statement is never busy or altered.
+ * dropped first. Installed after the stores' constructors, whose statements (some with
+ * `.pluck()`) are theirs alone. Safe because what is prepared per call is never iterated
+ * (`.iterate()`) nor switched to another mode (`.pluck()`, `.raw()`): a statement handed
+ * out again is never busy nor altered.
  */
 export function cachePreparedStatements(db: Database, size = 256): void {
   const prepare = db.prepare.bind(db);

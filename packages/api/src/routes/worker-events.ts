@@ -58,8 +58,8 @@ export const workerEventRoutes: RouteSpec[] = [
     async handler(req, res, ctx) {
       const { events } = parseDto(ReportEventsDto, req.body, 'body');
       const workerId = req.params.id as string;
-      const results: ReportResult[] = [];
-      for (const [i, item] of events.entries()) {
+      const results: ReportResult[] = new Array(events.length);
+      const apply = async (i: number, item: Record<string, unknown>): Promise<ReportResult> => {
         const runId = typeof item.run_id === 'string' ? item.run_id : null;
         try {
           const { run_id, ...event } = parseDto(ReportedEventDto, item, `events.${i}`);
@@ -67,7 +67,7 @@ export const workerEventRoutes: RouteSpec[] = [
             throw ValidationError.field(`events.${i}.worker_id`, `must be the worker of the path (${workerId})`);
           }
           const run = await reportEvent(ctx, run_id, { ...event, worker_id: workerId });
-          results.push({ run_id, status: 200, state: run.state, current_attempt: run.current_attempt });
+          return { run_id, status: 200, state: run.state, current_attempt: run.current_attempt };
         } catch (error) {
           if (!isGyozaError(error)) throw error;
           const body = {
@@ -75,9 +75,21 @@ export const workerEventRoutes: RouteSpec[] = [
             message: error.message,
             ...(error.details?.length ? { details: error.details } : {}),
           };
-          results.push({ run_id: runId, status: httpStatusOf(error.code), error: body });
+          return { run_id: runId, status: httpStatusOf(error.code), error: body };
         }
-      }
+      };
+      // A run's reports are applied in order; different runs' go side by side, so the store
+      // can commit their writes together.
+      const byRun = new Map<unknown, number[]>();
+      events.forEach((item, i) => {
+        const key = typeof item.run_id === 'string' ? item.run_id : i;
+        byRun.set(key, [...(byRun.get(key) ?? []), i]);
+      });
+      await Promise.all(
+        [...byRun.values()].map(async (indexes) => {
+          for (const i of indexes) results[i] = await apply(i, events[i] as Record<string, unknown>);
+        }),
+      );
       res.json({ results });
     },
   },
