@@ -67,6 +67,7 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     strategy: strategyByName(config.strategy),
     logger,
     workerTimeoutSeconds: config.workerTimeoutSeconds,
+    imageLocalityWaitSeconds: config.imageLocalityWaitSeconds,
   });
   scheduler.start();
   const metrics = new ApiMetrics(store);

@@ -175,6 +175,14 @@ export const SETTINGS = {
     choices: GPU_STRATEGIES,
     help: 'how runs are placed on GPUs: `best-fit` takes those with the least free VRAM that fits, `direct` the first',
   }),
+  imageLocalityWaitSeconds: integer({
+    variable: 'GYOZA_IMAGE_LOCALITY_WAIT_SECONDS',
+    defaultValue: 10,
+    min: 0,
+    max: 3600,
+    unit: 'seconds',
+    help: 'a worker without a run’s image leaves it this long after it became pending to an active worker that has the image and could run it; then anyone takes it (0: off)',
+  }),
   workerTimeoutSeconds: integer({
     variable: 'GYOZA_WORKER_TIMEOUT_SECONDS',
     defaultValue: 60,

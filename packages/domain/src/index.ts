@@ -6,7 +6,7 @@
  * - Transitions, one function per edge: `assign`, `start`, `progress`, `complete`, `fail`, `cancel`,
  *   `retry`, `unassign`, `release`, `timeOut`, `workerLost`, `applyWorkerEvent`; the allowed edges in `ALLOWED_FROM`.
  * - Capacity: `Constraints`, `freeCapacity`, `placeRun`, `chooseGpus`, `planPlacements`; `RetryPolicy`, `backoffSeconds`.
- * - Workers: `Worker`, `applyHeartbeat`, `isSilent`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`.
+ * - Workers: `Worker`, `applyHeartbeat`, `isSilent`; image locality: `canonicalImageRef`, `imageDeferral`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`.
  * - Errors: `GyozaError` and its subclasses, `ERROR_CODES` with the HTTP status of each.
  */
 export * from './constraints';
@@ -14,6 +14,7 @@ export * from './definition';
 export * from './errors';
 export * from './event-delivery';
 export * from './fit';
+export * from './image-locality';
 export * from './inputs';
 export * from './retry';
 export * from './run';

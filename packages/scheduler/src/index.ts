@@ -1,7 +1,7 @@
 /**
  * gyoza's scheduler: `Scheduler` (claims with long polls, pending reasons, the reaper loop,
  * heartbeats with reconciliation), the GPU-picking strategies (`bestFitStrategy`, `directStrategy`,
- * `strategyByName`), one reaper pass on its own (`reapOnce`) and one worker's reconciliation
+ * `strategyByName`; image locality: `localCandidates`), one reaper pass on its own (`reapOnce`) and one worker's reconciliation
  * (`reconcileWorker`), and the webhook sender: `DeliveryLoop` (claims and sends the outbox,
  * retries, dead letters), `sendWebhook`, `TargetGuard` (the internal-address refusal), `parseNetworks`.
  */
@@ -22,5 +22,11 @@ export {
   type SchedulerLogger,
   type SchedulerOptions,
 } from './scheduler';
-export { bestFitStrategy, directStrategy, type SchedulingStrategy, strategyByName } from './strategy';
+export {
+  bestFitStrategy,
+  directStrategy,
+  localCandidates,
+  type SchedulingStrategy,
+  strategyByName,
+} from './strategy';
 export { parseNetworks, type SendResult, sendWebhook, TargetGuard, webhookHeaders } from './webhook-send';

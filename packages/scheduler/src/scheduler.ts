@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type Heartbeat, type OpRun, ValidationError, type Worker } from '@gyoza/domain';
+import { type Heartbeat, type ImageLocality, type OpRun, ValidationError, type Worker } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
+import { ImageHolderCache } from './image-holders';
 import { explainPending } from './pending-reason';
 import { type ReapResult, reapOnce } from './reaper';
 import { type ReconcileResult, reconcileWorker } from './reconcile';
@@ -60,6 +61,13 @@ export interface SchedulerOptions {
    * @defaultValue `scheduler-<random UUID>`
    */
   holderId?: string;
+  /**
+   * Image locality: a worker that lacks a run's image leaves the run, for up to this long
+   * after it became PENDING, to another active worker that holds the image and could run it;
+   * a worker that holds it takes it at once, and after this anyone does. 0 turns it off.
+   * @defaultValue 10
+   */
+  imageLocalityWaitSeconds?: number;
 }
 
 export interface ClaimOptions {
@@ -101,6 +109,8 @@ export class Scheduler {
   private versionTimer?: NodeJS.Timeout;
   private readonly reaperIntervalMs: number;
   private readonly holderId: string;
+  private readonly imageLocalityWaitSeconds: number;
+  private readonly imageHolders: ImageHolderCache;
   private readonly waiters = new Set<() => void>();
   private timer?: NodeJS.Timeout;
   private reaping?: Promise<unknown>;
@@ -123,6 +133,10 @@ export class Scheduler {
     this.versionPollMs = options.versionPollMs ?? 5;
     this.reaperIntervalMs = options.reaperIntervalMs ?? 1000;
     this.holderId = options.holderId ?? `scheduler-${randomUUID()}`;
+    this.imageLocalityWaitSeconds = options.imageLocalityWaitSeconds ?? 10;
+    this.imageHolders = new ImageHolderCache(this.store, 2000, (error) =>
+      this.logger?.warn({ err: error }, 'could not read which workers hold which images'),
+    );
     this.watchingSince = this.clock();
   }
 
@@ -149,11 +163,13 @@ export class Scheduler {
       // runs is not missed.
       const seen = versioned ? await this.store.claims.claimVersion?.() : undefined;
       const woken = this.nextWake(options.signal, seen);
+      const now = this.clock();
       const runs = await this.store.claims.claimRuns({
         worker_id: workerId,
         limit,
-        now: this.clock(),
+        now,
         plan: (context) => this.strategy.plan(context),
+        locality: await this.imageLocality(now),
       });
       const left = deadline - Date.now();
       if (runs.length > 0 || left <= 0 || this.stopped || options.signal?.aborted) {
@@ -191,6 +207,7 @@ export class Scheduler {
         'took back runs the worker did not list in its heartbeat',
       );
     }
+    this.imageHolders.noteWorker(worker);
     this.notifyRunnable();
     return { worker, ...result };
   }
@@ -229,7 +246,13 @@ export class Scheduler {
   }
 
   pendingReason(run: OpRun): Promise<string | undefined> {
-    return explainPending(this.store, run);
+    return explainPending(this.store, run, { now: this.clock(), waitSeconds: this.imageLocalityWaitSeconds });
+  }
+
+  /** Which other workers hold which images, for the claim's planner; none when locality is off. */
+  private async imageLocality(now: Date): Promise<ImageLocality | undefined> {
+    if (this.imageLocalityWaitSeconds <= 0) return undefined;
+    return { holders: await this.imageHolders.current(), waitSeconds: this.imageLocalityWaitSeconds, now };
   }
 
   /**

@@ -1,19 +1,44 @@
-import { GPU_STRATEGIES, type GpuStrategy, planPlacements, ValidationError } from '@gyoza/domain';
+import {
+  GPU_STRATEGIES,
+  type GpuStrategy,
+  heldImageSet,
+  imageDeferral,
+  type OpRun,
+  planPlacements,
+  ValidationError,
+} from '@gyoza/domain';
 import type { ClaimChoice, ClaimContext } from '@gyoza/store';
 
 /**
  * Decides which pending runs a worker takes and on which GPUs. Pure and synchronous: the
  * store calls it inside its claim, with the candidates in claim order (priority, then age).
+ * The built-in strategies first leave out runs another worker holds the image of, for a
+ * bounded time (`localCandidates`), then take the first that fit.
  */
 export interface SchedulingStrategy {
   readonly name: string;
   plan(context: ClaimContext): ClaimChoice[];
 }
 
+/**
+ * The candidates this worker should take now: those it holds the image of, those no other
+ * active worker that could run them holds the image of, and those pending longer than the
+ * locality wait (`imageDeferral`). The others are left to their image's holder for a while.
+ */
+export function localCandidates({ worker, candidates, locality }: ClaimContext): OpRun[] {
+  if (!locality || locality.waitSeconds <= 0 || locality.holders.size === 0) return candidates;
+  let own: ReadonlySet<string> | undefined;
+  const workerImages = () => {
+    own ??= heldImageSet(worker.images);
+    return own;
+  };
+  return candidates.filter((run) => !imageDeferral(run, worker.id, workerImages, locality));
+}
+
 function fitStrategy(name: GpuStrategy): SchedulingStrategy {
   return {
     name,
-    plan: ({ worker, reserved, candidates, limit }) => planPlacements(worker, reserved, candidates, limit, name),
+    plan: (context) => planPlacements(context.worker, context.reserved, localCandidates(context), context.limit, name),
   };
 }
 

@@ -148,6 +148,7 @@ function* claimPaging(
       },
       candidates,
       limit: request.limit,
+      locality: request.locality,
     });
     if (!wantsMoreCandidates(choices.length, request.limit, page.length, size, candidates.length, scan)) break;
   }

@@ -1,5 +1,6 @@
 import type {
   Heartbeat,
+  ImageLocality,
   OpDefinition,
   OpRun,
   Reservation,
@@ -133,6 +134,8 @@ export interface ClaimContext {
   /** PENDING runs in claim order: priority desc, created_at asc, id asc. */
   candidates: OpRun[];
   limit: number;
+  /** `ClaimRequest.locality`, passed through for the planner. */
+  locality?: ImageLocality;
 }
 
 /** Pure and synchronous: the scheduler's strategy, called inside the adapter's claim. */
@@ -145,6 +148,11 @@ export interface ClaimRequest {
   plan: ClaimPlanner;
   /** How many candidates to consider at most per claim (bounds the cost). Default 500. */
   scan?: number;
+  /**
+   * Which other workers hold which images, for a planner that leaves a run for a while to a
+   * worker that holds its image; the store only hands it to the planner.
+   */
+  locality?: ImageLocality;
 }
 
 export interface ClaimStore {
