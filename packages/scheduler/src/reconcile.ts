@@ -61,10 +61,10 @@ export async function reconcileWorker(options: ReconcileOptions): Promise<Reconc
 
   // Ids only: a worker holding thousands of runs it lists costs one index read, not a decode each.
   const held = await store.runs.listHeldRunIds(worker.id);
+  const unlisted = held.filter((id) => !listed.has(id));
   if (previousHeartbeatAt !== undefined) {
     const reason = `worker ${worker.id} did not list the run in its heartbeat`;
-    for (const id of held) {
-      if (listed.has(id)) continue;
+    for (const id of unlisted) {
       const run = await store.runs.getRun(id);
       if (!run || run.worker_id !== worker.id || !assignedBefore(run, previousHeartbeatAt)) continue;
       if (run.state === 'ASSIGNED') {
@@ -83,7 +83,10 @@ export async function reconcileWorker(options: ReconcileOptions): Promise<Reconc
     }
   }
 
-  const holds = new Set(held);
-  for (const id of listed) if (!holds.has(id)) result.stop_runs.push(id);
+  // Usually the worker lists exactly what it holds: then no second set is built.
+  if (held.length - unlisted.length < listed.size) {
+    const holds = new Set(held);
+    for (const id of listed) if (!holds.has(id)) result.stop_runs.push(id);
+  }
   return result;
 }

@@ -200,6 +200,14 @@ const MIGRATIONS: readonly string[] = [
     UPDATE claim_version SET version = version + 1;
   END;
   `,
+  `
+  -- 5: a worker's running_ops (a JSON array of run ids) beside its document, written only when
+  -- it changed and read only when asked for: a worker holding thousands of runs does not
+  -- re-encode them at every heartbeat nor decode them at every claim. NULL: still in the doc.
+  ALTER TABLE workers ADD COLUMN running_ops TEXT;
+  -- The ids a worker holds from the index alone (heartbeat reconciliation, the reaper).
+  CREATE INDEX runs_held ON runs (worker_id, id, state) WHERE state IN ('ASSIGNED', 'RUNNING');
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

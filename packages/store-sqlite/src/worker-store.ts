@@ -2,9 +2,38 @@ import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '
 import { decodeWorker, encodeWorker, type LeaseStore, type WorkerStore } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
 
+/**
+ * The worker of a row whose `running_ops` (schema step 5) is read and decoded only when asked
+ * for: a claim or a heartbeat holding thousands of runs does not pay for them. A document
+ * written before step 5 still carries them itself.
+ */
+export function workerOfRow(db: Database, id: string, doc: string): Worker {
+  const worker = decodeWorker(doc);
+  if (worker.running_ops !== undefined) return worker;
+  let loaded: string[] | undefined;
+  const keep = (value: string[]) => {
+    loaded = value;
+    return value;
+  };
+  Object.defineProperty(worker, 'running_ops', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (loaded !== undefined) return loaded;
+      const row = db
+        .prepare<[string], { ops: string | null }>('SELECT running_ops AS ops FROM workers WHERE id = ?')
+        .get(id);
+      return keep(row?.ops ? (JSON.parse(row.ops) as string[]) : []);
+    },
+    set: keep,
+  });
+  return worker;
+}
+
 export class SqliteWorkerStore implements WorkerStore {
   private readonly selectWorker: Statement<[string], { doc: string }>;
   private readonly upsertWorker: Statement<[string, string, number, string]>;
+  private readonly updateOps: Statement<{ ops: string; id: string }>;
 
   constructor(private readonly db: Database) {
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
@@ -13,13 +42,15 @@ export class SqliteWorkerStore implements WorkerStore {
        ON CONFLICT (id) DO UPDATE SET status = excluded.status,
          last_heartbeat_at = excluded.last_heartbeat_at, doc = excluded.doc`,
     );
+    // Compared in SQLite, rewritten only when the list changed.
+    this.updateOps = db.prepare('UPDATE workers SET running_ops = @ops WHERE id = @id AND running_ops IS NOT @ops');
   }
 
   async heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker> {
     return this.db
       .transaction(() => {
         const row = this.selectWorker.get(heartbeat.worker_id);
-        const worker = applyHeartbeat(row ? decodeWorker(row.doc) : null, heartbeat, now);
+        const worker = applyHeartbeat(row ? workerOfRow(this.db, heartbeat.worker_id, row.doc) : null, heartbeat, now);
         this.save(worker);
         return worker;
       })
@@ -28,17 +59,17 @@ export class SqliteWorkerStore implements WorkerStore {
 
   async getWorker(id: string): Promise<Worker | null> {
     const row = this.selectWorker.get(id);
-    return row ? decodeWorker(row.doc) : null;
+    return row ? workerOfRow(this.db, id, row.doc) : null;
   }
 
   async listWorkers(status?: WorkerStatus): Promise<Worker[]> {
     const rows =
       status === undefined
-        ? this.db.prepare<[], { doc: string }>('SELECT doc FROM workers ORDER BY id').all()
+        ? this.db.prepare<[], { id: string; doc: string }>('SELECT id, doc FROM workers ORDER BY id').all()
         : this.db
-            .prepare<[string], { doc: string }>('SELECT doc FROM workers WHERE status = ? ORDER BY id')
+            .prepare<[string], { id: string; doc: string }>('SELECT id, doc FROM workers WHERE status = ? ORDER BY id')
             .all(status);
-    return rows.map((r) => decodeWorker(r.doc));
+    return rows.map((r) => workerOfRow(this.db, r.id, r.doc));
   }
 
   async evictWorker(id: string, silentSince: Date, now: Date): Promise<boolean> {
@@ -50,14 +81,17 @@ export class SqliteWorkerStore implements WorkerStore {
           )
           .get(id, silentSince.getTime());
         if (!row) return false;
-        this.save({ ...decodeWorker(row.doc), status: 'evicted', evicted_at: now });
+        this.save({ ...workerOfRow(this.db, id, row.doc), status: 'evicted', evicted_at: now });
         return true;
       })
       .immediate();
   }
 
+  /** Must run inside a write transaction. */
   private save(worker: Worker): void {
-    this.upsertWorker.run(worker.id, worker.status, worker.last_heartbeat_at.getTime(), encodeWorker(worker));
+    const { running_ops, ...rest } = worker;
+    this.upsertWorker.run(worker.id, worker.status, worker.last_heartbeat_at.getTime(), encodeWorker(rest as Worker));
+    this.updateOps.run({ ops: JSON.stringify(running_ops), id: worker.id });
   }
 }
 
