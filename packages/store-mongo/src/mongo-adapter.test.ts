@@ -197,6 +197,49 @@ it('lets no later transition commit before the events of the one it builds on ar
   ]);
 });
 
+it('brings runs forward again when a write of an older revision lands after a newer one', async () => {
+  await worker('w1', 4);
+  const run = await pending(1, 0);
+  // A second process whose runs update does what FerretDB's does, held open: the filter is
+  // read now, the whole write lands when the gate opens.
+  const slow = await openMongoStore({ uri, dbName });
+  type Update = (filter: Record<string, unknown>, update: Record<string, unknown>) => Promise<unknown>;
+  const runs = (slow.runs as unknown as { runs: { updateOne: Update; findOne: (f: unknown) => Promise<unknown> } })
+    .runs;
+  const updateOne = runs.updateOne.bind(runs);
+  let reached!: () => void;
+  let open!: () => void;
+  const atGate = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  runs.updateOne = async (filter, update) => {
+    const matched = await runs.findOne(filter);
+    reached();
+    await gate;
+    return matched ? updateOne({ _id: filter._id }, update) : undefined;
+  };
+  try {
+    const assigning = slow.runs.saveTransition(assign(run, { worker_id: 'w1', gpu_ids: [] }, T), T);
+    await atGate;
+    // Meanwhile a reader applies the assignment, and a newer revision commits on top of it.
+    const assigned = await store.runs.getRun(run.id);
+    expect(assigned?.state).toBe('ASSIGNED');
+    await store.runs.saveTransition(unassign(assigned as OpRun, T, 'taken back'), T);
+    open();
+    await assigning;
+  } finally {
+    open();
+    await slow.close();
+  }
+  // Read without getRun's repair: the stale write was followed by its writer's check.
+  const [listed] = (await store.runs.listRuns({})).runs;
+  expect([listed.state, listed.rev]).toEqual(['PENDING', 3]);
+  expect(await store.runs.listReservations('w1')).toEqual([]);
+});
+
 it('counts an assignment a dead claimer committed but did not apply before claiming again', async () => {
   const w = await worker('w1', 2);
   const first = await pending(2, 0);

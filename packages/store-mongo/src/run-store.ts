@@ -225,11 +225,18 @@ export class MongoRunStore implements RunStore {
       if (isDuplicateKey(error)) return null;
       throw error;
     }
-    return { run: next, events: await this.apply(revision) };
+    const events = await this.apply(revision);
+    // FerretDB writes an update as "query, then write by _id", so this write can land after a
+    // newer revision's and put `runs` back. Only a writer that raced a newer revision can, and
+    // it is the one to see that revision: then `runs` is brought forward again (as getRun
+    // does after each revision it applies).
+    if (await this.revisions.exists({ _id: `${next.id}:${next.rev + 1}` })) await this.getRun(next.id);
+    return { run: next, events };
   }
 
   /**
-   * Idempotent: records the revision's events once, then brings `runs` up to it (never back).
+   * Idempotent: records the revision's events once, then brings `runs` up to it (not back,
+   * where updates are atomic; see `commit` for FerretDB).
    * Events first: a writer builds on a revision it read from `runs` (listRuns, claim
    * candidates, getRun) or applied itself, so when `runs` shows a revision its events are in,
    * and every later revision's events take higher indexes. The other order let a claim see
