@@ -5,7 +5,7 @@
 // side by side in the same run, min / median / max over interleaved rounds. Prints tables.
 //   node scripts/bench.js [--quick] [--stores sqlite,mongo] [--backlogs 1000,10000,100000] [--claims 300]
 //     [--sections creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb] [--webhooks 1000]
-//     (claim-path sections, bench-claims.js: unfit,idle,held,reason,metrics)
+//     (claim-path sections, bench-claims.js: unfit,idle,held,reason,metrics,wake)
 //     [--rounds 5] [--pending 100000]
 // --quick (what CI runs, about two minutes) shrinks every row; it reports, it never asserts.
 const fs = require('node:fs');
@@ -59,7 +59,7 @@ const BACKLOGS = {
 const CLAIMS = { sqlite: Number(args.claims ?? 300), mongo: Number(args['mongo-claims'] ?? 40) };
 const CONCURRENCY = [1, 8, 32];
 const SECTIONS = (
-  args.sections ?? 'creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb,unfit,idle,held,reason,metrics'
+  args.sections ?? 'creates,claims,longpoll,webhooks,http,jobs,memory,ferretdb,unfit,idle,held,reason,metrics,wake'
 ).split(',');
 const ROUNDS = Number(args.rounds ?? (QUICK ? 3 : 5));
 /** The sizes of the HTTP rows, full and --quick. */
@@ -78,7 +78,7 @@ const HTTP = QUICK
       jobs: 4000,
       pending: Number(args.pending ?? 100_000),
       ferretPending: 1000,
-      ferretClaims: 200,
+      ferretClaims: 60,
     };
 const WEBHOOKS = { sqlite: Number(args.webhooks ?? 1000), mongo: Math.min(Number(args.webhooks ?? 200), 200) };
 
@@ -251,7 +251,8 @@ async function main() {
       }
     }
     await httpRows();
-    // The claim path's rows (bench-claims.js): unfit backlog, idle long-polls, held runs, pending_reason, /metrics.
+    // The claim path's rows (bench-claims.js): unfit backlog, idle long-polls, held runs, pending_reason, /metrics,
+    // wake-ups across the processes of a cluster.
     await printClaimRows(SECTIONS, { quick: QUICK, rounds: ROUNDS });
   } finally {
     await ferret?.stop();
