@@ -6,7 +6,9 @@
 //           and GET /health latency (the real server as a child process);
 //   held    claim and heartbeat latency with 5,000 runs held by the worker against none;
 //   reason  POST /runs with 64 full workers against 64 idle ones (real server);
-//   metrics the /metrics run counts at a large history against one ten times smaller.
+//   metrics the /metrics run counts at a large history against one ten times smaller;
+//   wake    create -> an already-waiting long-poll's answer, GYOZA_WORKERS=2: the create sent
+//           to the other process than the long-poll's, and to the same one.
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
@@ -280,7 +282,64 @@ async function benchMetrics({ rounds, large, samples }) {
   return rows;
 }
 
-/** Prints the sections asked for (`unfit`, `idle`, `held`, `reason`, `metrics`). */
+/**
+ * A cluster of 2 processes: a long-poll waits on a connection served by one process, then a
+ * run is created through a connection served by the other (or the same) one; the time from
+ * sending the create to the long-poll's answer. Which process serves a connection is read from
+ * the `x-request-id` it answers (`<pid>-…`).
+ */
+async function benchWake({ samples }) {
+  const server = await startGyoza(undefined, { GYOZA_WORKERS: '2' });
+  const agents = [];
+  try {
+    const pidOf = (res) => String(res.headers['x-request-id'] ?? '').split('-')[0];
+    const byPid = new Map();
+    // The second process may still be starting: new connections until each has two.
+    for (let i = 0; i < 200 && [...byPid.values()].filter((list) => list.length >= 2).length < 2; i++) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      agents.push(agent);
+      const pid = pidOf(await request(agent, server.port, 'GET', '/workers'));
+      byPid.set(pid, [...(byPid.get(pid) ?? []), agent]);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const pids = [...byPid.keys()];
+    if (pids.length < 2 || byPid.get(pids[0]).length < 2) {
+      throw new Error(`could not reach both server processes (${pids.join(', ')})`);
+    }
+    const [poll, same] = byPid.get(pids[0]);
+    const [other] = byPid.get(pids[1]);
+    await expectOk(request(poll, server.port, 'POST', '/workers/heartbeat', WORKER('w')), 'heartbeat');
+    const measure = async (creator) => {
+      const latencies = [];
+      for (let i = 0; i < samples; i++) {
+        const waiting = request(poll, server.port, 'POST', '/workers/w/claim?limit=1&wait_seconds=10');
+        await new Promise((r) => setTimeout(r, 30));
+        const t0 = performance.now();
+        await expectOk(
+          request(creator, server.port, 'POST', '/runs', { image: 'busybox', constraints: { cpu_cores: 0.001 } }),
+          'POST /runs',
+        );
+        const claimed = await expectOk(waiting, 'claim');
+        latencies.push(performance.now() - t0);
+        // The worker keeps what it took: it has room for thousands.
+        if (claimed.ops.length !== 1) throw new Error('the long-poll answered without the run');
+      }
+      return latencies;
+    };
+    const rows = { other: [], same: [] };
+    // Interleaved: the machine's load falls on both alike.
+    for (let round = 0; round < 4; round++) {
+      rows.other.push(...(await measure(other)));
+      rows.same.push(...(await measure(same)));
+    }
+    return rows;
+  } finally {
+    for (const agent of agents) agent.destroy();
+    await server.stop();
+  }
+}
+
+/** Prints the sections asked for (`unfit`, `idle`, `held`, `reason`, `metrics`, `wake`). */
 async function printClaimRows(sections, { quick, rounds }) {
   const large = quick ? 20_000 : 100_000;
   const ratios = (rows, a, b) => spread(rows.map((r) => a(r) / b(r)));
@@ -360,6 +419,17 @@ async function printClaimRows(sections, { quick, rounds }) {
         (r) => r.small,
       )} |`,
     );
+  }
+  if (sections.includes('wake')) {
+    const rows = await benchWake({ samples: quick ? 5 : 15 });
+    console.log('\n| create -> already-waiting long-poll, GYOZA_WORKERS=2 (ms) | p50 | p99 |');
+    console.log('|---|---|---|');
+    for (const [name, key] of [
+      ['created in the other process (goal <= 5 / 20)', 'other'],
+      ['created in the same process', 'same'],
+    ]) {
+      console.log(`| ${name} | ${percentile(rows[key], 50).toFixed(2)} | ${percentile(rows[key], 99).toFixed(2)} |`);
+    }
   }
 }
 

@@ -28,7 +28,7 @@ function freePort() {
   });
 }
 
-/** A JSON request on a keep-alive agent; resolves to { status, body }. */
+/** A JSON request on a keep-alive agent; resolves to { status, headers, body }. */
 function request(agent, port, method, urlPath, body) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -53,6 +53,7 @@ function request(agent, port, method, urlPath, body) {
           const text = Buffer.concat(chunks).toString('utf8');
           resolve({
             status: res.statusCode,
+            headers: res.headers,
             body: text && res.headers['content-type']?.includes('json') ? JSON.parse(text) : text,
           });
         });
@@ -124,8 +125,8 @@ async function startChild(what, script, env) {
   };
 }
 
-/** gyoza's server on a SQLite file (fresh unless given). */
-async function startGyoza(dbPath) {
+/** gyoza's server on a SQLite file (fresh unless given); `env` adds to or overrides its settings. */
+async function startGyoza(dbPath, env = {}) {
   const dir = dbPath ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'gyoza-bench-http-'));
   const file = dbPath ?? path.join(dir, 'gyoza.db');
   const server = await startChild('gyoza server', path.join(ROOT, 'apps/server/dist/main.js'), {
@@ -133,6 +134,7 @@ async function startGyoza(dbPath) {
     GYOZA_DATABASE_URL: `sqlite:${file}`,
     GYOZA_LOG_LEVEL: 'info',
     GYOZA_WORKERS: '1',
+    ...env,
   });
   return {
     ...server,

@@ -44,6 +44,11 @@ const CLUSTER_CHILD = 'GYOZA_CLUSTER_WORKER';
 /** A cluster child asks for the key, the primary answers over the cluster's IPC channel. */
 const KEY_REQUEST = 'gyoza:api-key?';
 const KEY_ANSWER = 'gyoza:api-key';
+/**
+ * A cluster child created or freed something: the primary relays it to the other children,
+ * whose waiting long-polls look again at once (the store's version poll stays the fallback).
+ */
+const RUNNABLE = 'gyoza:runnable';
 
 /**
  * Starts gyoza: one process, or with `workers` > 1 a node:cluster of that many sharing the
@@ -68,7 +73,12 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     logger,
     workerTimeoutSeconds: config.workerTimeoutSeconds,
     imageLocalityWaitSeconds: config.imageLocalityWaitSeconds,
+    announce: clusterChild ? () => process.send?.({ type: RUNNABLE }) : undefined,
   });
+  const onPeerMessage = (message: { type?: unknown } | null) => {
+    if (message?.type === RUNNABLE) scheduler.wakeFromPeer();
+  };
+  if (clusterChild) process.on('message', onPeerMessage);
   scheduler.start();
   const metrics = new ApiMetrics(store);
   const deliveries = startDeliveryLoop(config, store, logger, metrics);
@@ -97,6 +107,7 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     close: () => {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        process.off('message', onPeerMessage);
         await scheduler.stop();
         await deliveries.stop();
         server.closeIdleConnections();
@@ -153,6 +164,11 @@ async function startCluster(config: ServerConfig, logger: Logger): Promise<Runni
     const child = cluster.fork(env);
     child.on('message', (message: { type?: unknown } | null) => {
       if (message?.type === KEY_REQUEST) child.send({ type: KEY_ANSWER, apiKey });
+      else if (message?.type === RUNNABLE) {
+        for (const other of Object.values(cluster.workers ?? {})) {
+          if (other && other !== child && other.isConnected()) other.send({ type: RUNNABLE });
+        }
+      }
     });
     return child;
   };

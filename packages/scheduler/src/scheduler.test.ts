@@ -168,6 +168,25 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     expect((await waiting).map((r) => r.id)).toEqual([run.id]);
   });
 
+  it("tells its peers once per event-loop turn, and a peer's notice wakes without echoing", async () => {
+    await store.workers.heartbeat(hb('w'), now);
+    const announce = jest.fn();
+    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000, announce });
+    const waiting = s.claim('w', { waitSeconds: 30 });
+    await new Promise((r) => setTimeout(r, 50));
+    const run = await submit({}, await connect());
+    s.wakeFromPeer();
+    expect((await waiting).map((r) => r.id)).toEqual([run.id]);
+    await new Promise((r) => setImmediate(r));
+    expect(announce).not.toHaveBeenCalled();
+
+    s.notifyRunnable();
+    s.notifyRunnable();
+    s.notifyRunnable();
+    await new Promise((r) => setImmediate(r));
+    expect(announce).toHaveBeenCalledTimes(1);
+  });
+
   it('finds work created by another process by polling', async () => {
     await store.workers.heartbeat(hb('w'), now);
     const other = await connect();

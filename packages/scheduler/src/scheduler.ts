@@ -48,9 +48,18 @@ export interface SchedulerOptions {
   /**
    * How often one shared timer reads the store's `claimVersion` while claims wait; a claim
    * is retried only when the version moved past the one it saw. Unused with stores without one.
-   * @defaultValue 5
+   * The fallback for changes no notice told this process about (another server on the same
+   * database): this process's own changes wake at once (`notifyRunnable`), and so do those of
+   * its peers when `announce` carries them over (`wakeFromPeer`).
+   * @defaultValue 50
    */
   versionPollMs?: number;
+  /**
+   * Called (at most once per event-loop turn) after `notifyRunnable`, to tell other processes
+   * sharing the store (node:cluster IPC) so they call `wakeFromPeer`.
+   * @defaultValue none
+   */
+  announce?: () => void;
   /**
    * Reaper period; the reaper lease lasts five periods (at least 5 s).
    * @defaultValue 1000
@@ -104,6 +113,8 @@ export class Scheduler {
   private readonly workerTimeoutSeconds: number;
   private readonly pollIntervalMs: number;
   private readonly versionPollMs: number;
+  private readonly announce?: () => void;
+  private announcing = false;
   /** The version each waiting claim saw before it claimed (undefined: no version). */
   private readonly waitingAt = new Map<() => void, number | undefined>();
   private versionTimer?: NodeJS.Timeout;
@@ -130,7 +141,8 @@ export class Scheduler {
     this.logger = options.logger;
     this.workerTimeoutSeconds = options.workerTimeoutSeconds ?? 60;
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
-    this.versionPollMs = options.versionPollMs ?? 5;
+    this.versionPollMs = options.versionPollMs ?? 50;
+    this.announce = options.announce;
     this.reaperIntervalMs = options.reaperIntervalMs ?? 1000;
     this.holderId = options.holderId ?? `scheduler-${randomUUID()}`;
     this.imageLocalityWaitSeconds = options.imageLocalityWaitSeconds ?? 10;
@@ -142,9 +154,9 @@ export class Scheduler {
 
   /**
    * Claims up to `limit` pending runs for the worker. With `waitSeconds`, waits until work
-   * that fits appears: at once when this process creates or frees something
-   * (`notifyRunnable`); when another process does, within `versionPollMs` with a store that
-   * has `claimVersion`, else within `pollIntervalMs`.
+   * that fits appears: at once when this process or a peer that announces creates or frees
+   * something (`notifyRunnable`, `wakeFromPeer`); when another server does, within
+   * `versionPollMs` with a store that has `claimVersion`, else within `pollIntervalMs`.
    */
   async claim(workerId: string, options: ClaimOptions = {}): Promise<OpRun[]> {
     const limit = options.limit ?? 1;
@@ -212,8 +224,27 @@ export class Scheduler {
     return { worker, ...result };
   }
 
-  /** Wakes this process's waiting claims: a run was created or re-queued, or capacity freed. */
+  /**
+   * Wakes this process's waiting claims, and those of its peers through `announce`: a run was
+   * created or re-queued, or capacity freed.
+   */
   notifyRunnable(): void {
+    this.wakeFromPeer();
+    if (!this.announce || this.announcing || this.stopped) return;
+    // Creates arriving together make one notice, not one each.
+    this.announcing = true;
+    setImmediate(() => {
+      this.announcing = false;
+      try {
+        this.announce?.();
+      } catch (error) {
+        this.logger?.warn({ err: error }, 'could not tell the other processes');
+      }
+    });
+  }
+
+  /** Wakes this process's waiting claims only: another process created or freed something. */
+  wakeFromPeer(): void {
     const waiters = [...this.waiters];
     this.waiters.clear();
     this.waitingAt.clear();
