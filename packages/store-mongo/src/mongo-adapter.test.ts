@@ -291,3 +291,61 @@ it('logs through the logger it is given', async () => {
   await logged.close();
   expect(lines).toContain('info mongo store open');
 });
+
+it('moves the claim version for every store on the database when a run is created, changes state or a worker writes', async () => {
+  const other = await openMongoStore({ uri, dbName });
+  try {
+    const versions = [await other.claims.claimVersion?.()];
+    await worker('w1', 4);
+    versions.push(await other.claims.claimVersion?.());
+    const run = await pending(1, 0);
+    versions.push(await other.claims.claimVersion?.());
+    await store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() });
+    versions.push(await other.claims.claimVersion?.());
+    await store.runs.saveTransition(cancel((await store.runs.getRun(run.id)) as OpRun, T), T);
+    versions.push(await other.claims.claimVersion?.());
+    expect(versions.every((v) => typeof v === 'number')).toBe(true);
+    expect(new Set(versions).size).toBe(versions.length);
+  } finally {
+    await other.close();
+  }
+});
+
+it('serves claims from its head of the queue only until another process adds a pending run', async () => {
+  const other = await openMongoStore({ uri, dbName });
+  try {
+    await worker('w1', 100);
+    for (let i = 0; i < 40; i++) await pending(1, i);
+    const claim = () => store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() });
+    await claim();
+    // Created by another process behind this one's back: ahead of everything read so far.
+    const urgent = await addRun(other, { constraints: { cpu_cores: 1 }, priority: 9 }, T);
+    expect((await claim()).map((r) => r.id)).toEqual([urgent.id]);
+  } finally {
+    await other.close();
+  }
+});
+
+it('reads pending runs only of shapes that fit, and fills in the shape of runs stored without one', async () => {
+  await worker('w1', 2);
+  // Within the worker's numbers, ahead in claim order, but wanting a tag the worker lacks.
+  const tagged = await addRun(store, { constraints: { cpu_cores: 1, worker_tags: ['a100'] }, priority: 9 }, T);
+  const small = await pending(1, 1);
+  // As stored before shapes were kept.
+  await raw.collection('runs').updateMany({}, { $unset: { shape: 1 } });
+  await raw.collection('run_shapes').deleteMany({});
+  const reopened = await openMongoStore({ uri, dbName });
+  try {
+    const seen: string[][] = [];
+    const plan: ClaimPlanner = (context) => {
+      seen.push(context.candidates.map((r) => r.id));
+      return fitPlanner()(context);
+    };
+    const claimed = await reopened.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan });
+    expect(claimed.map((r) => r.id)).toEqual([small.id]);
+    expect(seen.flat()).not.toContain(tagged.id);
+    expect(await raw.collection('runs').countDocuments({ shape: { $exists: false } })).toBe(0);
+  } finally {
+    await reopened.close();
+  }
+});

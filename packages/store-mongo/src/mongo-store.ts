@@ -7,12 +7,14 @@ import { MongoStoreOpenError, redactUri } from './errors';
 import { MongoLeaseStore } from './lease-store';
 import { type MongoStoreLogger, silentLogger } from './logger';
 import { claimIntentModel } from './models/claim-intent.model';
+import { claimVersionModel, ensureClaimVersion } from './models/claim-version.model';
 import { definitionModel } from './models/definition.model';
 import { deliveryClaimModel } from './models/delivery-claim.model';
 import { eventModel } from './models/event.model';
 import { leaseModel } from './models/lease.model';
 import { revisionModel } from './models/revision.model';
 import { runModel } from './models/run.model';
+import { runShapeModel } from './models/run-shape.model';
 import { tokenModel } from './models/token.model';
 import { workerModel } from './models/worker.model';
 import { MongoRunStore } from './run-store';
@@ -70,6 +72,8 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       claimIntents: claimIntentModel(connection),
       tokens: tokenModel(connection),
       deliveryClaims: deliveryClaimModel(connection),
+      runShapes: runShapeModel(connection),
+      claimVersion: claimVersionModel(connection),
     };
     for (const model of Object.values(models)) {
       // Created up front: FerretDB creating a collection on first insert from several
@@ -79,13 +83,26 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       });
       await model.createIndexes();
     }
+    await ensureClaimVersion(models.claimVersion);
     const leases = new MongoLeaseStore(models.leases, models.tokens);
     const deliveries = new MongoDeliveryStore(
       { events: models.events, claims: models.deliveryClaims, revisions: models.revisions, runs: models.runs },
       (id) => runs.getRun(id),
     );
-    const runs = new MongoRunStore(models.runs, models.revisions, models.events, logger, () => deliveries.written());
-    const claims = new MongoClaimStore(models.runs, models.workers, models.claimIntents, runs, leases, logger);
+    const claimState = { shapes: models.runShapes, versions: models.claimVersion };
+    const runs = new MongoRunStore(models.runs, models.revisions, models.events, claimState, logger, () =>
+      deliveries.written(),
+    );
+    await runs.backfillShapes();
+    const claims = new MongoClaimStore(
+      models.runs,
+      models.workers,
+      models.claimIntents,
+      runs,
+      leases,
+      claimState,
+      logger,
+    );
     logger.info({ uri: redactUri(options.uri), db: connection.name }, 'mongo store open');
     const open = connection;
     return {
@@ -93,7 +110,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       definitions: new MongoDefinitionStore(models.definitions),
       runs,
       claims,
-      workers: new MongoWorkerStore(models.workers, models.tokens),
+      workers: new MongoWorkerStore(models.workers, models.tokens, models.claimVersion),
       leases,
       deliveries,
       async close() {

@@ -24,6 +24,7 @@ import {
   runColumns,
   runPage,
   type SavedTransition,
+  shapeKey,
   statesOf,
   totalsAsReservations,
 } from '@gyoza/store';
@@ -31,9 +32,11 @@ import type { Model, QueryFilter } from 'mongoose';
 import { deliveryFieldsFor } from './delivery-store';
 import { isDuplicateKey } from './errors';
 import type { MongoStoreLogger } from './logger';
+import { bumpClaimVersion, type ClaimVersionDocument } from './models/claim-version.model';
 import type { EventDocument } from './models/event.model';
 import type { RevisionDocument } from './models/revision.model';
 import type { RunDocument } from './models/run.model';
+import { type RunShapeDocument, recordShape } from './models/run-shape.model';
 
 const NULLABLE = ['definition_id', 'worker_id', 'not_before', 'idempotency_key'] as const;
 
@@ -71,6 +74,8 @@ export class MongoRunStore implements RunStore {
     private readonly runs: Model<RunDocument>,
     private readonly revisions: Model<RevisionDocument>,
     private readonly events: Model<EventDocument>,
+    /** Claim state beside the runs: the shapes runs were created with, the claim version. */
+    private readonly claimState: { shapes: Model<RunShapeDocument>; versions: Model<ClaimVersionDocument> },
     private readonly logger: MongoStoreLogger,
     /** Called after an event document carrying a delivery is inserted (wakes this process's sender). */
     private readonly deliveryWritten: () => void = () => {},
@@ -83,6 +88,8 @@ export class MongoRunStore implements RunStore {
       if (existing) return { run: decodeRun(existing.doc, existing.rev), created: false };
     }
     const run = { ...transition.run, rev: 1 };
+    // The shape first: a claim must never miss a pending run because its shape is not listed.
+    await recordShape(this.claimState.shapes, shapeKey(run.constraints));
     try {
       await this.runs.create(toDocument(run));
     } catch (error) {
@@ -93,6 +100,7 @@ export class MongoRunStore implements RunStore {
       return { run: decodeRun(winner.doc, winner.rev), created: false };
     }
     await this.insertEvents(run, transition.events, now, run.rev, 1);
+    await bumpClaimVersion(this.claimState.versions, run.state === 'PENDING');
     return { run, created: true };
   }
 
@@ -206,6 +214,18 @@ export class MongoRunStore implements RunStore {
   }
 
   /**
+   * Fills in `shape` on runs stored before it was kept (and lists their shapes); at open.
+   * Cheap once done: the query then finds nothing.
+   */
+  async backfillShapes(): Promise<void> {
+    for (const d of await this.runs.find({ shape: { $exists: false } }, { doc: 1, rev: 1 }).lean()) {
+      const shape = shapeKey(decodeRun(d.doc, d.rev).constraints);
+      await recordShape(this.claimState.shapes, shape);
+      await this.runs.updateOne({ _id: d._id, shape: { $exists: false } }, { $set: { shape } });
+    }
+  }
+
+  /**
    * Inserts revision rev + 1 (fails, returning null, if another writer has it), then applies
    * it. Shared with the claim store, whose assignments commit the same way.
    */
@@ -252,6 +272,8 @@ export class MongoRunStore implements RunStore {
       { _id, rev: { $lt: revision.rev } },
       { $set: fields, ...(Object.keys(cleared).length ? { $unset: cleared } : {}) },
     );
+    // After `runs` shows the revision, so a woken claim reads it.
+    await bumpClaimVersion(this.claimState.versions, run.state === 'PENDING');
     return events;
   }
 

@@ -1,6 +1,7 @@
 import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '@gyoza/domain';
 import { decodeWorker, encodeWorker, type WorkerStore } from '@gyoza/store';
 import type { Model } from 'mongoose';
+import { bumpClaimVersion, type ClaimVersionDocument } from './models/claim-version.model';
 import { type TokenDocument, takeToken } from './models/token.model';
 import type { WorkerDocument } from './models/worker.model';
 
@@ -8,6 +9,7 @@ export class MongoWorkerStore implements WorkerStore {
   constructor(
     private readonly workers: Model<WorkerDocument>,
     private readonly tokens: Model<TokenDocument>,
+    private readonly versions: Model<ClaimVersionDocument>,
   ) {}
 
   async heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker> {
@@ -18,6 +20,8 @@ export class MongoWorkerStore implements WorkerStore {
       { $set: { status: worker.status, last_heartbeat_at: worker.last_heartbeat_at, doc: encodeWorker(worker) } },
       { upsert: true },
     );
+    // Capacity, tags or status may have changed: waiting claims look again.
+    await bumpClaimVersion(this.versions);
     return worker;
   }
 
@@ -50,6 +54,7 @@ export class MongoWorkerStore implements WorkerStore {
       { _id: id, status: 'active', last_heartbeat_at: doc.last_heartbeat_at },
       { $set: { status: 'evicted', doc: encodeWorker(evicted) } },
     );
+    if (result.matchedCount === 1) await bumpClaimVersion(this.versions);
     return result.matchedCount === 1;
   }
 }

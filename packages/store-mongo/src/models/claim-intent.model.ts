@@ -10,6 +10,8 @@ export interface ClaimIntentDocument {
   _id: string;
   run_ids: string[];
   updated_at: Date;
+  /** The claim that wrote it (its lock holder id); absent on intents written before it was kept. */
+  holder?: string;
 }
 
 const schema = new Schema<ClaimIntentDocument>(
@@ -17,6 +19,7 @@ const schema = new Schema<ClaimIntentDocument>(
     _id: { type: String, required: true },
     run_ids: { type: [String], required: true },
     updated_at: { type: Date, required: true },
+    holder: { type: String },
   },
   { versionKey: false, autoIndex: false },
 );

@@ -15,6 +15,8 @@ export interface RunDocument {
   ram_mb: number;
   vram_mb: number;
   gpu_count: number;
+  /** `shapeKey` of the constraints (absent on runs stored before it; `openMongoStore` fills it in). */
+  shape?: string;
   doc: string;
 }
 
@@ -33,12 +35,14 @@ const schema = new Schema<RunDocument>(
     ram_mb: { type: Number, required: true },
     vram_mb: { type: Number, required: true },
     gpu_count: { type: Number, required: true },
+    shape: { type: String },
     doc: { type: String, required: true },
   },
   { versionKey: false, autoIndex: false, minimize: false },
 );
-// Claim order over pending runs; listings newest first; reservations by worker; due retries.
+// Claim order over pending runs (of the shapes that fit); listings newest first; reservations by worker; due retries.
 schema.index({ state: 1, priority: -1, created_at: 1, _id: 1 });
+schema.index({ state: 1, shape: 1, priority: -1, created_at: 1, _id: 1 });
 schema.index({ created_at: -1, _id: -1 });
 schema.index({ state: 1, created_at: -1, _id: -1 });
 schema.index({ definition_id: 1, created_at: -1, _id: -1 });
