@@ -119,7 +119,33 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** GET /health every 20 ms for `seconds`: the server's CPU % over that time and the latencies. */
+async function probeHealth(server, seconds) {
+  const health = [];
+  const healthAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const cpu0 = cpuSeconds(server.pid);
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    const s = performance.now();
+    await request(healthAgent, server.port, 'GET', '/health');
+    health.push(performance.now() - s);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const cpu = ((cpuSeconds(server.pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
+  healthAgent.destroy();
+  return { cpu, p50: percentile(health, 50), p99: percentile(health, 99) };
+}
+
+/** The idle long-polls, and the same probe against an empty server without them (the probe's own cost). */
 async function benchIdle({ large, seconds }) {
+  const empty = await startGyoza();
+  let baseline;
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    baseline = await probeHealth(empty, seconds);
+  } finally {
+    await empty.stop();
+  }
   const temp = await openTemp();
   await fillBacklog(temp.store, large, { unfitShare: 1 });
   await temp.store.close();
@@ -135,22 +161,11 @@ async function benchIdle({ large, seconds }) {
       }
     });
     await new Promise((r) => setTimeout(r, 500));
-    const health = [];
-    const healthAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const cpu0 = cpuSeconds(server.pid);
-    const t0 = performance.now();
-    while (performance.now() - t0 < seconds * 1000) {
-      const s = performance.now();
-      await request(healthAgent, server.port, 'GET', '/health');
-      health.push(performance.now() - s);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const cpu = ((cpuSeconds(server.pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
+    const measured = await probeHealth(server, seconds);
     stopping.abort();
-    healthAgent.destroy();
     await server.stop();
     await Promise.allSettled(polls);
-    return { cpu, p50: percentile(health, 50), p99: percentile(health, 99) };
+    return { ...measured, baseline };
   } finally {
     stopping.abort();
     agent.destroy();
@@ -364,6 +379,10 @@ async function printClaimRows(sections, { quick, rounds }) {
     console.log('|---|---|');
     console.log(`| server CPU % (goal <= 5) | ${r.cpu.toFixed(1)} |`);
     console.log(`| GET /health p50 / p99 ms (goal p50 <= 2) | ${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} |`);
+    console.log(`| the same probe, empty server without long-polls: CPU % | ${r.baseline.cpu.toFixed(1)} |`);
+    console.log(
+      `| the same probe, empty server: GET /health p50 / p99 ms | ${r.baseline.p50.toFixed(2)} / ${r.baseline.p99.toFixed(2)} |`,
+    );
   }
   if (sections.includes('held')) {
     const held = quick ? 1000 : 5000;
