@@ -320,6 +320,10 @@ async function httpRows() {
     } else {
       console.log(`| SQLite backend claims/s | ${values(result.rows, 'sqlite', (v) => v.perSecond)} |`);
       console.log(`| PostgreSQL backend claims/s | ${values(result.rows, 'postgres', (v) => v.perSecond)} |`);
+      console.log(`| SQLite backend runs assigned/s | ${values(result.rows, 'sqlite', (v) => v.assignedPerSecond)} |`);
+      console.log(
+        `| PostgreSQL backend runs assigned/s | ${values(result.rows, 'postgres', (v) => v.assignedPerSecond)} |`,
+      );
       console.log(`| SQLite backend claim p50 ms | ${values(result.rows, 'sqlite', (v) => v.p50)} |`);
       console.log(`| PostgreSQL backend claim p50 ms | ${values(result.rows, 'postgres', (v) => v.p50)} |`);
       console.log(
