@@ -17,14 +17,19 @@ export class MongoLeaseStore implements LeaseStore {
 
   async acquireLease(name: string, holder: string, ttlMs: number, now: Date): Promise<boolean> {
     const expires_at = new Date(now.getTime() + ttlMs);
-    try {
-      await this.leases.create({ _id: name, holder, expires_at, epoch: 1 });
-      return true;
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
+    // Read first: leases are never deleted, so past its first use a lease is always there
+    // and an insert would only fail (a per-claim lock is taken over on every claim).
+    let lease = await this.leases.findById(name).lean();
+    if (!lease) {
+      try {
+        await this.leases.create({ _id: name, holder, expires_at, epoch: 1 });
+        return true;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+      lease = await this.leases.findById(name).lean();
+      if (!lease) return false; // never deleted; only a concurrent first insert can get here
     }
-    const lease = await this.leases.findById(name).lean();
-    if (!lease) return false; // never deleted; only a concurrent first insert can get here
     if (lease.holder === holder && lease.expires_at > now) {
       const renewed = await this.leases.updateOne({ _id: name, epoch: lease.epoch }, { $set: { expires_at } });
       return renewed.matchedCount === 1;
