@@ -180,7 +180,7 @@ it('lets no later transition commit before the events of the one it builds on ar
       () => T,
     );
     await atGate;
-    // The run must not look PENDING (claimable) while its UNASSIGNED event is not in.
+    // The run may look PENDING already; a claim assigning it must write UNASSIGNED first.
     const early = await claim('w2');
     open();
     await takingBack;

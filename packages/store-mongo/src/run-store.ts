@@ -230,6 +230,7 @@ export class MongoRunStore implements RunStore {
    * it. Shared with the claim store, whose assignments commit the same way.
    */
   async commit(transition: Transition, now: Date): Promise<SavedTransition | null> {
+    await this.finishEventsOf(transition.run);
     const next = { ...transition.run, rev: transition.run.rev + 1 };
     const revision: RevisionDocument = {
       _id: `${next.id}:${next.rev}`,
@@ -255,17 +256,13 @@ export class MongoRunStore implements RunStore {
   }
 
   /**
-   * Idempotent: records the revision's events once, then brings `runs` up to it (not back,
-   * where updates are atomic; see `commit` for FerretDB).
-   * Events first: a writer builds on a revision it read from `runs` (listRuns, claim
-   * candidates, getRun) or applied itself, so when `runs` shows a revision its events are in,
-   * and every later revision's events take higher indexes. The other order let a claim see
-   * PENDING, assign and start the run before its WORKER_LOST or UNASSIGNED event was written,
-   * and a writer dying between the steps lost those events for good.
+   * Idempotent: brings `runs` up to the revision (not back, where updates are atomic; see
+   * `commit` for FerretDB), then records its events once. `runs` first keeps the moment a
+   * committed revision is not yet in `runs` short (readers repair it then); the events a
+   * reader of `runs` may build on before they are in are finished by the next `commit`.
    */
   private async apply(revision: RevisionDocument): Promise<RunEvent[]> {
     const run = decodeRun(revision.doc, revision.rev);
-    const events = await this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
     const { _id, ...fields } = toDocument(run);
     const cleared = Object.fromEntries(NULLABLE.filter((key) => !(key in fields)).map((key) => [key, 1]));
     await this.runs.updateOne(
@@ -274,7 +271,23 @@ export class MongoRunStore implements RunStore {
     );
     // After `runs` shows the revision, so a woken claim reads it.
     await bumpClaimVersion(this.claimState.versions, run.state === 'PENDING');
-    return events;
+    return this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
+  }
+
+  /**
+   * The events of the revision `run` is at, written if its writer has not yet: a writer can
+   * build on a revision as soon as `runs` shows it, before its events are in (or after its
+   * writer died between the steps), and the events of the revision it commits must come
+   * after them. Without this a claim could assign, and the worker start, a run whose
+   * WORKER_LOST or UNASSIGNED was written later: two STARTED with no end between.
+   */
+  private async finishEventsOf(run: OpRun): Promise<void> {
+    if (run.rev < 2) return;
+    const revision = await this.revisions.findById(`${run.id}:${run.rev}`).lean();
+    const drafts: RunEventDraft[] = revision ? JSON.parse(revision.events) : [];
+    if (!revision || drafts.length === 0) return;
+    if (await this.events.exists({ _id: `${run.id}:${run.rev}:${drafts.length - 1}` })) return;
+    await this.insertEvents(decodeRun(revision.doc, revision.rev), drafts, revision.created_at, revision.rev);
   }
 
   /**
