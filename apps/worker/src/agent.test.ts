@@ -3,8 +3,9 @@ import { freePort } from '@gyoza/test-support';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { WorkerAgent, type WorkerOptions } from './agent';
+import { WorkerAgent } from './agent';
 import { type AgentState, AgentStateError } from './agent-state';
+import type { WorkerOptions } from './worker-options';
 
 // The agent's states against a real server and the real Docker engine; no op runs here
 // (running ops is tested end to end in ../test/worker.test.ts).

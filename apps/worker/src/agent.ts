@@ -1,93 +1,16 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GyozaApiError, GyozaClient, type WorkerOpRun } from '@gyoza/client';
-import { MAX_WORKER_IMAGES } from '@gyoza/domain';
 import Docker from 'dockerode';
 import pino, { type Logger } from 'pino';
 import { type AgentState, checkAgentMove } from './agent-state';
 import { Attempt } from './attempt';
-import { type ContainerHardening, type OpToRun, removeOrphans } from './container-run';
-import { ImagePuller, type PullPolicy } from './image-puller';
+import { type OpToRun, removeOrphans } from './container-run';
+import { EngineImages } from './engine-images';
+import { ImagePuller } from './image-puller';
 import { RegistryAuth } from './registry-auth';
 import { detectResources, type WorkerResourcesInput } from './resources';
-
-export interface WorkerOptions {
-  /** @defaultValue a `GyozaClient` for `GYOZA_SERVER_URL` and `GYOZA_API_KEY` */
-  client?: GyozaClient;
-  /** @defaultValue the host name */
-  id?: string;
-  /** @defaultValue none */
-  tags?: string[];
-  /** What to offer; a field left out is detected (all CPU cores, all RAM, nvidia-smi's GPUs). */
-  resources?: Partial<WorkerResourcesInput>;
-  /**
-   * Runs at once at most.
-   * @defaultValue 4
-   */
-  maxParallel?: number;
-  /** @defaultValue the local engine (`DOCKER_HOST` or the local socket) */
-  docker?: Docker;
-  /**
-   * Docker network of op containers (`none`: no network).
-   * @defaultValue 'bridge'
-   */
-  networkMode?: string;
-  /** @defaultValue 5000 */
-  heartbeatIntervalMs?: number;
-  /**
-   * Long-poll length of each claim.
-   * @defaultValue 10
-   */
-  claimWaitSeconds?: number;
-  /**
-   * How long a run's output lines gather before they are posted as one LOG event.
-   * @defaultValue 250
-   */
-  logBatchMs?: number;
-  /**
-   * On stop, how long unsent reports may still be retried after the grace period.
-   * @defaultValue 10000
-   */
-  reportTimeoutMs?: number;
-  /**
-   * When to pull an op's image, for runs that name no `image_pull_policy` of their own:
-   * `if-not-present`, `always` or `never`.
-   * @defaultValue 'if-not-present'
-   */
-  pullPolicy?: PullPolicy;
-  /**
-   * A pull that takes longer is aborted and fails the attempt (retried per the run's policy).
-   * @defaultValue 1800
-   */
-  pullTimeoutSeconds?: number;
-  /**
-   * A Docker config.json whose `auths` hold registry credentials; they win over those of
-   * `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`). Sent to the engine only.
-   * @defaultValue none
-   */
-  registryAuthFile?: string;
-  /**
-   * What a trusted fleet relaxes of the op containers' defaults (`no-new-privileges`, 4096 PIDs,
-   * 3 log files of 10 MB, an init process); see `ContainerHardening`.
-   * @defaultValue all defaults hold
-   */
-  hardening?: ContainerHardening;
-  /**
-   * How often the images the engine holds are listed again for the heartbeat (which the
-   * scheduler may use to prefer a worker that already has a run's image).
-   * @defaultValue 60000
-   */
-  imagesRefreshMs?: number;
-  /** @defaultValue pino at level info */
-  logger?: Logger;
-}
-
-/** An agent that has been started, as `startWorker` returns it. */
-export interface RunningWorker {
-  id: string;
-  /** Stops claiming, lets runs finish for up to `graceMs`, then stops them and reports. */
-  stop(graceMs?: number): Promise<void>;
-}
+import type { RunningWorker, WorkerOptions } from './worker-options';
 
 /**
  * The worker agent: heartbeats its resources and running runs, long-poll claims while it
@@ -112,8 +35,8 @@ export class WorkerAgent implements RunningWorker {
   private claiming?: Promise<void>;
   private stopping?: Promise<void>;
   private slotFreed?: () => void;
-  /** The engine's images as last listed, and when; sent with every heartbeat. */
-  private images?: { refs: string[]; listedAt: number };
+  /** The engine's images, sent with every heartbeat. */
+  private readonly images: EngineImages;
 
   constructor(options: WorkerOptions = {}) {
     this.options = options;
@@ -127,6 +50,11 @@ export class WorkerAgent implements RunningWorker {
       auth: new RegistryAuth({ explicitFile: options.registryAuthFile }),
       logger: this.logger,
       timeoutMs: (options.pullTimeoutSeconds ?? 1800) * 1000,
+    });
+    this.images = new EngineImages({
+      docker: this.docker,
+      refreshMs: options.imagesRefreshMs ?? 60_000,
+      logger: this.logger,
     });
   }
 
@@ -277,7 +205,7 @@ export class WorkerAgent implements RunningWorker {
 
   /** Tells the server what this worker offers and runs; stops the runs it says to stop. */
   private async heartbeat(): Promise<void> {
-    const images = await this.heldImages();
+    const images = await this.images.list();
     const answer = await this.client.heartbeat({
       worker_id: this.id,
       resources: this.resources,
@@ -295,26 +223,6 @@ export class WorkerAgent implements RunningWorker {
         await attempt.cancel();
       }
     }
-  }
-
-  /**
-   * Repo tags and digests of the engine's images, newest first and at most MAX_WORKER_IMAGES,
-   * listed again only every `imagesRefreshMs`; undefined when the engine cannot say.
-   */
-  private async heldImages(): Promise<string[] | undefined> {
-    const now = Date.now();
-    if (this.images && now - this.images.listedAt < (this.options.imagesRefreshMs ?? 60_000)) return this.images.refs;
-    try {
-      const listed = await this.docker.listImages();
-      const refs = listed
-        .sort((a, b) => b.Created - a.Created)
-        .flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])])
-        .filter((ref) => !ref.startsWith('<none>'));
-      this.images = { refs: [...new Set(refs)].slice(0, MAX_WORKER_IMAGES), listedAt: now };
-    } catch (error) {
-      this.logger.warn({ err: (error as Error).message }, 'cannot list the engine images');
-    }
-    return this.images?.refs;
   }
 
   private async claimLoop(): Promise<void> {

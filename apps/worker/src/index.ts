@@ -4,7 +4,7 @@
  * `removeOrphans`, `LABELS`) and resource detection (`detectResources`, `detectGpus`, `parseGpus`,
  * `parseNvidiaSmi`).
  */
-export { type RunningWorker, startWorker, WorkerAgent, type WorkerOptions } from './agent';
+export { startWorker, WorkerAgent } from './agent';
 export { AGENT_STATES, type AgentState, AgentStateError } from './agent-state';
 export {
   type ContainerHardening,
@@ -18,3 +18,4 @@ export {
 export { ImagePullError, ImagePuller, PULL_POLICIES, type PullPolicy, type PullProgress } from './image-puller';
 export { RegistryAuth, type RegistryCredentials, registryOf } from './registry-auth';
 export { detectGpus, detectResources, parseGpus, parseNvidiaSmi, type WorkerResourcesInput } from './resources';
+export type { RunningWorker, WorkerOptions } from './worker-options';
