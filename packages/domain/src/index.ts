@@ -4,7 +4,8 @@
  * - Definitions: `OpDefinition`, `defineOp`, `latestVersion`; inputs: `InputSpecs`, `validateInputs`.
  * - Runs: `OpRun`, `OpAttempt`, `RUN_STATES`, `FINISHED_STATES`, `WORKER_EVENT_TYPES`, `SERVER_EVENT_TYPES`, `createRun`.
  * - Transitions, one function per edge: `assign`, `start`, `progress`, `complete`, `fail`, `cancel`,
- *   `retry`, `unassign`, `release`, `timeOut`, `workerLost`, `applyWorkerEvent`; the allowed edges in `ALLOWED_FROM`.
+ *   `retry`, `unassign`, `release`, `timeOut`, `workerLost`; the allowed edges in `ALLOWED_FROM`;
+ *   a worker's report mapped to them: `applyWorkerEvent`, `note`.
  * - Capacity: `Constraints`, `freeCapacity`, `placeRun`, `chooseGpus`, `planPlacements`; `RetryPolicy`, `backoffSeconds`.
  * - Workers: `Worker`, `applyHeartbeat`, `isSilent`; image locality: `canonicalImageRef`, `imageDeferral`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`.
  * - Errors: `GyozaError` and its subclasses, `ERROR_CODES` with the HTTP status of each.
@@ -21,3 +22,4 @@ export * from './run';
 export * from './transitions';
 export * from './webhook-signature';
 export * from './worker';
+export * from './worker-events';

@@ -4,11 +4,9 @@ import {
   RunLockedError,
   StaleAssignmentError,
   ValidationError,
-  WorkerMismatchError,
 } from './errors';
 import { addSeconds, backoffSeconds, hasAttemptsLeft } from './retry';
 import {
-  type ImagePullProgress,
   isFinished,
   newAssignmentId,
   type OpAttempt,
@@ -16,9 +14,8 @@ import {
   type RunEventDraft,
   type RunState,
   type Transition,
-  WORKER_EVENT_TYPES,
-  type WorkerEventType,
 } from './run';
+import { ensureWorker, event, update, withoutUndefined } from './transition-parts';
 
 /**
  * Every state change of a run lives here. Each function is pure: it returns the new
@@ -65,39 +62,6 @@ function ensureAllowed(run: OpRun, transition: TransitionName): void {
   if (ALLOWED_FROM[transition].includes(run.state)) return;
   if (WORKER_REPORTED.includes(transition) && isFinished(run.state)) throw new RunLockedError(run.id, run.state);
   throw new InvalidTransitionError(run.state, transition);
-}
-
-type Patch<T> = { [K in keyof T]?: T[K] | undefined };
-
-/** Applies patches to the run and its current attempt; `undefined` removes an optional field. */
-function update(run: OpRun, now: Date, runPatch: Patch<OpRun>, attemptPatch: Patch<OpAttempt>): OpRun {
-  const next = withoutUndefined({ ...run, ...runPatch, updated_at: now }) as OpRun;
-  next.attempts = run.attempts.map((a) =>
-    a.attempt === run.current_attempt ? (withoutUndefined({ ...a, ...attemptPatch }) as OpAttempt) : a,
-  );
-  return next;
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
-  return value;
-}
-
-function event(
-  run: OpRun,
-  type: RunEventDraft['type'],
-  msg?: string,
-  payload?: Record<string, unknown>,
-): RunEventDraft {
-  const draft: RunEventDraft = { attempt: run.current_attempt, type };
-  if (msg !== undefined) draft.msg = msg;
-  if (payload !== undefined) draft.payload = payload;
-  return draft;
-}
-
-function ensureWorker(run: OpRun, workerId: string | undefined): void {
-  if (workerId !== undefined && run.worker_id !== workerId)
-    throw new WorkerMismatchError(run.id, run.worker_id, workerId);
 }
 
 export interface Assignment {
@@ -345,95 +309,9 @@ export function retry(run: OpRun, now: Date, options: RetryOptions = { automatic
   };
 }
 
-/** A free-form LOG or INFO line on the current attempt; refused once the run is finished. */
-export function note(
-  run: OpRun,
-  type: 'LOG' | 'INFO',
-  msg: string | undefined,
-  payload: Record<string, unknown> | undefined,
-): Transition {
-  if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
-  const pull = type === 'INFO' && run.state === 'ASSIGNED' ? pullProgressFrom(run, payload) : undefined;
-  return { run: pull ? { ...run, pull_progress: pull } : run, events: [event(run, type, msg, payload)] };
-}
-
-/** A worker's pull report (`payload.phase: 'pulling'`, numbers of bytes), kept on the run while it is ASSIGNED. */
-function pullProgressFrom(run: OpRun, payload: Record<string, unknown> | undefined): ImagePullProgress | undefined {
-  if (payload?.phase !== 'pulling' || typeof payload.image !== 'string') return undefined;
-  const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
-  const progress: ImagePullProgress = {
-    image: payload.image,
-    done_bytes: count(payload.done_bytes),
-    total_bytes: count(payload.total_bytes),
-    percent: Math.min(100, count(payload.percent)),
-    attempt: run.current_attempt,
-  };
-  if (run.assignment_id !== undefined) progress.assignment_id = run.assignment_id;
-  return progress;
-}
-
 /** Priority may change until the run finishes. */
 export function reprioritize(run: OpRun, priority: number, now: Date): Transition {
   if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
   if (!Number.isSafeInteger(priority)) throw ValidationError.field('priority', 'must be an integer');
   return { run: update(run, now, { priority }, {}), events: [] };
-}
-
-export interface WorkerEvent {
-  type: WorkerEventType;
-  msg?: string | number;
-  payload?: Record<string, unknown>;
-  /** The attempt the worker is reporting on; a stale attempt is refused as locked. */
-  attempt?: number;
-  /** The reporting worker; when given, it must be the run's worker (else WORKER_MISMATCH). */
-  worker_id?: string;
-  /**
-   * The assignment the worker was given (from its claim); when given, it must be the run's
-   * current one (else STALE_ASSIGNMENT). Reports without it (curl users) are not fenced.
-   */
-  assignment_id?: string;
-}
-
-/**
- * Maps an event posted by a worker (`POST /runs/{id}/events`) to its transition.
- * Events for an attempt that is not the current one are refused: that attempt is finished.
- * The event's shape (types, PROGRESS's range, each type's payload) is the API DTO's to check,
- * before the run is read; this function applies the state rules only.
- */
-export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transition {
-  if (e.attempt !== undefined && e.attempt !== run.current_attempt)
-    throw new RunLockedError(run.id, `attempt ${e.attempt} finished`);
-  // Fencing: a worker whose claim was taken back (and perhaps given out again) is refused,
-  // even on the same attempt number.
-  if (e.assignment_id !== undefined && e.assignment_id !== run.assignment_id)
-    throw new StaleAssignmentError(run.id, e.assignment_id, run.assignment_id);
-  // A worker that lost the run (unassigned, then given to another) must not report on it;
-  // STARTED checks this in `start`, after its own state check.
-  if (e.worker_id !== undefined && e.type !== 'STARTED' && !isFinished(run.state)) ensureWorker(run, e.worker_id);
-  const payload = e.payload ?? {};
-  const msg = e.msg === undefined || e.msg === null ? undefined : String(e.msg);
-  switch (e.type) {
-    case 'STARTED': {
-      const gpu = (payload.gpu_id ?? undefined) as number | undefined;
-      const workerId = (payload.worker_id ?? undefined) as string | undefined;
-      return start(run, { worker_id: workerId ?? e.worker_id, gpu_id: gpu }, now);
-    }
-    case 'PROGRESS':
-      return progress(run, e.msg, now);
-    case 'COMPLETED':
-      return complete(run, (payload.outputs ?? undefined) as Record<string, unknown> | undefined, now);
-    case 'FAILED':
-      return fail(run, (payload.error_message as string | undefined) ?? msg, now, {
-        retryable: payload.retryable !== false,
-      });
-    case 'CANCELLED':
-      if (isFinished(run.state)) throw new RunLockedError(run.id, run.state);
-      return cancel(run, now, msg);
-    case 'LOG':
-    case 'INFO':
-      return note(run, e.type, msg, e.payload);
-    default:
-      // Exhaustive for typed callers; an untyped one gets a typed refusal, not an undefined transition.
-      throw ValidationError.field('type', `must be one of ${WORKER_EVENT_TYPES.join(', ')}`);
-  }
 }
