@@ -1,5 +1,6 @@
 import { GyozaClient } from '@gyoza/client';
-import { freePort } from '@gyoza/test-support';
+import { heldRunsDigest } from '@gyoza/domain';
+import { freePort, waitFor } from '@gyoza/test-support';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import Docker from 'dockerode';
 import pino from 'pino';
@@ -195,3 +196,40 @@ it.each([
   },
   40_000,
 );
+
+/** Records the body of every heartbeat the agent sends. */
+class RecordingClient extends GyozaClient {
+  readonly beats: Array<{ running_ops?: unknown[]; held_digest?: string }> = [];
+
+  constructor() {
+    super({ baseUrl: harness.url, apiKey: API_KEY, retries: 0 });
+  }
+
+  override heartbeat(body: Parameters<GyozaClient['heartbeat']>[0]) {
+    this.beats.push({ running_ops: body.running_ops, held_digest: body.held_digest });
+    return super.heartbeat(body);
+  }
+}
+
+it('heartbeats with its held digest, lists its runs when the server holds others, and so settles them', async () => {
+  const recording = new RecordingClient();
+  // No room: the agent claims nothing, so a run the server gives this id is not the agent's.
+  const { agent } = agentLogged('w-digest', { client: recording, maxParallel: 0 });
+  await agent.start();
+  expect(recording.beats[0]).toEqual({ running_ops: [], held_digest: undefined });
+  const byDigest = async () => recording.beats.some((b) => b.held_digest === heldRunsDigest([])) || undefined;
+  await waitFor('a heartbeat with a held digest', byDigest);
+
+  const run = await client.createRun({ image: 'gyoza-busybox:latest', constraints: { cpu_cores: 1, ram_mb: 64 } });
+  const [claimed] = await harness.scheduler.claim('w-digest');
+  expect(claimed?.id).toBe(run.id);
+  const from = recording.beats.length;
+  await waitFor('the run taken back', async () => (await client.getRun(run.id)).state === 'PENDING' || undefined);
+  // A digest that differed, then the list that settled it.
+  const after = recording.beats.slice(from);
+  const listed = after.findIndex((b) => b.running_ops !== undefined);
+  expect(listed).toBeGreaterThan(0);
+  expect(after[listed]).toEqual({ running_ops: [], held_digest: undefined });
+  expect(after[listed - 1]?.held_digest).toBe(heldRunsDigest([]));
+  await client.cancelRun(run.id);
+}, 40_000);

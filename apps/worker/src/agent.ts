@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GyozaApiError, GyozaClient, type WorkerOpRun } from '@gyoza/client';
+import { heldRunsDigest } from '@gyoza/domain';
 import Docker from 'dockerode';
 import pino, { type Logger } from 'pino';
 import { type AgentState, checkAgentMove } from './agent-state';
@@ -37,6 +38,11 @@ export class WorkerAgent implements RunningWorker {
   private slotFreed?: () => void;
   /** The engine's images, sent with every heartbeat. */
   private readonly images: EngineImages;
+  /**
+   * Whether the next heartbeat lists its run ids rather than their digest: until the server
+   * has answered a `held_digest` (an older one does not know digests), and when it asks.
+   */
+  private listRunsNext = true;
 
   constructor(options: WorkerOptions = {}) {
     this.options = options;
@@ -140,7 +146,7 @@ export class WorkerAgent implements RunningWorker {
     }
     if (this.beat) {
       clearInterval(this.beat);
-      await this.heartbeat().catch(() => undefined);
+      await this.heartbeat({ list: true }).catch(() => undefined);
     }
     this.moveTo('stopped');
   }
@@ -188,8 +194,10 @@ export class WorkerAgent implements RunningWorker {
     if (held.length > 0) {
       this.logger.warn({ runs: held }, 'the server thinks this worker holds runs; reporting that it runs none');
     }
-    await this.heartbeat();
-    if (held.length > 0 && this.isStarting() && (await this.runsHeldByServer()).length > 0) await this.heartbeat();
+    await this.heartbeat({ list: true });
+    if (held.length > 0 && this.isStarting() && (await this.runsHeldByServer()).length > 0) {
+      await this.heartbeat({ list: true });
+    }
   }
 
   /** Runs the server has ASSIGNED or RUNNING on this worker id; none when it cannot say. */
@@ -203,16 +211,27 @@ export class WorkerAgent implements RunningWorker {
     }
   }
 
-  /** Tells the server what this worker offers and runs; stops the runs it says to stop. */
-  private async heartbeat(): Promise<void> {
+  /**
+   * Tells the server what this worker offers and runs; stops the runs it says to stop. What
+   * it runs goes as a digest (O(1) on the server however many runs it holds) unless `list`
+   * or the server asked for the ids; the digest is computed from the attempts' ids, at most
+   * `maxParallel` of them.
+   */
+  private async heartbeat(options: { list?: boolean } = {}): Promise<void> {
     const images = await this.images.list();
+    const ids = [...this.attempts.keys()];
+    const list = options.list === true || this.listRunsNext;
     const answer = await this.client.heartbeat({
       worker_id: this.id,
       resources: this.resources,
       tags: this.options.tags ?? [],
-      running_ops: [...this.attempts.keys()],
+      ...(list ? { running_ops: ids } : { held_digest: heldRunsDigest(ids) }),
       ...(images ? { images } : {}),
     });
+    this.listRunsNext = answer.held_digest === undefined || answer.running_ops_wanted === true;
+    if (!list && this.listRunsNext) {
+      this.logger.debug({ runs: ids.length }, 'the server holds other runs here than this agent: listing them next');
+    }
     for (const runId of answer.stop_runs) {
       const attempt = this.attempts.get(runId)?.attempt;
       if (!attempt) {

@@ -7,6 +7,7 @@
 import {
   ASSIGNMENT_ID_PATTERN,
   DEFINITION_ID_PATTERN,
+  HELD_DIGEST_PATTERN,
   IMAGE_PULL_POLICIES,
   INPUT_TYPES,
   RUN_ID_PATTERN,
@@ -295,6 +296,15 @@ export const RESPONSE_SCHEMAS = {
     {
       ...workerProperties,
       stop_runs: { ...arrayOf(string), description: 'Reported runs the worker must stop' },
+      held_digest: {
+        type: 'string',
+        pattern: HELD_DIGEST_PATTERN.source,
+        description: 'The digest of the runs the server holds on the worker (count and XOR of their id hashes)',
+      },
+      running_ops_wanted: {
+        type: 'boolean',
+        description: "The held_digest sent differs from the server's: list running_ops in the next heartbeat",
+      },
     },
     ['evicted_at', 'images'],
   ),

@@ -66,6 +66,10 @@ export type WorkerJson = Json<Worker> & { free: Json<FreeCapacity> };
 export type HeartbeatResponse = WorkerJson & {
   /** Runs the worker reported that it must stop (cancelled or reassigned). */
   stop_runs: string[];
+  /** The server's digest of the runs it holds on the worker (absent from older servers). */
+  held_digest?: string;
+  /** The `held_digest` sent differed from the server's: list `running_ops` in the next heartbeat. */
+  running_ops_wanted?: boolean;
 };
 
 /** What a claim hands a worker. */
@@ -89,6 +93,11 @@ export interface HeartbeatInput {
   resources: { cpu_cores: number; ram_mb: number; gpus: Array<{ id: number; vram_mb: number; tags?: string[] }> };
   tags?: string[];
   running_ops?: Array<string | { id: string; [key: string]: unknown }>;
+  /**
+   * Instead of `running_ops`: `heldRunsDigest` of the run ids the worker runs (ignored when
+   * `running_ops` is sent). Send it only to a server whose answers carry `held_digest`.
+   */
+  held_digest?: string;
   /** Image references this worker holds (repo tags and digests, at most 200). */
   images?: string[];
 }

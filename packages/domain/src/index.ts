@@ -7,7 +7,7 @@
  *   `retry`, `unassign`, `release`, `timeOut`, `workerLost`; the allowed edges in `ALLOWED_FROM`;
  *   a worker's report mapped to them: `applyWorkerEvent`, `note`.
  * - Capacity: `Constraints`, `freeCapacity`, `placeRun`, `chooseGpus`, `planPlacements`; `RetryPolicy`, `backoffSeconds`.
- * - Workers: `Worker`, `applyHeartbeat`, `isSilent`; image locality: `canonicalImageRef`, `imageDeferral`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`.
+ * - Workers: `Worker`, `applyHeartbeat`, `isSilent`, `heldRunsDigest` (what a heartbeat sends instead of its run ids); image locality: `canonicalImageRef`, `imageDeferral`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`.
  * - Errors: `GyozaError` and its subclasses, `ERROR_CODES` with the HTTP status of each.
  */
 export * from './constraints';
@@ -15,6 +15,7 @@ export * from './definition';
 export * from './errors';
 export * from './event-delivery';
 export * from './fit';
+export * from './held-digest';
 export * from './image-locality';
 export * from './inputs';
 export * from './retry';

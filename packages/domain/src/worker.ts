@@ -34,7 +34,11 @@ export interface Heartbeat {
   worker_id: string;
   resources: WorkerResources;
   tags: string[];
-  running_ops: string[];
+  /**
+   * The run ids the worker runs. Absent: it runs what the server holds on it (the worker sent
+   * a `held_digest` instead); the store then reads the worker's `running_ops` as its held runs.
+   */
+  running_ops?: string[];
   /** The images the worker holds; absent: unchanged since the last heartbeat that listed them. */
   images?: string[];
 }
@@ -50,7 +54,7 @@ export function applyHeartbeat(existing: Worker | null | undefined, hb: Heartbea
     id: hb.worker_id,
     resources: hb.resources,
     tags: [...new Set(hb.tags)],
-    running_ops: [...hb.running_ops],
+    running_ops: [...(hb.running_ops ?? [])],
     status: 'active',
     created_at: existing?.created_at ?? now,
     last_heartbeat_at: now,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { applyWorkerEvent, cancel, type Heartbeat, type OpRun } from '@gyoza/domain';
+import { applyWorkerEvent, cancel, EMPTY_HELD_DIGEST, type Heartbeat, heldRunsDigest, type OpRun } from '@gyoza/domain';
 import { type Store, updateRun } from '@gyoza/store';
 import { openSqliteStore } from '@gyoza/store-sqlite';
 import {
@@ -41,6 +41,13 @@ describe('reconciliation by heartbeat', () => {
     advance(1);
     const hb: Heartbeat = { ...heartbeatOf(id, { cpuCores: 4, ramMb: 4096 }), running_ops: running };
     return scheduler.heartbeat(hb);
+  };
+
+  /** A heartbeat that sends the digest of `running` instead of the ids. */
+  const beatByDigest = (running: string[] = [], id = 'w1'): Promise<HeartbeatResult> => {
+    advance(1);
+    const { running_ops: _list, ...hb } = heartbeatOf(id, { cpuCores: 4, ramMb: 4096 });
+    return scheduler.heartbeat(hb, { heldDigest: heldRunsDigest(running) });
   };
 
   async function claimOne(worker = 'w1'): Promise<OpRun> {
@@ -153,5 +160,49 @@ describe('reconciliation by heartbeat', () => {
       state: 'ASSIGNED',
       assignment_id: second.assignment_id,
     });
+  });
+
+  it('takes a matching held digest for the list: nothing reconciled, running_ops read as the held runs', async () => {
+    expect((await beatByDigest()).digest).toEqual({ held: EMPTY_HELD_DIGEST, running_ops_wanted: false });
+    await addRun(store, {}, now);
+    await addRun(store, {}, now);
+    const a = await started(await claimOne());
+    const b = await claimOne();
+    await beat([a.id, b.id]);
+    const result = await beatByDigest([b.id, a.id]);
+    expect(result).toMatchObject({ stop_runs: [], unassigned: [], lost: [] });
+    expect(result.digest).toEqual({ held: heldRunsDigest([a.id, b.id]), running_ops_wanted: false });
+    expect((await store.workers.getWorker('w1'))?.running_ops.sort()).toEqual([a.id, b.id].sort());
+    expect(await store.runs.getRun(a.id)).toMatchObject({ state: 'RUNNING', worker_id: 'w1' });
+  });
+
+  it('takes nothing back on a differing digest and asks for the list, which the next heartbeat settles', async () => {
+    await beat();
+    await addRun(store, { retry_policy: { max_attempts: 2 } }, now);
+    const dropped = await started(await claimOne());
+    await beat([dropped.id]);
+
+    // The worker no longer runs it: its digest says none, the server holds one.
+    const differing = await beatByDigest([]);
+    expect(differing.digest).toEqual({ held: heldRunsDigest([dropped.id]), running_ops_wanted: true });
+    expect(differing).toMatchObject({ stop_runs: [], unassigned: [], lost: [] });
+    expect(await store.runs.getRun(dropped.id)).toMatchObject({ state: 'RUNNING', worker_id: 'w1' });
+
+    const listed = await beat([]);
+    expect(listed.lost).toEqual([dropped.id]);
+    expect(await store.runs.getRun(dropped.id)).toMatchObject({ state: 'FAILED', error_message: REASON });
+    expect((await beatByDigest([])).digest).toEqual({ held: EMPTY_HELD_DIGEST, running_ops_wanted: false });
+  });
+
+  it('reconciles a list as always when a heartbeat sends both a list and a digest', async () => {
+    await beat();
+    await addRun(store, {}, now);
+    const claimed = await claimOne();
+    await beat([claimed.id]);
+    advance(1);
+    const both = { ...heartbeatOf('w1', { cpuCores: 4, ramMb: 4096 }), running_ops: [] };
+    const result = await scheduler.heartbeat(both, { heldDigest: heldRunsDigest([claimed.id]) });
+    expect(result.unassigned).toEqual([claimed.id]);
+    expect(result.digest).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Heartbeat, type ImageLocality, type OpRun, ValidationError, type Worker } from '@gyoza/domain';
-import type { Store } from '@gyoza/store';
+import { heldDigestOf, type Store } from '@gyoza/store';
 import { ImageHolderCache } from './image-holders';
 import { explainPending } from './pending-reason';
 import { type ReapResult, reapOnce } from './reaper';
@@ -100,6 +100,12 @@ export interface ClaimOptions {
 /** What a heartbeat did: the worker as stored, and how its runs were reconciled. */
 export interface HeartbeatResult extends ReconcileResult {
   worker: Worker;
+  /**
+   * Set when the heartbeat sent a held digest instead of its run ids: the server's digest of
+   * what it holds on the worker, and whether the two differed (then nothing was reconciled
+   * and the worker should list its runs in its next heartbeat).
+   */
+  digest?: { held: string; running_ops_wanted: boolean };
 }
 
 export const MAX_CLAIM_LIMIT = 100;
@@ -200,7 +206,10 @@ export class Scheduler {
    * answered in `stop_runs`. Wakes waiting claims: the worker may be back from eviction,
    * have more room, or have freed runs for others.
    */
-  async heartbeat(heartbeat: Heartbeat): Promise<HeartbeatResult> {
+  async heartbeat(heartbeat: Heartbeat, options: { heldDigest?: string } = {}): Promise<HeartbeatResult> {
+    if (heartbeat.running_ops === undefined && options.heldDigest !== undefined) {
+      return this.heartbeatWithDigest(heartbeat, options.heldDigest);
+    }
     const previous = await this.store.workers.getWorker(heartbeat.worker_id);
     const now = this.clock();
     const worker = await this.store.workers.heartbeat(heartbeat, now);
@@ -222,6 +231,29 @@ export class Scheduler {
     this.imageHolders.noteWorker(worker);
     this.notifyRunnable();
     return { worker, ...result };
+  }
+
+  /**
+   * A heartbeat that sends the digest of the runs the worker runs (`heldRunsDigest`) instead
+   * of their ids. Equal to the server's: the worker runs what the server holds on it, nothing
+   * to reconcile, O(1) whatever it holds. Different: nothing is taken back on a digest (a
+   * claim's answer may still be on its way); the answer asks for the list, which the next
+   * heartbeat brings and `reconcileWorker` settles as always.
+   */
+  private async heartbeatWithDigest(heartbeat: Heartbeat, digest: string): Promise<HeartbeatResult> {
+    const now = this.clock();
+    const worker = await this.store.workers.heartbeat({ ...heartbeat, running_ops: undefined }, now);
+    const held = await heldDigestOf(this.store.runs, worker.id);
+    this.imageHolders.noteWorker(worker);
+    this.notifyRunnable();
+    return {
+      worker,
+      stop_runs: [],
+      unassigned: [],
+      lost: [],
+      failed: [],
+      digest: { held, running_ops_wanted: held !== digest },
+    };
   }
 
   /**

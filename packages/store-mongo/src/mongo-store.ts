@@ -110,7 +110,9 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       definitions: new MongoDefinitionStore(models.definitions),
       runs,
       claims,
-      workers: new MongoWorkerStore(models.workers, models.tokens, models.claimVersion),
+      workers: new MongoWorkerStore(models.workers, models.tokens, models.claimVersion, (id) =>
+        runs.listHeldRunIds(id),
+      ),
       leases,
       deliveries,
       async close() {

@@ -10,11 +10,20 @@ export class MongoWorkerStore implements WorkerStore {
     private readonly workers: Model<WorkerDocument>,
     private readonly tokens: Model<TokenDocument>,
     private readonly versions: Model<ClaimVersionDocument>,
+    /** The ids of the runs a worker holds (`RunStore.listHeldRunIds`). */
+    private readonly heldRunIds: (workerId: string) => Promise<string[]>,
   ) {}
 
   async heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker> {
     const existing = await this.workers.findById(heartbeat.worker_id).lean();
-    const worker = applyHeartbeat(existing ? decodeWorker(existing.doc) : null, heartbeat, now);
+    // Without running_ops the worker runs what it holds here (its held digest matched): the
+    // ids are copied as they are now, the store contract's "at this heartbeat".
+    const listed = heartbeat.running_ops ?? (await this.heldRunIds(heartbeat.worker_id));
+    const worker = applyHeartbeat(
+      existing ? decodeWorker(existing.doc) : null,
+      { ...heartbeat, running_ops: listed },
+      now,
+    );
     await this.workers.updateOne(
       { _id: worker.id },
       { $set: { status: worker.status, last_heartbeat_at: worker.last_heartbeat_at, doc: encodeWorker(worker) } },

@@ -1,7 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cancel, complete, type OpRun, RUN_STATES, type RunState, release, reservationOf, start } from '@gyoza/domain';
+import {
+  cancel,
+  complete,
+  heldRunsDigest,
+  type OpRun,
+  RUN_STATES,
+  type RunState,
+  release,
+  reservationOf,
+  start,
+} from '@gyoza/domain';
 import { decodeRun, runColumns, type Store, shapeKey, updateRun } from '@gyoza/store';
 import { addRun, fitPlanner, heartbeat, newRun } from '@gyoza/test-support';
 import Database from 'better-sqlite3';
@@ -70,6 +80,7 @@ async function expectKeptTotals(store: Store, path: string, workers: string[]) {
     expect(await keptHeld(store, id)).toEqual(truth.held[id] ?? { cpu_milli: 0, ram_mb: 0, vram: {} });
     const heldIds = truth.runs.filter((r) => r.worker_id === id && ['ASSIGNED', 'RUNNING'].includes(r.state));
     expect((await store.runs.listHeldRunIds(id)).sort()).toEqual(heldIds.map((r) => r.id).sort());
+    expect(await store.runs.heldDigest?.(id)).toBe(heldRunsDigest(heldIds.map((r) => r.id)));
   }
 }
 
@@ -137,5 +148,6 @@ it('computes the kept totals from the runs already there when a file is upgraded
   expect(await store.runs.countRunsByState()).toEqual(truth.counts);
   expect(await keptHeld(store, 'w1')).toEqual({ cpu_milli: 0, ram_mb: 0, vram: { 1: 1000 } });
   expect(await store.runs.listHeldRunIds('w1')).toEqual([held.id]);
+  expect(await store.runs.heldDigest?.('w1')).toBe(heldRunsDigest([held.id]));
   await store.close();
 });

@@ -1,4 +1,19 @@
+import { runIdHash } from '@gyoza/domain';
 import type { Database } from 'better-sqlite3';
+
+/**
+ * The SQL functions the triggers call, registered on a connection before anything writes
+ * through it: `gyoza_run_hash(id)` (the domain's `runIdHash`, as a signed 64-bit integer) and
+ * the aggregate `gyoza_run_digest(id)` (their XOR; 0 for none).
+ */
+export function sqlFunctions(db: Database): void {
+  db.function('gyoza_run_hash', { deterministic: true }, (id: unknown) => BigInt.asIntN(64, runIdHash(String(id))));
+  db.aggregate('gyoza_run_digest', {
+    start: 0n,
+    step: (xor: bigint, id: unknown) => xor ^ runIdHash(String(id)),
+    result: (xor: bigint) => BigInt.asIntN(64, xor),
+  });
+}
 
 /**
  * Schema versions, applied in order at open. Never edit a released step: add a new one.
@@ -208,6 +223,36 @@ const MIGRATIONS: readonly string[] = [
   -- The ids a worker holds from the index alone (heartbeat reconciliation, the reaper).
   CREATE INDEX runs_held ON runs (worker_id, id, state) WHERE state IN ('ASSIGNED', 'RUNNING');
   `,
+  `
+  -- 6: each worker's held digest (heldRunsDigest in @gyoza/domain: the XOR of a 64-bit hash of
+  -- every run id it holds; the count is held.runs), kept beside its held totals by triggers
+  -- with the same conditions, so a heartbeat that sends its digest is compared in O(1).
+  -- gyoza_run_hash and gyoza_run_digest are registered on every connection (sqlFunctions).
+  -- XOR is (a | b) & ~(a & b): SQLite has no XOR operator.
+  ALTER TABLE held ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
+  UPDATE held SET digest = COALESCE((SELECT gyoza_run_digest(id) FROM runs
+    WHERE runs.worker_id = held.worker_id AND runs.state IN ('ASSIGNED', 'RUNNING')), 0) WHERE gpu_id = -1;
+  CREATE TRIGGER runs_inserted_digest AFTER INSERT ON runs WHEN new.state IN ('ASSIGNED', 'RUNNING') AND new.worker_id IS NOT NULL BEGIN
+    INSERT INTO held (worker_id, gpu_id, cpu_milli, ram_mb, vram_mb, runs, digest)
+      VALUES (new.worker_id, -1, 0, 0, 0, 0, gyoza_run_hash(new.id))
+      ON CONFLICT (worker_id, gpu_id) DO UPDATE SET digest = (digest | excluded.digest) & ~(digest & excluded.digest);
+  END;
+  CREATE TRIGGER runs_released_digest AFTER UPDATE ON runs
+    WHEN old.state IN ('ASSIGNED', 'RUNNING') AND old.worker_id IS NOT NULL AND NOT (new.state IN ('ASSIGNED', 'RUNNING') AND new.worker_id IS NOT NULL AND (new.worker_id IS old.worker_id AND new.cpu_milli = old.cpu_milli AND new.ram_mb = old.ram_mb AND new.vram_mb = old.vram_mb AND json_extract(new.doc, '$.gpu_ids') IS json_extract(old.doc, '$.gpu_ids'))) BEGIN
+    UPDATE held SET digest = (digest | gyoza_run_hash(old.id)) & ~(digest & gyoza_run_hash(old.id))
+      WHERE worker_id = old.worker_id AND gpu_id = -1;
+  END;
+  CREATE TRIGGER runs_held_digest AFTER UPDATE ON runs
+    WHEN new.state IN ('ASSIGNED', 'RUNNING') AND new.worker_id IS NOT NULL AND NOT (old.state IN ('ASSIGNED', 'RUNNING') AND old.worker_id IS NOT NULL AND (new.worker_id IS old.worker_id AND new.cpu_milli = old.cpu_milli AND new.ram_mb = old.ram_mb AND new.vram_mb = old.vram_mb AND json_extract(new.doc, '$.gpu_ids') IS json_extract(old.doc, '$.gpu_ids'))) BEGIN
+    INSERT INTO held (worker_id, gpu_id, cpu_milli, ram_mb, vram_mb, runs, digest)
+      VALUES (new.worker_id, -1, 0, 0, 0, 0, gyoza_run_hash(new.id))
+      ON CONFLICT (worker_id, gpu_id) DO UPDATE SET digest = (digest | excluded.digest) & ~(digest & excluded.digest);
+  END;
+  CREATE TRIGGER runs_deleted_digest AFTER DELETE ON runs WHEN old.state IN ('ASSIGNED', 'RUNNING') AND old.worker_id IS NOT NULL BEGIN
+    UPDATE held SET digest = (digest | gyoza_run_hash(old.id)) & ~(digest & gyoza_run_hash(old.id))
+      WHERE worker_id = old.worker_id AND gpu_id = -1;
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -219,6 +264,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * (tests of an upgrade).
  */
 export function migrate(db: Database, now: Date = new Date(), upTo: number = MIGRATIONS.length): void {
+  sqlFunctions(db);
   db.transaction(() => {
     db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
     let current = schemaVersion(db);

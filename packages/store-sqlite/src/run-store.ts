@@ -1,6 +1,8 @@
 import {
   assign,
   ConcurrentModificationError,
+  EMPTY_HELD_DIGEST,
+  formatHeldDigest,
   NotFoundError,
   type OpRun,
   type Reservation,
@@ -82,6 +84,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectCounts: Statement<[], { state: RunState; n: number }>;
   private readonly selectVersion: Statement<[], { version: number }>;
   private readonly selectHeldIds: Statement<[string], string>;
+  private readonly selectDigest: Statement<[string], { runs: bigint; digest: bigint }>;
   private queuedWrites: QueuedWrite[] = [];
   /** Runs a write inside `commitWrites`' transaction, so as a savepoint of its own. */
   private readonly savepoint: (write: () => unknown) => unknown;
@@ -125,6 +128,12 @@ export class SqliteRunStore implements RunStore, ClaimStore {
         `SELECT id FROM runs INDEXED BY runs_held WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`,
       )
       .pluck();
+    // Kept by triggers (schema step 6); 64-bit, so read as BigInt.
+    this.selectDigest = db
+      .prepare<[string], { runs: bigint; digest: bigint }>(
+        'SELECT runs, digest FROM held WHERE worker_id = ? AND gpu_id = -1',
+      )
+      .safeIntegers(true);
   }
 
   async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
@@ -255,6 +264,11 @@ export class SqliteRunStore implements RunStore, ClaimStore {
 
   async listHeldRunIds(workerId: string): Promise<string[]> {
     return this.selectHeldIds.all(workerId);
+  }
+
+  async heldDigest(workerId: string): Promise<string> {
+    const row = this.selectDigest.get(workerId);
+    return row ? formatHeldDigest(Number(row.runs), row.digest) : EMPTY_HELD_DIGEST;
   }
 
   /** Kept per state by triggers (schema step 4): flat in the size of the history. */

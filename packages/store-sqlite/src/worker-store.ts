@@ -2,10 +2,14 @@ import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '
 import { decodeWorker, encodeWorker, type LeaseStore, type WorkerStore } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
 
+/** The ids a worker holds, from the covering index (schema step 5). */
+const HELD_IDS_SQL = `SELECT id FROM runs INDEXED BY runs_held WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`;
+
 /**
  * The worker of a row whose `running_ops` (schema step 5) is read and decoded only when asked
  * for: a claim or a heartbeat holding thousands of runs does not pay for them. A document
- * written before step 5 still carries them itself.
+ * written before step 5 still carries them itself. A NULL column says its last heartbeat sent
+ * a held digest instead of a list: it runs what it holds, read then from the runs.
  */
 export function workerOfRow(db: Database, id: string, doc: string): Worker {
   const worker = decodeWorker(doc);
@@ -23,6 +27,7 @@ export function workerOfRow(db: Database, id: string, doc: string): Worker {
       const row = db
         .prepare<[string], { ops: string | null }>('SELECT running_ops AS ops FROM workers WHERE id = ?')
         .get(id);
+      if (row && row.ops === null) return keep(db.prepare<[string], string>(HELD_IDS_SQL).pluck().all(id));
       return keep(row?.ops ? (JSON.parse(row.ops) as string[]) : []);
     },
     set: keep,
@@ -33,7 +38,7 @@ export function workerOfRow(db: Database, id: string, doc: string): Worker {
 export class SqliteWorkerStore implements WorkerStore {
   private readonly selectWorker: Statement<[string], { doc: string }>;
   private readonly upsertWorker: Statement<[string, string, number, string]>;
-  private readonly updateOps: Statement<{ ops: string; id: string }>;
+  private readonly updateOps: Statement<{ ops: string | null; id: string }>;
 
   constructor(private readonly db: Database) {
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
@@ -51,8 +56,14 @@ export class SqliteWorkerStore implements WorkerStore {
       .transaction(() => {
         const row = this.selectWorker.get(heartbeat.worker_id);
         const worker = applyHeartbeat(row ? workerOfRow(this.db, heartbeat.worker_id, row.doc) : null, heartbeat, now);
-        this.save(worker);
-        return worker;
+        if (heartbeat.running_ops !== undefined) {
+          this.save(worker);
+          return worker;
+        }
+        // A held digest instead of a list: running_ops reads as the held runs (NULL).
+        this.save(worker, null);
+        const { running_ops: _listed, ...rest } = worker;
+        return workerOfRow(this.db, worker.id, encodeWorker(rest as Worker));
       })
       .immediate();
   }
@@ -87,11 +98,14 @@ export class SqliteWorkerStore implements WorkerStore {
       .immediate();
   }
 
-  /** Must run inside a write transaction. */
-  private save(worker: Worker): void {
-    const { running_ops, ...rest } = worker;
+  /**
+   * Must run inside a write transaction. `ops` null: the worker runs what it holds (its
+   * heartbeat sent a held digest).
+   */
+  private save(worker: Worker, ops: string | null = JSON.stringify(worker.running_ops)): void {
+    const { running_ops: _listed, ...rest } = worker;
     this.upsertWorker.run(worker.id, worker.status, worker.last_heartbeat_at.getTime(), encodeWorker(rest as Worker));
-    this.updateOps.run({ ops: JSON.stringify(running_ops), id: worker.id });
+    this.updateOps.run({ ops, id: worker.id });
   }
 }
 

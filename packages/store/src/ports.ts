@@ -96,11 +96,21 @@ export interface RunStore {
   reservedTotals(workerId: string): Promise<Reservation[]>;
   /** Ids of the worker's ASSIGNED and RUNNING runs (nothing decoded). */
   listHeldRunIds(workerId: string): Promise<string[]>;
+  /**
+   * Optional: `heldRunsDigest` of the same ids (count and XOR of their hashes), what a
+   * heartbeat's `held_digest` is compared with, kept with the runs so that it costs O(1).
+   * Callers go through `heldDigestOf`, which computes it from the ids when it is absent.
+   */
+  heldDigest?(workerId: string): Promise<string>;
   countRunsByState(): Promise<Record<RunState, number>>;
 }
 
 export interface WorkerStore {
-  /** Registers or refreshes a worker; an evicted worker becomes active again. */
+  /**
+   * Registers or refreshes a worker; an evicted worker becomes active again. A heartbeat
+   * without `running_ops` says the worker runs what the server holds on it: the worker's
+   * `running_ops` then reads as its held runs (`listHeldRunIds`), at this heartbeat or later.
+   */
   heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker>;
   getWorker(id: string): Promise<Worker | null>;
   listWorkers(status?: WorkerStatus): Promise<Worker[]>;

@@ -4,21 +4,25 @@ import {
   ConcurrentModificationError,
   type ConstraintsInput,
   cancel,
+  complete,
   createRun,
   defineOp,
+  EMPTY_HELD_DIGEST,
   fail,
   freeCapacity,
+  heldRunsDigest,
   isWithinCapacity,
   NotFoundError,
   type OpDefinition,
   type OpRun,
+  release,
   reprioritize,
   retry,
   start,
   ValidationError,
   WorkerNotActiveError,
 } from '@gyoza/domain';
-import { type ClaimPlanner, type Store, updateRun } from '@gyoza/store';
+import { type ClaimPlanner, heldDigestOf, type Store, updateRun } from '@gyoza/store';
 import { fitPlanner } from './fit-planner';
 import { heartbeat, newRun as newAdHocRun } from './fixtures';
 import { describeOutboxContract } from './outbox-contract';
@@ -703,6 +707,45 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
           const types = (await store.runs.listEvents(run.id)).map((e) => e.type);
           expect(types).toEqual(['CREATED', 'ASSIGNED']);
         }
+      });
+      it("keeps each worker's held digest with the runs it holds, through claims and transitions", async () => {
+        await store.workers.heartbeat(heartbeat('w', { gpus: [16000] }), at(0));
+        await store.workers.heartbeat(heartbeat('v', { gpus: [16000] }), at(0));
+        expect(await heldDigestOf(store.runs, 'w')).toBe(EMPTY_HELD_DIGEST);
+        expect(await heldDigestOf(store.runs, 'nobody')).toBe(EMPTY_HELD_DIGEST);
+        for (let i = 0; i < 6; i++) await insert(i, { constraints: { cpu_cores: 1, vram_mb: i % 2 ? 1000 : 0 } });
+        const other = await connect();
+        const mine = await claim(store, 'w', 4);
+        const theirs = await claim(other, 'v', 2);
+        expect([mine.length, theirs.length]).toEqual([4, 2]);
+        expect(await heldDigestOf(other.runs, 'w')).toBe(heldRunsDigest(mine.map((r) => r.id)));
+        expect(await heldDigestOf(store.runs, 'v')).toBe(heldRunsDigest(theirs.map((r) => r.id)));
+
+        const [a, b, c, d] = mine as [OpRun, OpRun, OpRun, OpRun];
+        const step = (run: OpRun, apply: (r: OpRun) => ReturnType<typeof start>) =>
+          updateRun(store.runs, run.id, apply, () => at(200));
+        await step(a, (r) => start(r, { worker_id: 'w' }, at(200)));
+        await step(b, (r) => start(r, { worker_id: 'w' }, at(200)));
+        await step(b, (r) => complete(r, {}, at(201)));
+        await step(c, (r) => release(r, { worker_id: 'w' }, at(201)));
+        await step(d, (r) => cancel(r, at(201)));
+        expect(await heldDigestOf(store.runs, 'w')).toBe(heldRunsDigest([a.id]));
+        expect(await heldDigestOf(store.runs, 'w')).toBe(heldRunsDigest(await store.runs.listHeldRunIds('w')));
+        // Released to PENDING, claimed again: held again, counted once.
+        expect((await claim(store, 'w', 1)).map((r) => r.id)).toEqual([c.id]);
+        expect(await heldDigestOf(store.runs, 'w')).toBe(heldRunsDigest([c.id, a.id]));
+      });
+
+      it('reads running_ops as the held runs after a heartbeat without them, until a list comes again', async () => {
+        await store.workers.heartbeat(heartbeat('w'), at(0));
+        await insert(1);
+        const [held] = (await claim(store, 'w', 1)) as [OpRun];
+        const { running_ops: _list, ...byDigest } = heartbeat('w');
+        expect((await store.workers.heartbeat(byDigest, at(200))).running_ops).toEqual([held.id]);
+        expect((await store.workers.getWorker('w'))?.running_ops).toEqual([held.id]);
+        expect((await store.workers.listWorkers('active')).map((w) => w.running_ops)).toEqual([[held.id]]);
+        await store.workers.heartbeat({ ...heartbeat('w'), running_ops: ['run_other'] }, at(210));
+        expect((await store.workers.getWorker('w'))?.running_ops).toEqual(['run_other']);
       });
     });
 

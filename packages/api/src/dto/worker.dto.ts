@@ -1,4 +1,4 @@
-import { MAX_WORKER_IMAGES } from '@gyoza/domain';
+import { HELD_DIGEST_PATTERN, MAX_WORKER_IMAGES } from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -8,6 +8,7 @@ import {
   IsObject,
   IsOptional,
   IsString,
+  Matches,
   Max,
   MaxLength,
   Min,
@@ -36,6 +37,14 @@ export class HeartbeatDto {
   @IsOptional() @IsArray() @IsString({ each: true }) @IsCleanText({ each: true }) tags?: string[];
   /** Checked by the route (a run id or `{id, …}` each). */
   @IsOptional() @IsArray() @ArrayMaxSize(1000) @FreeForm() running_ops?: unknown[];
+  /**
+   * Instead of `running_ops`: the digest of the run ids the worker runs (`heldRunsDigest`,
+   * `<count>:<16 hex digits>`); ignored when `running_ops` is sent.
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(HELD_DIGEST_PATTERN, { message: 'held_digest must be <count>:<16 lowercase hex digits>' })
+  held_digest?: string;
   /** Image references the worker holds (repo tags and digests). */
   @IsOptional()
   @IsArray()

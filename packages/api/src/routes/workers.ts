@@ -1,5 +1,5 @@
 import { type Heartbeat, NotFoundError, unassign, ValidationError, WORKER_ID_PATTERN } from '@gyoza/domain';
-import { updateRun } from '@gyoza/store';
+import { heldDigestOf, updateRun } from '@gyoza/store';
 import { ClaimQuery } from '../dto/run.dto';
 import { HeartbeatDto } from '../dto/worker.dto';
 import { uncleanTextReason } from '../json-limits';
@@ -42,7 +42,7 @@ export const workerRoutes: RouteSpec[] = [
     path: '/workers/heartbeat',
     tag: 'workers',
     summary:
-      'Register or refresh a worker and reconcile its runs with `running_ops`: runs it does not list are taken back, `stop_runs` lists reported runs it must stop',
+      "Register or refresh a worker and reconcile its runs with `running_ops`: runs it does not list are taken back, `stop_runs` lists reported runs it must stop; `held_digest` instead of the list costs O(1) and asks for the list (`running_ops_wanted`) only when it differs from the server's",
     body: HeartbeatDto,
     success: { status: 200, description: 'The worker, its free capacity and stop_runs', schema: 'HeartbeatAnswer' },
     async handler(req, res, ctx) {
@@ -55,16 +55,28 @@ export const workerRoutes: RouteSpec[] = [
           gpus: (dto.resources.gpus ?? []).map((g) => ({ id: g.id, vram_mb: g.vram_mb, tags: g.tags ?? [] })),
         },
         tags: dto.tags ?? [],
-        running_ops: runningOpIds(dto.running_ops),
       };
+      // A digest alone stands for the list; neither means an empty list, as it always did.
+      const byDigest = dto.running_ops === undefined && dto.held_digest !== undefined;
+      if (!byDigest) heartbeat.running_ops = runningOpIds(dto.running_ops);
       if (dto.images !== undefined) heartbeat.images = dto.images;
       const ids = heartbeat.resources.gpus.map((g) => g.id);
       if (new Set(ids).size !== ids.length) throw ValidationError.field('resources.gpus', 'GPU ids must be unique');
       // Reconciles the worker's runs with its running_ops: unlisted runs are taken back,
       // listed runs that are not its own are answered in stop_runs.
-      const { worker, stop_runs } = await ctx.scheduler.heartbeat(heartbeat);
+      const { worker, stop_runs, digest } = await ctx.scheduler.heartbeat(
+        heartbeat,
+        byDigest ? { heldDigest: dto.held_digest } : {},
+      );
       const reservations = await ctx.store.runs.reservedTotals(worker.id);
-      res.json({ ...workerJson(worker, reservations), stop_runs });
+      // The server's digest in every answer: an agent sends digests only to a server that answers one.
+      const held = digest?.held ?? (await heldDigestOf(ctx.store.runs, worker.id));
+      res.json({
+        ...workerJson(worker, reservations),
+        stop_runs,
+        held_digest: held,
+        running_ops_wanted: digest?.running_ops_wanted ?? false,
+      });
     },
   },
   {
