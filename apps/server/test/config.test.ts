@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       headersTimeoutSeconds: 10,
       requestTimeoutSeconds: 30,
       keepAliveTimeoutSeconds: 5,
+      imageLocalityWaitSeconds: 10,
       webhookAllowNetworks: '',
       webhookTimeoutSeconds: 10,
       webhookRetryBaseSeconds: 5,
