@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { assign, NotFoundError, type OpRun, WorkerNotActiveError } from '@gyoza/domain';
+import {
+  assign,
+  NotFoundError,
+  type OpRun,
+  type Reservation,
+  reservationOf,
+  type Worker,
+  WorkerNotActiveError,
+} from '@gyoza/domain';
 import {
   type CandidatePageRequest,
   type ClaimRequest,
@@ -18,8 +26,15 @@ import type { RunShapeDocument } from './models/run-shape.model';
 import type { WorkerDocument } from './models/worker.model';
 import type { MongoRunStore } from './run-store';
 
-/** Long enough for any claim to finish; only a crashed claimer makes others wait this out. */
+/** Long enough for any claim batch to finish; only a crashed claimer makes others wait this out. */
 const CLAIM_LOCK_TTL_MS = 10_000;
+
+/**
+ * The one lock claim batches of every process take. Claims for one worker must not run side
+ * by side (each reads the worker's reservations, then assigns); a batch holds the claims of
+ * many workers, so one lock per batch costs less than one per worker.
+ */
+const CLAIM_LOCK = 'claims';
 
 /** A claim whose every choice went to other writers plans again, at most this many times. */
 const CLAIM_ATTEMPTS = 4;
@@ -41,13 +56,37 @@ interface PendingHead {
   runs: OpRun[];
 }
 
+/** A claim waiting for its batch. */
+interface Waiting {
+  request: ClaimRequest;
+  resolve: (runs: OpRun[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/** One claim inside a batch: its worker, what it won, what it lost, how often it planned. */
+interface BatchClaim extends Waiting {
+  worker: Worker;
+  claimed: OpRun[];
+  lost: string[];
+  attempts: number;
+}
+
+/** What a batch reads once for all its claims: the shapes runs were created with, the version. */
+interface BatchState {
+  shapes: string[];
+  pending: number;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Claims without transactions. Claims for one worker run one at a time (a short per-worker
- * lease), so its reservations cannot change between reading them and assigning; claims of
- * different workers never share reservations and race only on the runs themselves, where the
- * revision insert of each assignment lets exactly one claimer win.
+ * Claims without transactions, in batches: the claims that arrive while a batch is running
+ * wait and form the next one (one batch at a time per process). A batch takes one lock shared
+ * by every process (so no worker's reservations change between reading and assigning), reads
+ * the workers, their intents and reservations, the shapes and the claim version once, plans
+ * each claim in arrival order (each worker's own capacity, less what its earlier claims in the
+ * batch took), and commits all assignments together (`MongoRunStore.commitGrouped`), where the
+ * revision insert of each lets exactly one claimer win a run.
  */
 export class MongoClaimStore implements ClaimStore {
   constructor(
@@ -62,80 +101,157 @@ export class MongoClaimStore implements ClaimStore {
 
   /** Heads of the queue by fitting shapes, shared by this process's claims. */
   private readonly heads = new Map<string, PendingHead>();
-  /** Per worker: the last claim (lock holder id) this process finished, all its commits applied. */
+  /** Per worker: the last claim batch (lock holder id) this process finished, all its commits applied. */
   private readonly finished = new Map<string, string>();
   /** Runs a claim of this process is committing: the others leave them alone. */
   private readonly inFlight = new Set<string>();
+  /** Claims waiting for the next batch. */
+  private waiting: Waiting[] = [];
+  /** Whether a batch is running (the next one starts when it ends). */
+  private running = false;
 
   /** The claim version document: moved by every run creation, applied transition and worker write. */
   async claimVersion(): Promise<number> {
     return (await readClaimVersion(this.claimState.versions)).version;
   }
 
-  async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
-    const workerDoc = await this.workers.findById(request.worker_id).lean();
-    if (!workerDoc) throw new NotFoundError('worker', request.worker_id);
-    const worker = decodeWorker(workerDoc.doc);
-    if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
+  claimRuns(request: ClaimRequest): Promise<OpRun[]> {
+    return new Promise<OpRun[]>((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        // Next turn: claims started in this one join the batch.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
 
-    const lock = `claim:${worker.id}`;
+  /** Runs batches until no claim waits. */
+  private async drain(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch = this.waiting;
+      this.waiting = [];
+      try {
+        await this.runBatch(batch);
+      } catch (error) {
+        for (const w of batch) w.reject(error);
+      }
+    }
+    this.running = false;
+  }
+
+  private async runBatch(batch: Waiting[]): Promise<void> {
+    const ids = [...new Set(batch.map((w) => w.request.worker_id))];
+    const workerDocs = await this.workers.find({ _id: { $in: ids } }).lean();
+    const workers = new Map(workerDocs.map((d) => [String(d._id), decodeWorker(d.doc)]));
+    const claims: BatchClaim[] = [];
+    for (const w of batch) {
+      const worker = workers.get(w.request.worker_id);
+      if (!worker) w.reject(new NotFoundError('worker', w.request.worker_id));
+      else if (worker.status !== 'active') w.reject(new WorkerNotActiveError(worker.id));
+      else claims.push({ ...w, worker, claimed: [], lost: [], attempts: 0 });
+    }
+    if (claims.length === 0) return;
+    const active = [...new Set(claims.map((c) => c.worker.id))];
+
     const holder = randomUUID();
     // The lock lives on the wall clock, not the request's clock: it guards real concurrency.
-    for (let wait = 2; !(await this.leases.acquireLease(lock, holder, CLAIM_LOCK_TTL_MS, new Date())); ) {
+    for (let wait = 2; !(await this.leases.acquireLease(CLAIM_LOCK, holder, CLAIM_LOCK_TTL_MS, new Date())); ) {
       await sleep(wait);
       wait = Math.min(wait * 2, 50);
     }
     try {
-      // The intent left by a claim this process finished needs no settling: its commits were
-      // applied before it returned. Any other is settled, and the reservations read again.
-      let [intent, reservations] = await Promise.all([
-        this.intents.findById(worker.id).lean(),
-        this.runStore.listReservations(worker.id),
+      const [intents, reservations, shapes, version] = await Promise.all([
+        this.intents.find({ _id: { $in: active } }).lean(),
+        this.runStore.reservationsOf(active),
+        this.claimState.shapes.find({}, { _id: 1 }).lean(),
+        readClaimVersion(this.claimState.versions),
       ]);
-      if (intent && (intent.holder === undefined || intent.holder !== this.finished.get(worker.id))) {
-        await this.runStore.settle(intent.run_ids);
-        reservations = await this.runStore.listReservations(worker.id);
-      }
-      const held = { totals: reservations, list: () => reservations };
-      // Runs this claim lost to other writers: concurrent claimers read the same head of the
-      // queue, so a claim that lost every choice plans again without them.
-      const lost: string[] = [];
-      for (let attempt = 1; ; attempt++) {
-        const accepted = await planClaimAsync(worker, held, request, (page) => this.pendingPage(page, lost));
-        if (accepted.length === 0) return [];
-        // Before the next await, so this process's other claims plan without them.
-        for (const { run } of accepted) this.inFlight.add(run.id);
-        const claimed: OpRun[] = [];
-        try {
-          await this.intents.updateOne(
-            { _id: worker.id },
-            { $set: { run_ids: accepted.map((c) => c.run.id), updated_at: request.now, holder } },
-            { upsert: true },
-          );
-          for (const { run, gpu_ids } of accepted) {
-            const saved = await this.runStore.commit(
-              assign(run, { worker_id: worker.id, gpu_ids }, request.now),
-              request.now,
-            );
-            this.taken(run.id);
-            // A miss: another claim or a transition (cancel) changed the run since it was read.
-            if (saved) claimed.push(saved.run);
-            else {
-              lost.push(run.id);
-              this.logger.debug({ run_id: run.id, worker_id: worker.id }, 'claim lost a run to another writer');
-            }
-          }
-        } finally {
-          for (const { run } of accepted) this.inFlight.delete(run.id);
+      // The intent left by a claim batch this process finished needs no settling: its commits
+      // were applied before it returned. Any other is settled, and its worker's reservations
+      // read again.
+      const unsettled = intents.filter((i) => i.holder === undefined || i.holder !== this.finished.get(String(i._id)));
+      if (unsettled.length > 0) {
+        await this.runStore.settle(unsettled.flatMap((i) => i.run_ids));
+        for (const intent of unsettled) {
+          const id = String(intent._id);
+          reservations.set(id, await this.runStore.listReservations(id));
         }
-        // Every revision this claim won is applied (commit applies before it returns).
-        this.finished.set(worker.id, holder);
-        // Nothing was assigned, so the reservations read above still hold (or are larger than
-        // what the worker holds, if another writer freed some meanwhile: safe).
-        if (claimed.length > 0 || attempt >= CLAIM_ATTEMPTS) return claimed;
+      }
+      const state: BatchState = { shapes: shapes.map((d) => String(d._id)), pending: version.pending };
+      let open = claims;
+      while (open.length > 0) {
+        await this.planAndCommit(open, reservations, state, holder);
+        // A claim that lost every choice plans again without them (concurrent claimers of
+        // other processes read the same head of the queue).
+        open = open.filter((c) => c.claimed.length === 0 && c.lost.length > 0 && c.attempts < CLAIM_ATTEMPTS);
+      }
+      for (const id of active) this.finished.set(id, holder);
+      for (const c of claims) c.resolve(c.claimed);
+    } finally {
+      await this.leases.releaseLease(CLAIM_LOCK, holder);
+    }
+  }
+
+  /**
+   * Plans each claim in order (a worker's later claims see what its earlier ones took), then
+   * writes the intents and commits every assignment together.
+   */
+  private async planAndCommit(
+    claims: BatchClaim[],
+    reservations: Map<string, Reservation[]>,
+    state: BatchState,
+    holder: string,
+  ): Promise<void> {
+    const planned: { claim: BatchClaim; run: OpRun; gpu_ids: number[] }[] = [];
+    try {
+      for (const claim of claims) {
+        claim.attempts += 1;
+        const list = reservations.get(claim.worker.id) ?? [];
+        const held = { totals: list, list: () => list };
+        const accepted = await planClaimAsync(claim.worker, held, claim.request, (page) =>
+          this.pendingPage(page, claim.lost, state),
+        );
+        for (const { run, gpu_ids } of accepted) {
+          this.inFlight.add(run.id);
+          planned.push({ claim, run, gpu_ids });
+          // Counted until the batch ends even if the run is lost: fewer runs, never too many.
+          list.push(reservationOf(run.id, run.constraints, gpu_ids));
+        }
+      }
+      if (planned.length === 0) return;
+      const byWorker = new Map<string, string[]>();
+      for (const { claim, run } of planned)
+        byWorker.set(claim.worker.id, [...(byWorker.get(claim.worker.id) ?? []), run.id]);
+      const now = claims[0].request.now;
+      await this.intents.bulkWrite(
+        [...byWorker].map(([id, runIds]) => ({
+          updateOne: {
+            filter: { _id: id },
+            update: { $set: { run_ids: runIds, updated_at: now, holder } },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+      const saved = await this.runStore.commitGrouped(
+        planned.map(({ claim, run, gpu_ids }) => ({
+          transition: assign(run, { worker_id: claim.worker.id, gpu_ids }, claim.request.now),
+          now: claim.request.now,
+        })),
+      );
+      for (const [i, { claim, run }] of planned.entries()) {
+        this.taken(run.id);
+        const won = saved[i];
+        // A miss: another claim or a transition (cancel) changed the run since it was read.
+        if (won) claim.claimed.push(won.run);
+        else {
+          claim.lost.push(run.id);
+          this.logger.debug({ run_id: run.id, worker_id: claim.worker.id }, 'claim lost a run to another writer');
+        }
       }
     } finally {
-      await this.leases.releaseLease(lock, holder);
+      for (const { run } of planned) this.inFlight.delete(run.id);
     }
   }
 
@@ -154,12 +270,12 @@ export class MongoClaimStore implements ClaimStore {
    * entered PENDING since it was read; other pages walk the (state, shape, priority desc,
    * created_at, _id) index, so the cost follows the page, not the backlog of other shapes.
    */
-  private async pendingPage({ fits, after, size }: CandidatePageRequest, lost: readonly string[]): Promise<OpRun[]> {
-    const [shapes, { pending }] = await Promise.all([
-      this.claimState.shapes.find({}, { _id: 1 }).lean(),
-      readClaimVersion(this.claimState.versions),
-    ]);
-    const fitting = shapes.map((d) => String(d._id)).filter((shape) => fits(shape));
+  private async pendingPage(
+    { fits, after, size }: CandidatePageRequest,
+    lost: readonly string[],
+    { shapes, pending }: BatchState,
+  ): Promise<OpRun[]> {
+    const fitting = shapes.filter((shape) => fits(shape));
     if (fitting.length === 0) return [];
     const skip = new Set([...lost, ...this.inFlight]);
     const key = fitting.join('\n');

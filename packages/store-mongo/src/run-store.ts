@@ -61,6 +61,55 @@ function toEvent(doc: EventDocument): RunEvent {
   return event;
 }
 
+/** Revision rev + 1 of the transition's run: inserting it is the transition's compare-and-set. */
+function revisionOf(transition: Transition, now: Date): RevisionDocument {
+  const next = { ...transition.run, rev: transition.run.rev + 1 };
+  return {
+    _id: `${next.id}:${next.rev}`,
+    run_id: next.id,
+    rev: next.rev,
+    doc: encodeRun(next),
+    events: JSON.stringify(transition.events),
+    created_at: now,
+  };
+}
+
+/** The write that brings `runs` up to `run`'s revision (never back, where updates are atomic). */
+function applyUpdate(run: OpRun): { filter: Record<string, unknown>; update: Record<string, unknown> } {
+  const { _id, ...fields } = toDocument(run);
+  const cleared = Object.fromEntries(NULLABLE.filter((key) => !(key in fields)).map((key) => [key, 1]));
+  return {
+    filter: { _id, rev: { $lt: run.rev } },
+    update: { $set: fields, ...(Object.keys(cleared).length ? { $unset: cleared } : {}) },
+  };
+}
+
+/** An event document at `index`, carrying its outbox delivery when the run wants one. */
+function eventDocument(run: OpRun, id: string, index: number, draft: RunEventDraft, now: Date): EventDocument {
+  const doc: EventDocument = {
+    _id: id,
+    run_id: run.id,
+    index,
+    attempt: draft.attempt,
+    type: draft.type,
+    msg: draft.msg ?? null,
+    payload: draft.payload === undefined ? null : JSON.stringify(draft.payload),
+    created_at: now,
+  };
+  const delivery = deliveryFieldsFor(run, toEvent(doc));
+  if (delivery) doc.delivery = delivery;
+  return doc;
+}
+
+/** The positions an unordered insert lost to duplicate keys; any other failure is rethrown. */
+function duplicateIndexes(error: unknown): number[] {
+  const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
+  if (writeErrors === undefined || writeErrors === null) throw error;
+  const list = (Array.isArray(writeErrors) ? writeErrors : [writeErrors]) as { index: number; code?: number }[];
+  if (list.some((e) => e.code !== 11000)) throw error;
+  return list.map((e) => e.index);
+}
+
 /**
  * Runs without transactions, and without trusting conditional updates: FerretDB applies an
  * update as "query, then write by _id", so two writers can both match `{_id, rev}`. The only
@@ -185,6 +234,47 @@ export class MongoRunStore implements RunStore {
     });
   }
 
+  /**
+   * The reservations of several workers: a read per worker where the server pushes an
+   * equality filter down, else one read for all of them (`$in`, a scan either way).
+   */
+  async reservationsOf(workerIds: readonly string[]): Promise<Map<string, Reservation[]>> {
+    const held = new Map<string, Reservation[]>();
+    if (await this.equalityPushedDown()) {
+      await Promise.all(workerIds.map(async (id) => held.set(id, await this.listReservations(id))));
+      return held;
+    }
+    for (const id of workerIds) held.set(id, []);
+    const docs = await this.runs
+      .find(
+        { worker_id: { $in: [...workerIds] }, state: { $in: ['ASSIGNED', 'RUNNING'] } },
+        { doc: 1, rev: 1, worker_id: 1 },
+      )
+      .lean();
+    for (const d of docs) {
+      const run = decodeRun(d.doc, d.rev);
+      held.get(String(d.worker_id))?.push(reservationOf(run.id, run.constraints, run.gpu_ids));
+    }
+    return held;
+  }
+
+  /**
+   * Whether the server answers an equality filter through an index (MongoDB, FerretDB's
+   * PostgreSQL handler) rather than by scanning the collection (FerretDB's SQLite handler,
+   * which pushes down only `_id`). FerretDB never pushes `$in` down, so a read per key beats
+   * one `$in` read only where equality is pushed down. Asked once (explain), on first use.
+   */
+  private equalityPushedDown(): Promise<boolean> {
+    this.pushdown ??= this.events
+      .find({ run_id: '' })
+      .explain()
+      .then((plan) => (plan as { filterPushdown?: boolean }).filterPushdown !== false)
+      .catch(() => true);
+    return this.pushdown;
+  }
+
+  private pushdown?: Promise<boolean>;
+
   async reservedTotals(workerId: string): Promise<Reservation[]> {
     let cpu = 0;
     let ram = 0;
@@ -231,15 +321,8 @@ export class MongoRunStore implements RunStore {
    */
   async commit(transition: Transition, now: Date): Promise<SavedTransition | null> {
     await this.finishEventsOf(transition.run);
-    const next = { ...transition.run, rev: transition.run.rev + 1 };
-    const revision: RevisionDocument = {
-      _id: `${next.id}:${next.rev}`,
-      run_id: next.id,
-      rev: next.rev,
-      doc: encodeRun(next),
-      events: JSON.stringify(transition.events),
-      created_at: now,
-    };
+    const revision = revisionOf(transition, now);
+    const next = decodeRun(revision.doc, revision.rev);
     try {
       await this.revisions.create(revision);
     } catch (error) {
@@ -256,6 +339,109 @@ export class MongoRunStore implements RunStore {
   }
 
   /**
+   * `commit` for several transitions of different runs at once (a claim batch's
+   * assignments): the same steps, each one write for all of them. Revisions go in with one
+   * unordered insert (each still wins or loses on its own unique key), the winners are
+   * applied with one bulk update of `runs`, their events with one read of the last indexes
+   * and one unordered insert (a run whose insert collides takes `insertEvents`' retry path),
+   * then the newer-revision check of each. Answers per transition, in order: saved, or null
+   * where another writer had the revision.
+   */
+  async commitGrouped(items: readonly { transition: Transition; now: Date }[]): Promise<(SavedTransition | null)[]> {
+    if (items.length === 0) return [];
+    await Promise.all(items.map(({ transition }) => this.finishEventsOf(transition.run)));
+    const revisions = items.map(({ transition, now }) => revisionOf(transition, now));
+    const lost = new Set<number>();
+    try {
+      await this.revisions.collection.insertMany(revisions as never[], { ordered: false });
+    } catch (error) {
+      for (const index of duplicateIndexes(error)) lost.add(index);
+    }
+    const won = revisions.filter((_, i) => !lost.has(i));
+    const events = new Map<string, RunEvent[]>();
+    if (won.length > 0) {
+      await this.runs.collection.bulkWrite(
+        won.map((revision) => ({ updateOne: applyUpdate(decodeRun(revision.doc, revision.rev)) })),
+        { ordered: false },
+      );
+      // After `runs` shows the revisions, as `apply` does.
+      const [inserted] = await Promise.all([
+        this.insertEventsGrouped(won),
+        bumpClaimVersion(
+          this.claimState.versions,
+          won.some((r) => decodeRun(r.doc, r.rev).state === 'PENDING'),
+        ),
+      ]);
+      for (const [id, list] of inserted) events.set(id, list);
+      // As in `commit`: a write that raced a newer revision is brought forward again.
+      await Promise.all(
+        won.map(async (r) => {
+          if (await this.revisions.exists({ _id: `${r.run_id}:${r.rev + 1}` })) await this.getRun(r.run_id);
+        }),
+      );
+    }
+    return revisions.map((revision, i) =>
+      lost.has(i) ? null : { run: decodeRun(revision.doc, revision.rev), events: events.get(revision.run_id) ?? [] },
+    );
+  }
+
+  /**
+   * The events of applied revisions of different runs: one read of their runs' last indexes,
+   * one unordered insert. A run whose insert collided (a concurrent appender took its index,
+   * or another applier inserted the same event) goes through `insertEvents`, which retries.
+   */
+  private async insertEventsGrouped(revisions: readonly RevisionDocument[]): Promise<Map<string, RunEvent[]>> {
+    const last = new Map<string, number>();
+    if (await this.equalityPushedDown()) {
+      await Promise.all(
+        revisions.map(async ({ run_id }) => {
+          const doc = await this.events.findOne({ run_id }, { index: 1 }).sort({ index: -1 }).lean();
+          last.set(run_id, doc?.index ?? 0);
+        }),
+      );
+    } else {
+      const docs = await this.events
+        .find({ run_id: { $in: revisions.map((r) => r.run_id) } }, { run_id: 1, index: 1 })
+        .lean();
+      for (const d of docs) last.set(d.run_id, Math.max(last.get(d.run_id) ?? 0, d.index));
+    }
+    const docs: EventDocument[] = [];
+    const owner: number[] = [];
+    revisions.forEach((revision, r) => {
+      const run = decodeRun(revision.doc, revision.rev);
+      const drafts: RunEventDraft[] = JSON.parse(revision.events);
+      let next = (last.get(run.id) ?? 0) + 1;
+      for (const [n, draft] of drafts.entries()) {
+        docs.push(eventDocument(run, `${run.id}:${revision.rev}:${n}`, next++, draft, revision.created_at));
+        owner.push(r);
+      }
+    });
+    const failed = new Set<number>();
+    if (docs.length > 0) {
+      try {
+        await this.events.collection.insertMany(docs as never[], { ordered: false });
+      } catch (error) {
+        for (const index of duplicateIndexes(error)) failed.add(owner[index]);
+      }
+    }
+    if (docs.some((d, i) => d.delivery && !failed.has(owner[i]))) this.deliveryWritten();
+    const result = new Map<string, RunEvent[]>();
+    for (const [r, revision] of revisions.entries()) {
+      if (failed.has(r)) continue;
+      result.set(revision.run_id, docs.filter((_, i) => owner[i] === r).map(toEvent));
+    }
+    await Promise.all(
+      [...failed].map(async (r) => {
+        const revision = revisions[r];
+        const run = decodeRun(revision.doc, revision.rev);
+        const events = await this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
+        result.set(revision.run_id, events);
+      }),
+    );
+    return result;
+  }
+
+  /**
    * Idempotent: brings `runs` up to the revision (not back, where updates are atomic; see
    * `commit` for FerretDB), then records its events once. `runs` first keeps the moment a
    * committed revision is not yet in `runs` short (readers repair it then); the events a
@@ -263,12 +449,8 @@ export class MongoRunStore implements RunStore {
    */
   private async apply(revision: RevisionDocument): Promise<RunEvent[]> {
     const run = decodeRun(revision.doc, revision.rev);
-    const { _id, ...fields } = toDocument(run);
-    const cleared = Object.fromEntries(NULLABLE.filter((key) => !(key in fields)).map((key) => [key, 1]));
-    await this.runs.updateOne(
-      { _id, rev: { $lt: revision.rev } },
-      { $set: fields, ...(Object.keys(cleared).length ? { $unset: cleared } : {}) },
-    );
+    const { filter, update } = applyUpdate(run);
+    await this.runs.updateOne(filter, update);
     // After `runs` shows the revision, so a woken claim reads it.
     await bumpClaimVersion(this.claimState.versions, run.state === 'PENDING');
     return this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
@@ -315,21 +497,10 @@ export class MongoRunStore implements RunStore {
           const last = await this.events.findOne({ run_id: runId }, { index: 1 }).sort({ index: -1 }).lean();
           next = (last?.index ?? 0) + 1;
         }
-        const doc: EventDocument = {
-          _id: id,
-          run_id: runId,
-          index: next,
-          attempt: draft.attempt,
-          type: draft.type,
-          msg: draft.msg ?? null,
-          payload: draft.payload === undefined ? null : JSON.stringify(draft.payload),
-          created_at: now,
-        };
-        const delivery = deliveryFieldsFor(run, toEvent(doc));
-        if (delivery) doc.delivery = delivery;
+        const doc = eventDocument(run, id, next, draft, now);
         try {
           await this.events.create(doc);
-          if (delivery) this.deliveryWritten();
+          if (doc.delivery) this.deliveryWritten();
           inserted.push(toEvent(doc));
           next += 1;
           break;
