@@ -16,6 +16,7 @@ import mongoose, { type Connection } from 'mongoose';
 import { MongoStoreOpenError, openMongoStore } from './index';
 import type { MongoStoreLogger } from './logger';
 import { databaseName } from './mongo-store';
+import type { MongoRunStore } from './run-store';
 
 // What the contract cannot see: the dedicated connection, start-up, BSON-unsafe data, and
 // recovery from a writer that died between committing a revision and applying it.
@@ -269,6 +270,57 @@ it('serialises claims for one worker, so planners that disagree cannot over-comm
   );
   expect(claims.flat()).toHaveLength(1);
   expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations('w1')))).toBe(true);
+});
+
+it('plans claims that arrive together one after another, each against what the earlier ones took', async () => {
+  const workers = await Promise.all(['w1', 'w2', 'w3', 'w4'].map((id) => worker(id, 2)));
+  for (let i = 0; i < 12; i++) await pending(1, i);
+  // Three claims per worker in one turn: they share a batch; each worker has room for two.
+  const claims = await Promise.all(
+    workers.flatMap((w) =>
+      [0, 1, 2].map(async () => ({
+        worker: w,
+        runs: await store.claims.claimRuns({ worker_id: w.id, limit: 1, now: T, plan: fitPlanner() }),
+      })),
+    ),
+  );
+  const ids = claims.flatMap((c) => c.runs.map((r) => r.id));
+  expect(ids).toHaveLength(8);
+  expect(new Set(ids).size).toBe(8);
+  for (const w of workers) {
+    expect(claims.filter((c) => c.worker === w && c.runs.length === 1)).toHaveLength(2);
+    expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations(w.id)))).toBe(true);
+  }
+  for (const id of ids) {
+    expect((await store.runs.listEvents(id)).map((e) => [e.index, e.type])).toEqual([
+      [1, 'CREATED'],
+      [2, 'ASSIGNED'],
+    ]);
+  }
+  expect((await store.runs.listRuns({ state: 'PENDING' })).runs).toHaveLength(4);
+});
+
+it('commits transitions together, each winning or losing on its own revision', async () => {
+  const a = await pending(1, 0);
+  const b = await pending(1, 1);
+  await store.runs.saveTransition(cancel(a, T), T);
+  const saved = await (store.runs as unknown as MongoRunStore).commitGrouped(
+    [a, b].map((run) => ({ transition: assign(run, { worker_id: 'w1', gpu_ids: [] }, T), now: T })),
+  );
+  expect(saved[0]).toBeNull();
+  expect([saved[1]?.run.state, saved[1]?.run.rev, saved[1]?.events.map((e) => [e.index, e.type])]).toEqual([
+    'ASSIGNED',
+    2,
+    [[2, 'ASSIGNED']],
+  ]);
+  expect((await store.runs.getRun(a.id))?.state).toBe('CANCELLED');
+  expect((await store.runs.listEvents(a.id)).map((e) => e.type)).toEqual(['CREATED', 'CANCELLED']);
+  const [listed] = (await store.runs.listRuns({ state: 'ASSIGNED' })).runs;
+  expect([listed.id, listed.rev]).toEqual([b.id, 2]);
+  expect((await store.runs.listEvents(b.id)).map((e) => [e.index, e.type])).toEqual([
+    [1, 'CREATED'],
+    [2, 'ASSIGNED'],
+  ]);
 });
 
 it('leaves no token per claim behind', async () => {
