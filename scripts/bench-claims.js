@@ -5,7 +5,8 @@
 //   idle    8 long-polling workers waiting over that large unfit backlog: the server's CPU
 //           and GET /health latency (the real server as a child process);
 //   held    claim and heartbeat latency with 5,000 runs held by the worker against none (the
-//           heartbeat as the agent sends it, with its held digest, and listing every id);
+//           heartbeat as the agent sends it, with its held digest, and listing every id) and a
+//           reaper pass (the holder active, nothing to reap);
 //   reason  POST /runs with 64 full workers against 64 idle ones (real server);
 //   metrics the /metrics run counts at a large history against one ten times smaller;
 //   wake    create -> an already-waiting long-poll's answer, GYOZA_WORKERS=2: the create sent
@@ -16,7 +17,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { createRun, formatHeldDigest, release, runIdHash } = require('../packages/domain');
-const { Scheduler } = require('../packages/scheduler');
+const { reapOnce, Scheduler } = require('../packages/scheduler');
 const { updateRun } = require('../packages/store');
 const { openSqliteStore } = require('../packages/store-sqlite');
 const { expectOk, request, spread, startGyoza } = require('./bench-http');
@@ -227,7 +228,12 @@ async function benchHeld({ rounds, held, samples }) {
         for (let i = 0; i < samples; i++) {
           list.push(await time(() => side.scheduler.heartbeat(WORKER('w', side.ops))));
         }
-        row[name] = { claim: median(claim), beat: median(beat), list: median(list) };
+        const reap = [];
+        for (let i = 0; i < samples; i++) {
+          const options = { store: side.store, now: new Date(), holderId: 'bench', workerTimeoutSeconds: 3600 };
+          reap.push(await time(() => reapOnce({ ...options, leaseTtlMs: 60_000 })));
+        }
+        row[name] = { claim: median(claim), beat: median(beat), list: median(list), reap: median(reap) };
       }
       rows.push(row);
     }
@@ -429,6 +435,16 @@ async function printClaimRows(sections, { quick, rounds }) {
     );
     console.log(
       `| heartbeat ms listing every id (older agents), held / none | ${values(rows, (r) => r.held.list)} / ${values(rows, (r) => r.none.list)} |`,
+    );
+    console.log(
+      `| reaper pass ms, held / none | ${values(rows, (r) => r.held.reap)} / ${values(rows, (r) => r.none.reap)} |`,
+    );
+    console.log(
+      `| reaper pass ratio | ${ratios(
+        rows,
+        (r) => r.held.reap,
+        (r) => r.none.reap,
+      )} |`,
     );
     console.log(
       `| listing heartbeat ratio | ${ratios(

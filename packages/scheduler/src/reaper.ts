@@ -1,5 +1,5 @@
-import { isSilent, type OpRun, retry, timeOut, unassign, workerLost } from '@gyoza/domain';
-import type { Store } from '@gyoza/store';
+import { isSilent, retry, timeOut, unassign, workerLost } from '@gyoza/domain';
+import { holdingWorkerIdsOf, isPastTimeout, type Store, timedOutRunsOf } from '@gyoza/store';
 import { allRuns, applyToSameAssignment as apply } from './run-steps';
 
 export interface ReapResult {
@@ -71,26 +71,28 @@ export async function reapOnce(options: ReapOptions): Promise<ReapResult> {
   }
   const active = new Set((await store.workers.listWorkers('active')).map((w) => w.id));
 
-  // Held runs are bounded by the pool's capacity, so this scan stays small.
-  for await (const run of allRuns(store, { state: ['ASSIGNED', 'RUNNING'] })) {
-    const workerGone = run.worker_id === undefined || !active.has(run.worker_id);
-    if (run.state === 'ASSIGNED' && workerGone) {
-      const reason = `worker ${run.worker_id} lost before start`;
-      await attempt(run.id, () => apply(store, run, (r) => unassign(r, now, reason), now), result.unassigned);
-    } else if (run.state === 'RUNNING' && workerGone) {
-      await attempt(run.id, () => apply(store, run, (r) => workerLost(r, now), now), result.lost);
-    } else if (run.state === 'RUNNING' && isPastTimeout(run, now)) {
-      await attempt(run.id, () => apply(store, run, (r) => timeOut(r, now), now), result.timed_out);
+  // Which workers hold runs, and which runs are past their timeout, are kept data where the
+  // store keeps them: a pass reads the runs of gone workers and the due runs, not every held run.
+  for (const workerId of await holdingWorkerIdsOf(store.runs)) {
+    if (active.has(workerId)) continue;
+    for await (const run of allRuns(store, { worker_id: workerId, state: ['ASSIGNED', 'RUNNING'] })) {
+      if (run.state === 'ASSIGNED') {
+        const reason = `worker ${run.worker_id} lost before start`;
+        await attempt(run.id, () => apply(store, run, (r) => unassign(r, now, reason), now), result.unassigned);
+      } else if (run.state === 'RUNNING') {
+        await attempt(run.id, () => apply(store, run, (r) => workerLost(r, now), now), result.lost);
+      }
     }
+  }
+  for (const run of await timedOutRunsOf(store.runs, now)) {
+    // Runs of gone workers were settled above; what is read here is due as of this pass.
+    if (run.state !== 'RUNNING' || run.worker_id === undefined || !active.has(run.worker_id)) continue;
+    if (!isPastTimeout(run, now)) continue;
+    await attempt(run.id, () => apply(store, run, (r) => timeOut(r, now), now), result.timed_out);
   }
 
   for await (const run of allRuns(store, { state: 'FAILED', due_before: now })) {
     await attempt(run.id, () => apply(store, run, (r) => retry(r, now, { automatic: true }), now), result.retried);
   }
   return result;
-}
-
-function isPastTimeout(run: OpRun, now: Date): boolean {
-  const limit = run.constraints.timeout_seconds;
-  return limit > 0 && run.started_at !== undefined && now.getTime() - run.started_at.getTime() > limit * 1000;
 }

@@ -137,8 +137,8 @@ it('computes the kept totals from the runs already there when a file is upgraded
     const { run } = newRun({ constraints: { cpu_cores: i % 2, worker_tags: ['b', 'a'] } }, at(i));
     put({ ...run, rev: 1 });
   }
-  const { run: held } = newRun({ constraints: { gpu_count: 1, vram_mb: 1000 } }, at(9));
-  put({ ...held, rev: 1, state: 'RUNNING', worker_id: 'w1', gpu_ids: [1] });
+  const { run: held } = newRun({ constraints: { gpu_count: 1, vram_mb: 1000, timeout_seconds: 5 } }, at(9));
+  put({ ...held, rev: 1, state: 'RUNNING', worker_id: 'w1', gpu_ids: [1], started_at: at(10) });
   db.close();
 
   const store = await openSqliteStore({ path });
@@ -149,5 +149,8 @@ it('computes the kept totals from the runs already there when a file is upgraded
   expect(await keptHeld(store, 'w1')).toEqual({ cpu_milli: 0, ram_mb: 0, vram: { 1: 1000 } });
   expect(await store.runs.listHeldRunIds('w1')).toEqual([held.id]);
   expect(await store.runs.heldDigest?.('w1')).toBe(heldRunsDigest([held.id]));
+  expect(await store.runs.listHoldingWorkerIds?.()).toEqual(['w1']);
+  expect((await store.runs.listTimedOutRuns?.(new Date(15_000)))?.map((r) => r.id)).toEqual([]);
+  expect((await store.runs.listTimedOutRuns?.(new Date(15_001)))?.map((r) => r.id)).toEqual([held.id]);
   await store.close();
 });

@@ -49,6 +49,13 @@ function pendingSql(keyset: string): string {
     ORDER BY priority DESC, created_at, id LIMIT @size`;
 }
 
+/** When a RUNNING run times out (schema step 7's `timeout_at`); null when it cannot. */
+function timeoutAt(run: OpRun): number | null {
+  const seconds = run.constraints.timeout_seconds;
+  if (run.state !== 'RUNNING' || !(seconds > 0) || run.started_at === undefined) return null;
+  return run.started_at.getTime() + seconds * 1000;
+}
+
 interface HeldRow {
   gpu_id: number;
   cpu_milli: number;
@@ -85,6 +92,8 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectVersion: Statement<[], { version: number }>;
   private readonly selectHeldIds: Statement<[string], string>;
   private readonly selectDigest: Statement<[string], { runs: bigint; digest: bigint }>;
+  private readonly selectHolders: Statement<[], string>;
+  private readonly selectTimedOut: Statement<[number], RunRow>;
   private queuedWrites: QueuedWrite[] = [];
   /** Runs a write inside `commitWrites`' transaction, so as a savepoint of its own. */
   private readonly savepoint: (write: () => unknown) => unknown;
@@ -95,12 +104,12 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   ) {
     this.insertRun =
       db.prepare(`INSERT INTO runs (id, state, priority, created_at, definition_id, worker_id, not_before,
-      idempotency_key, rev, cpu_milli, ram_mb, vram_mb, gpu_count, shape, doc)
+      idempotency_key, rev, cpu_milli, ram_mb, vram_mb, gpu_count, shape, timeout_at, doc)
       VALUES (@id, @state, @priority, @created_at, @definition_id, @worker_id, @not_before,
-      @idempotency_key, @rev, @cpu_milli, @ram_mb, @vram_mb, @gpu_count, @shape, @doc)`);
+      @idempotency_key, @rev, @cpu_milli, @ram_mb, @vram_mb, @gpu_count, @shape, @timeout_at, @doc)`);
     this.updateRow = db.prepare(`UPDATE runs SET state = @state, priority = @priority, worker_id = @worker_id,
       not_before = @not_before, rev = @rev, cpu_milli = @cpu_milli, ram_mb = @ram_mb, vram_mb = @vram_mb,
-      gpu_count = @gpu_count, shape = @shape, doc = @doc WHERE id = @id`);
+      gpu_count = @gpu_count, shape = @shape, timeout_at = @timeout_at, doc = @doc WHERE id = @id`);
     this.selectRun = db.prepare('SELECT doc, rev FROM runs WHERE id = ?');
     this.selectRev = db.prepare('SELECT rev FROM runs WHERE id = ?');
     this.selectByKey = db.prepare('SELECT doc, rev FROM runs WHERE idempotency_key = ?');
@@ -134,6 +143,12 @@ export class SqliteRunStore implements RunStore, ClaimStore {
         'SELECT runs, digest FROM held WHERE worker_id = ? AND gpu_id = -1',
       )
       .safeIntegers(true);
+    this.selectHolders = db
+      .prepare<[], string>('SELECT worker_id FROM held WHERE gpu_id = -1 AND runs > 0 ORDER BY worker_id')
+      .pluck();
+    this.selectTimedOut = db.prepare(
+      'SELECT doc, rev FROM runs INDEXED BY runs_timeout WHERE timeout_at IS NOT NULL AND timeout_at < ? ORDER BY timeout_at',
+    );
   }
 
   async createRun(transition: Transition, now: Date): Promise<CreatedRun> {
@@ -266,6 +281,16 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     return this.selectHeldIds.all(workerId);
   }
 
+  /** From the kept held totals (schema step 4): O(workers), no run read. */
+  async listHoldingWorkerIds(): Promise<string[]> {
+    return this.selectHolders.all();
+  }
+
+  /** From the partial index on `timeout_at` (schema step 7): only the runs that are due. */
+  async listTimedOutRuns(now: Date): Promise<OpRun[]> {
+    return this.selectTimedOut.all(now.getTime()).map((r) => decodeRun(r.doc, r.rev));
+  }
+
   async heldDigest(workerId: string): Promise<string> {
     const row = this.selectDigest.get(workerId);
     return row ? formatHeldDigest(Number(row.runs), row.digest) : EMPTY_HELD_DIGEST;
@@ -378,6 +403,11 @@ export class SqliteRunStore implements RunStore, ClaimStore {
 
   private row(run: OpRun) {
     const columns = runColumns(run);
-    return { ...columns, created_at: columns.created_at.getTime(), not_before: columns.not_before?.getTime() ?? null };
+    return {
+      ...columns,
+      created_at: columns.created_at.getTime(),
+      not_before: columns.not_before?.getTime() ?? null,
+      timeout_at: timeoutAt(run),
+    };
   }
 }

@@ -2,7 +2,7 @@
  * gyoza's persistence ports and what every adapter shares.
  *
  * - Ports: `Store` = `DefinitionStore` + `RunStore` + `WorkerStore` + `ClaimStore` + `LeaseStore` (`ports.ts`).
- * - `heldDigestOf`: a worker's held digest, kept by the adapter or computed from its held ids.
+ * - Held runs: `heldDigestOf`, `holdingWorkerIdsOf`, `timedOutRunsOf` (kept by the adapter or computed from the runs).
  * - `updateRun`: applies a domain transition to the stored run with an optimistic revision check.
  * - Claims: `planClaim`/`planClaimAsync` (the paging loop over pending runs), `checkClaimChoices`, `claimPageSize`, `candidateBounds`.
  * - Webhook outbox: `DeliveryStore`, `outboxEntryFor` (what an event's delivery is), `claimDeliveries` (leases on the deliveries themselves).
@@ -13,7 +13,7 @@ export * from './claim-plan';
 export * from './codec';
 export * from './cursor';
 export * from './delivery-claim';
-export * from './held-digest';
+export * from './held-runs';
 export * from './outbox';
 export * from './ports';
 export * from './shape';

@@ -102,6 +102,18 @@ export interface RunStore {
    * Callers go through `heldDigestOf`, which computes it from the ids when it is absent.
    */
   heldDigest?(workerId: string): Promise<string>;
+  /**
+   * Optional: the ids of the workers holding ASSIGNED or RUNNING runs, from kept data
+   * (O(workers), no run read). Callers go through `holdingWorkerIdsOf`, which scans held runs
+   * when it is absent.
+   */
+  listHoldingWorkerIds?(): Promise<string[]>;
+  /**
+   * Optional: the RUNNING runs whose `constraints.timeout_seconds` has passed since
+   * `started_at` at `now` (strictly), read from kept data (only the due runs). Callers go
+   * through `timedOutRunsOf`, which scans RUNNING runs when it is absent.
+   */
+  listTimedOutRuns?(now: Date): Promise<OpRun[]>;
   countRunsByState(): Promise<Record<RunState, number>>;
 }
 

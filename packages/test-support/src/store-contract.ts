@@ -22,7 +22,14 @@ import {
   ValidationError,
   WorkerNotActiveError,
 } from '@gyoza/domain';
-import { type ClaimPlanner, heldDigestOf, type Store, updateRun } from '@gyoza/store';
+import {
+  type ClaimPlanner,
+  heldDigestOf,
+  holdingWorkerIdsOf,
+  type Store,
+  timedOutRunsOf,
+  updateRun,
+} from '@gyoza/store';
 import { fitPlanner } from './fit-planner';
 import { heartbeat, newRun as newAdHocRun } from './fixtures';
 import { describeOutboxContract } from './outbox-contract';
@@ -734,6 +741,55 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         // Released to PENDING, claimed again: held again, counted once.
         expect((await claim(store, 'w', 1)).map((r) => r.id)).toEqual([c.id]);
         expect(await heldDigestOf(store.runs, 'w')).toBe(heldRunsDigest([c.id, a.id]));
+      });
+
+      it('knows which workers hold runs and which RUNNING runs are past their timeout', async () => {
+        for (const id of ['w1', 'w2', 'w3']) await store.workers.heartbeat(heartbeat(id), at(0));
+        await insert(1, { constraints: { timeout_seconds: 10 } });
+        await insert(2, { constraints: { timeout_seconds: 30 } });
+        await insert(3);
+        await insert(4);
+        const [timed] = (await claim(store, 'w1', 1)) as [OpRun];
+        const [later, untimed] = (await claim(store, 'w2', 2)) as [OpRun, OpRun];
+        expect(await holdingWorkerIdsOf(store.runs)).toEqual(['w1', 'w2']);
+        const run = (r: OpRun, worker: string, seconds: number) =>
+          updateRun(
+            store.runs,
+            r.id,
+            (x) => start(x, { worker_id: worker }, at(seconds)),
+            () => at(seconds),
+          );
+        await run(timed, 'w1', 100);
+        await run(later, 'w2', 100);
+        await run(untimed, 'w2', 100);
+        const due = async (seconds: number) => (await timedOutRunsOf(store.runs, at(seconds))).map((r) => r.id).sort();
+        expect(await due(110)).toEqual([]);
+        expect(await due(111)).toEqual([timed.id]);
+        expect(await due(131)).toEqual([timed.id, later.id].sort());
+        const [read] = await timedOutRunsOf(store.runs, at(111));
+        expect(read).toStrictEqual(await store.runs.getRun(timed.id));
+        await updateRun(
+          store.runs,
+          timed.id,
+          (r) => complete(r, {}, at(120)),
+          () => at(120),
+        );
+        expect(await due(131)).toEqual([later.id]);
+        expect(await holdingWorkerIdsOf(store.runs)).toEqual(['w2']);
+        await updateRun(
+          store.runs,
+          later.id,
+          (r) => cancel(r, at(140)),
+          () => at(140),
+        );
+        await updateRun(
+          store.runs,
+          untimed.id,
+          (r) => fail(r, 'x', at(140)),
+          () => at(140),
+        );
+        expect(await holdingWorkerIdsOf(store.runs)).toEqual([]);
+        expect(await due(1000)).toEqual([]);
       });
 
       it('reads running_ops as the held runs after a heartbeat without them, until a list comes again', async () => {
