@@ -1,11 +1,16 @@
 // End to end in a real browser: Debian's chromium driven by playwright-core, against the
 // built server (two processes, GYOZA_WORKERS=2) on a fresh SQLite file. A "worker" is
 // scripted through @gyoza/client (heartbeat, claim, events), so no Docker is needed.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GyozaClient } from '@gyoza/client';
-import { freePort, requireBuilt, type TemporaryDirectory, temporaryDirectory, waitFor } from '@gyoza/test-support';
+import {
+  requireBuilt,
+  type ServerProcess,
+  startServerProcess,
+  type TemporaryDirectory,
+  temporaryDirectory,
+} from '@gyoza/test-support';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 
 const root = join(__dirname, '..', '..', '..');
@@ -40,7 +45,7 @@ const hasAttribute = (locator: Locator, name: string, value: string) =>
   eventually(async () => expect(await locator.getAttribute(name, { timeout: WAIT_MS })).toBe(value));
 
 let dir: TemporaryDirectory;
-let server: ChildProcess;
+let server: ServerProcess;
 let base: string;
 let browser: Browser;
 let context: BrowserContext;
@@ -54,26 +59,13 @@ beforeAll(async () => {
   rmSync(shots, { recursive: true, force: true });
   mkdirSync(shots, { recursive: true });
   dir = temporaryDirectory('gyoza-dashboard-');
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(process.execPath, [serverMain], {
-    env: {
-      ...process.env,
-      GYOZA_WORKERS: '2',
-      GYOZA_HOST: '127.0.0.1',
-      GYOZA_PORT: String(port),
-      GYOZA_API_KEY: KEY,
-      GYOZA_DATABASE_URL: `sqlite:${dir.dir}/gyoza.db`,
-      GYOZA_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  server = await startServerProcess({
+    main: serverMain,
+    apiKey: KEY,
+    databasePath: `${dir.dir}/gyoza.db`,
+    env: { GYOZA_WORKERS: '2' },
   });
-  await waitFor('the server to answer /health', () =>
-    fetch(`${base}/health`).then(
-      (r) => r.ok || undefined,
-      () => undefined,
-    ),
-  );
+  base = server.base;
   client = new GyozaClient({ baseUrl: base, apiKey: KEY, env: {} });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -84,11 +76,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.kill('SIGTERM');
   dir?.remove();
 });
 

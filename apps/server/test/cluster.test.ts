@@ -1,13 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, requireBuilt, type TemporaryDirectory, temporaryDirectory, waitFor } from '@gyoza/test-support';
+import {
+  type ServerProcess,
+  startServerProcess,
+  type TemporaryDirectory,
+  temporaryDirectory,
+} from '@gyoza/test-support';
 
 const main = join(__dirname, '..', 'dist', 'main.js');
 const KEY = 'cluster-test-key';
 
 let dir: TemporaryDirectory;
-let proc: ChildProcess;
+let server: ServerProcess;
 let base: string;
 
 async function call(method: string, path: string, body?: unknown) {
@@ -22,31 +26,18 @@ async function call(method: string, path: string, body?: unknown) {
 }
 
 beforeAll(async () => {
-  requireBuilt(main);
   dir = temporaryDirectory('gyoza-cluster-');
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  proc = spawn(process.execPath, [main], {
-    env: {
-      ...process.env,
-      GYOZA_WORKERS: '2',
-      GYOZA_PORT: String(port),
-      GYOZA_API_KEY: KEY,
-      GYOZA_DATABASE_URL: `sqlite:${dir.dir}/gyoza.db`,
-      GYOZA_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  server = await startServerProcess({
+    main,
+    apiKey: KEY,
+    databasePath: `${dir.dir}/gyoza.db`,
+    env: { GYOZA_WORKERS: '2' },
   });
-  await waitFor('the server to answer /health', () =>
-    fetch(`${base}/health`).then(
-      (r) => r.ok || undefined,
-      () => undefined,
-    ),
-  );
+  base = server.base;
 });
 
-afterAll(() => {
-  if (proc.exitCode === null) proc.kill('SIGKILL');
+afterAll(async () => {
+  await server?.kill('SIGKILL');
   dir.remove();
 });
 
@@ -75,7 +66,5 @@ it('serves one pool from two processes on one database, keeps the key out of the
   expect(new Set(ids).size).toBe(40);
   expect(new Set(claims.map((c) => c.pid)).size).toBe(2);
 
-  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  proc.kill('SIGTERM');
-  expect(await exit).toBe(0);
+  expect(await server.kill('SIGTERM')).toBe(0);
 });

@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { signWebhook } from '@gyoza/domain';
 import {
-  freePort,
-  requireBuilt,
+  type ServerProcess,
+  startServerProcess,
   startWebhookReceiver,
   type TemporaryDirectory,
   temporaryDirectory,
@@ -17,33 +16,21 @@ const SECRET = 'a plain shared secret';
 
 let dir: TemporaryDirectory;
 let receiver: WebhookReceiver;
-const servers: { proc: ChildProcess; base: string }[] = [];
+const servers: ServerProcess[] = [];
 
-async function startServer(): Promise<{ proc: ChildProcess; base: string }> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(process.execPath, [main], {
+async function startServer(): Promise<ServerProcess> {
+  const server = await startServerProcess({
+    main,
+    apiKey: KEY,
+    databasePath: `${dir.dir}/gyoza.db`,
     env: {
-      ...process.env,
-      GYOZA_PORT: String(port),
-      GYOZA_API_KEY: KEY,
-      GYOZA_DATABASE_URL: `sqlite:${dir.dir}/gyoza.db`,
-      GYOZA_LOG_LEVEL: 'warn',
       GYOZA_WEBHOOK_ALLOW_NETWORKS: '127.0.0.0/8',
       GYOZA_WEBHOOK_TIMEOUT_SECONDS: '1',
       GYOZA_WEBHOOK_RETRY_BASE_SECONDS: '1',
       GYOZA_WEBHOOK_MAX_ATTEMPTS: '2',
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const server = { proc, base };
   servers.push(server);
-  await waitFor('the server to answer /health', () =>
-    fetch(`${base}/health`).then(
-      (r) => r.ok || undefined,
-      () => undefined,
-    ),
-  );
   return server;
 }
 
@@ -75,14 +62,12 @@ async function createRuns(base: string, n: number): Promise<string[]> {
 const receivedIds = () => receiver.received.map((w) => w.headers['webhook-id'] as string);
 
 beforeEach(async () => {
-  requireBuilt(main);
   dir = temporaryDirectory('gyoza-webhooks-');
   receiver = await startWebhookReceiver();
 });
 
 afterEach(async () => {
-  for (const { proc } of servers.splice(0))
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  for (const server of servers.splice(0)) await server.kill('SIGKILL');
   await receiver.close();
   dir.remove();
 });
@@ -110,8 +95,7 @@ it('delivers every pending event after its server was killed with SIGKILL mid-de
   receiver.answer = (_w, i) => (i < 5 ? 'hang' : 204);
   const runs = await createRuns(first.base, 10);
   await waitFor('requests in flight', async () => (receiver.received.length >= 1 ? true : undefined));
-  first.proc.kill('SIGKILL');
-  await new Promise((resolve) => first.proc.once('exit', resolve));
+  await first.kill('SIGKILL');
   const second = await startServer();
   await waitFor(
     'every delivery delivered',

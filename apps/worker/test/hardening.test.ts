@@ -1,56 +1,26 @@
-import { execFileSync } from 'node:child_process';
-import { GyozaClient } from '@gyoza/client';
-import { waitFor } from '@gyoza/test-support';
-import { type Harness, startHarness } from '@gyoza/test-support/api-harness';
-import Docker from 'dockerode';
-import pino from 'pino';
-import { containerSpec, HARDENING_DEFAULTS, LABELS, type RunningWorker, startWorker, type WorkerOptions } from '../src';
+import type { GyozaClient } from '@gyoza/client';
+import { commitBusyboxImage, SCRIPT_CMD, waitFor } from '@gyoza/test-support';
+import type { Harness } from '@gyoza/test-support/api-harness';
+import { containerSpec, HARDENING_DEFAULTS, LABELS, type RunningWorker, type WorkerOptions } from '../src';
+import { docker, startLiveServer, TestAgents } from './agents';
 
 // The op's container as the engine made it, inspected while it runs.
 const IMAGE = 'gyoza-hardening-sh:latest';
 const KEY = 'hardening-test-key';
-const docker = new Docker();
 let server: Harness;
 let client: GyozaClient;
-const workers: RunningWorker[] = [];
+const agents = new TestAgents(() => ({ client, resources: { cpu_cores: 2, ram_mb: 2048, gpus: [] } }));
 
 beforeAll(async () => {
-  const base = execFileSync('docker', ['create', 'gyoza-busybox:latest', 'sh'], { encoding: 'utf8' }).trim();
-  execFileSync('docker', ['commit', '--change', 'CMD ["sh", "-c", "eval \\"$GYOZA_INPUT_SCRIPT\\""]', base, IMAGE], {
-    stdio: 'ignore',
-  });
-  execFileSync('docker', ['rm', base], { stdio: 'ignore' });
-  server = await startHarness({
-    apiKey: KEY,
-    manualClock: false,
-    scheduler: { workerTimeoutSeconds: 5, reaperIntervalMs: 200, pollIntervalMs: 50 },
-    startScheduler: true,
-  });
-  client = new GyozaClient({ baseUrl: server.url, apiKey: KEY, retries: 0 });
+  commitBusyboxImage(IMAGE, SCRIPT_CMD);
+  ({ server, client } = await startLiveServer(KEY, 5));
 });
 
-afterEach(async () => {
-  for (const w of workers.splice(0)) await w.stop(1000);
-});
+afterEach(() => agents.stopAll());
 
 afterAll(() => server.close());
 
-async function agent(id: string, options: WorkerOptions = {}): Promise<RunningWorker> {
-  const w = await startWorker({
-    client,
-    id,
-    docker,
-    networkMode: 'none',
-    heartbeatIntervalMs: 300,
-    claimWaitSeconds: 1,
-    logBatchMs: 50,
-    resources: { cpu_cores: 2, ram_mb: 2048, gpus: [] },
-    logger: pino({ level: 'silent' }),
-    ...options,
-  });
-  workers.push(w);
-  return w;
-}
+const agent = (id: string, options: WorkerOptions = {}): Promise<RunningWorker> => agents.start(id, options);
 
 /** Starts a run that prints what it sees of its limits and then waits; answers its container's inspection. */
 async function inspectRunning(constraints: Record<string, number>) {

@@ -1,47 +1,41 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GyozaClient, type RunJson } from '@gyoza/client';
-import { temporaryDirectory, waitFor } from '@gyoza/test-support';
-import { type Harness, startHarness } from '@gyoza/test-support/api-harness';
+import type { GyozaClient, RunJson } from '@gyoza/client';
+import { commitBusyboxImage, temporaryDirectory, waitFor } from '@gyoza/test-support';
+import type { Harness } from '@gyoza/test-support/api-harness';
 import { removeLocalImage, TestRegistry } from '@gyoza/test-support/registry';
 import Docker from 'dockerode';
-import pino from 'pino';
-import { type RunningWorker, startWorker, type WorkerOptions } from '../src';
+import type { RunningWorker, WorkerOptions } from '../src';
+import { startLiveServer, TestAgents } from './agents';
 
 // Pulls from a real OCI registry on loopback (scripts/install-registry.sh), as a fleet does.
 const KEY = 'pull-test-key';
-const docker = new Docker();
 const CREDENTIALS = { username: 'gyoza', password: 's3cret-pull' };
 let server: Harness;
 let client: GyozaClient;
 let open: TestRegistry;
 let locked: TestRegistry;
-const workers: RunningWorker[] = [];
 const scratch = temporaryDirectory('gyoza-pull-');
 let tag = 0;
+const agents = new TestAgents(() => ({
+  client,
+  resources: { cpu_cores: 4, ram_mb: 2048, gpus: [] },
+  // No credentials from this machine's own Docker config.
+  registryAuthFile: join(scratch.dir, 'none.json'),
+}));
 
 /** gyoza-busybox with a command that succeeds, the image pushed to the registries. */
 const SOURCE = 'gyoza-pull-source:latest';
 
 beforeAll(async () => {
-  const base = execFileSync('docker', ['create', 'gyoza-busybox:latest', 'sh'], { encoding: 'utf8' }).trim();
-  execFileSync('docker', ['commit', '--change', 'CMD ["true"]', base, SOURCE], { stdio: 'ignore' });
-  execFileSync('docker', ['rm', base], { stdio: 'ignore' });
-  server = await startHarness({
-    apiKey: KEY,
-    manualClock: false,
-    scheduler: { workerTimeoutSeconds: 5, reaperIntervalMs: 200, pollIntervalMs: 50 },
-    startScheduler: true,
-  });
-  client = new GyozaClient({ baseUrl: server.url, apiKey: KEY, retries: 0 });
+  commitBusyboxImage(SOURCE, ['true']);
+  ({ server, client } = await startLiveServer(KEY, 5));
   open = await TestRegistry.open();
   locked = await TestRegistry.open({ credentials: CREDENTIALS });
 }, 60_000);
 
-afterEach(async () => {
-  for (const w of workers.splice(0)) await w.stop(1000);
-});
+afterEach(() => agents.stopAll());
 
 afterAll(async () => {
   await server.close();
@@ -72,24 +66,7 @@ async function pushed(registry: TestRegistry, ownLayer = false): Promise<string>
   return reference;
 }
 
-async function agent(id: string, options: WorkerOptions = {}): Promise<RunningWorker> {
-  const w = await startWorker({
-    client,
-    id,
-    docker,
-    networkMode: 'none',
-    heartbeatIntervalMs: 300,
-    claimWaitSeconds: 1,
-    logBatchMs: 50,
-    resources: { cpu_cores: 4, ram_mb: 2048, gpus: [] },
-    logger: pino({ level: 'silent' }),
-    // No credentials from this machine's own Docker config.
-    registryAuthFile: join(scratch.dir, 'none.json'),
-    ...options,
-  });
-  workers.push(w);
-  return w;
-}
+const agent = (id: string, options: WorkerOptions = {}): Promise<RunningWorker> => agents.start(id, options);
 
 const noAuths = () => writeFileSync(join(scratch.dir, 'none.json'), '{"auths":{}}');
 

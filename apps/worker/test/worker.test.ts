@@ -6,22 +6,20 @@ import { createApp } from '@gyoza/api';
 import { type EventJson, GyozaClient, type RunJson } from '@gyoza/client';
 import { Scheduler } from '@gyoza/scheduler';
 import { openSqliteStore } from '@gyoza/store-sqlite';
-import { requireBuilt, waitFor } from '@gyoza/test-support';
-import { type Harness, startHarness } from '@gyoza/test-support/api-harness';
-import Docker from 'dockerode';
-import pino from 'pino';
-import { containerSpec, LABELS, type RunningWorker, startWorker } from '../src';
+import { commitBusyboxImage, requireBuilt, SCRIPT_CMD, waitFor } from '@gyoza/test-support';
+import type { Harness } from '@gyoza/test-support/api-harness';
+import { containerSpec, LABELS, type RunningWorker } from '../src';
+import { docker, startLiveServer, TestAgents } from './agents';
 
 // Ops in these tests run a shell script given as the `script` input (GYOZA_INPUT_SCRIPT).
 const IMAGE = 'gyoza-test-sh:latest';
 const KEY = 'worker-test-key';
 const cli = join(__dirname, '..', '..', 'cli', 'dist', 'main.js');
-const docker = new Docker();
 
 let server: Harness;
 let url: string;
 let client: GyozaClient;
-const workers: RunningWorker[] = [];
+const agents = new TestAgents(() => ({ client }));
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
@@ -30,43 +28,20 @@ beforeAll(async () => {
   } catch {
     throw new Error('no Docker engine answers: run `bash scripts/start-docker.sh` (as root)');
   }
-  const base = execFileSync('docker', ['create', 'gyoza-busybox:latest', 'sh'], { encoding: 'utf8' }).trim();
-  execFileSync('docker', ['commit', '--change', 'CMD ["sh", "-c", "eval \\"$GYOZA_INPUT_SCRIPT\\""]', base, IMAGE], {
-    stdio: 'ignore',
-  });
-  execFileSync('docker', ['rm', base], { stdio: 'ignore' });
-  server = await startHarness({
-    apiKey: KEY,
-    manualClock: false,
-    scheduler: { workerTimeoutSeconds: 2, reaperIntervalMs: 200, pollIntervalMs: 50 },
-    startScheduler: true,
-  });
+  commitBusyboxImage(IMAGE, SCRIPT_CMD);
+  ({ server, client } = await startLiveServer(KEY, 2));
   url = server.url;
-  client = new GyozaClient({ baseUrl: url, apiKey: KEY, retries: 0 });
 });
 
 afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const w of workers.splice(0)) await w.stop(1000);
+  await agents.stopAll();
 });
 
 afterAll(() => server.close());
 
-async function agent(id: string, cpu = 2, through = client): Promise<RunningWorker> {
-  const w = await startWorker({
-    client: through,
-    id,
-    docker,
-    networkMode: 'none',
-    heartbeatIntervalMs: 300,
-    claimWaitSeconds: 1,
-    logBatchMs: 50,
-    resources: { cpu_cores: cpu, ram_mb: 2048, gpus: [] },
-    logger: pino({ level: 'silent' }),
-  });
-  workers.push(w);
-  return w;
-}
+const agent = (id: string, cpu = 2, through = client): Promise<RunningWorker> =>
+  agents.start(id, { client: through, resources: { cpu_cores: cpu, ram_mb: 2048, gpus: [] } });
 
 async function submit(script: string, constraints: Record<string, number> = {}, maxAttempts = 1): Promise<RunJson> {
   return client.createRun({
@@ -301,7 +276,7 @@ it('works through a server outage: events are buffered and delivered in order, h
     const next = await ownClient.createRun({ image: IMAGE, inputs: { script: 'true' }, constraints: { cpu_cores: 1 } });
     await ownInState(next.id, 'COMPLETED');
   } finally {
-    for (const w of workers.splice(0)) await w.stop(1000);
+    await agents.stopAll();
     await ownScheduler.stop();
     await down().catch(() => undefined);
     await own.close();
@@ -407,17 +382,9 @@ describe('GPUs (no GPU and no NVIDIA runtime here: what the engine is asked for,
   });
 
   it('fails a GPU run clearly when the engine cannot provide GPUs, and leaves nothing behind', async () => {
-    const w = await startWorker({
-      client,
-      id: 'w-gpu',
-      docker,
-      networkMode: 'none',
-      heartbeatIntervalMs: 300,
-      claimWaitSeconds: 1,
+    await agents.start('w-gpu', {
       resources: { cpu_cores: 2, ram_mb: 2048, gpus: [{ id: 0, vram_mb: 8192, tags: [] }] },
-      logger: pino({ level: 'silent' }),
     });
-    workers.push(w);
     const run = await submit('echo never', { vram_mb: 4096, gpu_count: 1 });
     const done = await inState(run.id, 'COMPLETED', 'FAILED');
     expect(done).toMatchObject({ state: 'FAILED', worker_id: 'w-gpu', gpu_ids: [0] });
