@@ -70,6 +70,43 @@ describe('request logs', () => {
     expect(logged.find((l) => l.req?.id === 'req-ok')).toBeUndefined();
     expect(logged.find((l) => l.req?.id === 'req-404')).toMatchObject({ level: 40, res: { statusCode: 404 } });
   });
+
+  it('answer X-Request-Id: the one given when it is a plain token, else one made up', async () => {
+    const app = createApp({ store: h.store, scheduler: h.scheduler, apiKey: API_KEY });
+    const given = await request(app).get('/health').set('X-Request-Id', 'req-7.a_b').expect(200);
+    expect(given.headers['x-request-id']).toBe('req-7.a_b');
+    const made = await request(app).get('/health').set('X-Request-Id', 'no spaces, please').expect(200);
+    expect(made.headers['x-request-id']).toMatch(new RegExp(`^${process.pid}-\\d+$`));
+    const refused = await request(app).get('/runs').expect(401);
+    expect(refused.headers['x-request-id']).toMatch(new RegExp(`^${process.pid}-\\d+$`));
+  });
+
+  it('log a failure at error with the request it failed, through the request logger', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const store = {
+      ...h.store,
+      runs: { ...h.store.runs, getRun: () => Promise.reject(new Error('disk on fire')) },
+    } as typeof h.store;
+    const app = createApp({ store, scheduler: h.scheduler, apiKey: API_KEY, logger });
+    await request(app).get('/runs/run_x').set('X-API-Key', API_KEY).set('X-Request-Id', 'req-500').expect(500);
+    const logged = lines.map((line) => JSON.parse(line)).filter((l) => l.req?.id === 'req-500');
+    expect(logged).toEqual([
+      expect.objectContaining({
+        level: 50,
+        msg: 'unhandled error',
+        err: expect.objectContaining({ message: 'disk on fire' }),
+      }),
+      expect.objectContaining({ level: 50, msg: 'request errored', res: { statusCode: 500 } }),
+    ]);
+    expect(logged[0].req).toEqual({
+      id: 'req-500',
+      method: 'GET',
+      url: '/runs/run_x',
+      remoteAddress: expect.any(String),
+    });
+    expect(lines.join('')).not.toContain(API_KEY);
+  });
 });
 
 describe('auth', () => {

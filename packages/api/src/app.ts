@@ -1,10 +1,8 @@
 import 'reflect-metadata';
-import type { IncomingMessage } from 'node:http';
 import type { Scheduler } from '@gyoza/scheduler';
 import type { Store } from '@gyoza/store';
 import express, { type Express } from 'express';
 import pino, { type Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import { requireApiKey } from './auth';
 import { checkPathParams, jsonBody, undecodablePath } from './body';
@@ -12,6 +10,7 @@ import { errorMiddleware, notFoundRoute } from './error-middleware';
 import { methodNotAllowed, securityHeaders } from './hygiene';
 import { ApiMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
+import { requestLogging } from './request-log';
 import type { ApiContext, RouteSpec } from './route';
 import { definitionRoutes } from './routes/definitions';
 import { deliveryRoutes } from './routes/deliveries';
@@ -86,37 +85,11 @@ export function createApp(options: AppOptions): Express {
   const openapi = buildOpenApi([...ROUTES, ...DOC_ROUTES], options.version ?? '0.1.0');
   const app = express();
   app.disable('x-powered-by');
+  // Answers are Cache-Control: no-store, so nothing revalidates: no ETag (a SHA-1 of every body).
+  app.set('etag', false);
   app.set('query parser', 'extended');
   app.use(securityHeaders());
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req, res) => requestId(req.headers['x-request-id'], res),
-      // Answered requests are logged at debug, refused ones at warn and failures at error:
-      // at the default level (info) a busy server does not write a line per create, claim
-      // and report.
-      customLogLevel: (_req, res, error) =>
-        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug',
-      // pino-http binds the request to a child logger on every request, logged or not: the
-      // serializer reads the raw request (no generic copy of it first) and never its
-      // headers, since X-API-Key is a secret.
-      wrapSerializers: false,
-      serializers: {
-        req: (req: IncomingMessage & { id?: unknown; originalUrl?: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.originalUrl ?? req.url,
-          remoteAddress: req.socket?.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
-  app.use((req, res, next) => {
-    const end = context.metrics.requestDuration.startTimer({ method: req.method });
-    res.on('finish', () => end({ route: req.route?.path ?? 'unmatched', status: String(res.statusCode) }));
-    next();
-  });
+  app.use(requestLogging(app, logger, context.metrics));
   app.use(
     requireApiKey(
       options.apiKey,
@@ -164,10 +137,3 @@ const DOC_ROUTES: RouteSpec[] = [
     handler() {},
   },
 ];
-
-let sequence = 0;
-function requestId(given: unknown, res: { setHeader(name: string, value: string): void }): string {
-  const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : `${process.pid}-${++sequence}`;
-  res.setHeader('X-Request-Id', id);
-  return id;
-}

@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from 'express';
+import type { Express, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { HttpError } from './http-errors';
 import type { RouteSpec } from './route';
@@ -6,24 +6,47 @@ import type { RouteSpec } from './route';
 /**
  * helmet's headers (nosniff, a CSP that Swagger UI's own scripts and styles satisfy),
  * framing denied both ways (X-Frame-Options and frame-ancestors), and no caching of
- * answers that may hold runs, outputs or keys.
+ * answers that may hold runs, outputs or keys. helmet's headers depend on its options
+ * alone, never on the request: they are asked of helmet once, here, and every answer gets
+ * the same list (helmet's own middleware makes a dozen calls per request to do it).
  */
-export function securityHeaders(): RequestHandler[] {
-  const headers = helmet({
-    contentSecurityPolicy: {
-      directives: {
-        'frame-ancestors': ["'none'"],
-        // Served over plain HTTP on a LAN as often as not: do not send browsers to https.
-        'upgrade-insecure-requests': null,
+export function securityHeaders(): RequestHandler {
+  const headers = helmetHeaders(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          'frame-ancestors': ["'none'"],
+          // Served over plain HTTP on a LAN as often as not: do not send browsers to https.
+          'upgrade-insecure-requests': null,
+        },
       },
-    },
-    frameguard: { action: 'deny' },
-  });
-  const noStore: RequestHandler = (_req, res, next) => {
-    res.setHeader('Cache-Control', 'no-store');
+      frameguard: { action: 'deny' },
+    }),
+  );
+  headers.push(['Cache-Control', 'no-store']);
+  return (_req, res, next) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
     next();
   };
-  return [headers, noStore];
+}
+
+/** The headers a helmet middleware sets, by running it once on a recording response. */
+function helmetHeaders(middleware: RequestHandler): [string, string][] {
+  const set: [string, string][] = [];
+  const res = {
+    setHeader(name: string, value: unknown) {
+      if (typeof value !== 'string') throw new Error(`helmet set ${name} to a non-string`);
+      set.push([name, value]);
+    },
+    removeHeader() {},
+  };
+  let called = false;
+  middleware({} as Request, res as unknown as Response, (error?: unknown) => {
+    if (error) throw error;
+    called = true;
+  });
+  if (!called || set.length === 0) throw new Error('helmet did not set its headers synchronously');
+  return set;
 }
 
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];

@@ -70,4 +70,9 @@ export class ApiMetrics {
       registers,
     });
   }
+
+  /** One answered request's latency. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    this.requestDuration.observe({ method, route, status: String(status) }, seconds);
+  }
 }
