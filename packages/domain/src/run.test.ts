@@ -32,6 +32,14 @@ describe('run ids', () => {
     expect(new Set(ids).size).toBe(50);
   });
 
+  it('newRunId sorts by the millisecond it was made in, with 96 random bits after it', () => {
+    const earlier = newRunId(Date.parse('2026-03-01T00:00:00.000Z'));
+    const later = newRunId(Date.parse('2026-03-01T00:00:00.001Z'));
+    expect(earlier < later).toBe(true);
+    expect(earlier).toMatch(/^run_[0-9a-f]{36}$/);
+    expect(earlier.slice(0, 16)).toBe(`run_${Date.parse('2026-03-01T00:00:00.000Z').toString(16).padStart(12, '0')}`);
+  });
+
   it.each(['run_a', `run_${'a'.repeat(64)}`, 'run_0AbC'])('%s matches', (id) => {
     expect(RUN_ID_PATTERN.test(id)).toBe(true);
   });
