@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  apiRequest,
   type ServerProcess,
   startServerProcess,
   type TemporaryDirectory,
@@ -15,14 +16,8 @@ let server: ServerProcess;
 let base: string;
 
 async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'X-API-Key': KEY, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: the tests read whatever the server answered
-  const json: any = await res.json();
-  return { status: res.status, pid: (res.headers.get('x-request-id') ?? '').split('-')[0], body: json };
+  const answer = await apiRequest(base, KEY, method, path, body);
+  return { ...answer, pid: (answer.headers.get('x-request-id') ?? '').split('-')[0] };
 }
 
 beforeAll(async () => {

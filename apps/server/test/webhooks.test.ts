@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { signWebhook } from '@gyoza/domain';
 import {
+  apiRequest,
   type ServerProcess,
   startServerProcess,
   startWebhookReceiver,
@@ -34,17 +35,7 @@ async function startServer(): Promise<ServerProcess> {
   return server;
 }
 
-async function call(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'X-API-Key': KEY, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  // biome-ignore lint/suspicious/noExplicitAny: the tests read whatever the server answered
-  const json: any = res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
-  return { status: res.status, body: json };
-}
+const call = (base: string, method: string, path: string, body?: unknown) => apiRequest(base, KEY, method, path, body);
 
 async function createRuns(base: string, n: number): Promise<string[]> {
   const ids: string[] = [];

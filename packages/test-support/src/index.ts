@@ -8,7 +8,8 @@
  * - `commitWithoutApplying`: what a MongoDB writer that died between commit and apply leaves.
  * - `startWebhookReceiver`: a real HTTP receiver on 127.0.0.1 recording webhooks.
  * - `runNode`, `runNodeForJson`, `requireBuilt`, `freePort`, `waitFor`: child processes and waiting on conditions.
- * - `startServerProcess`: the built server as a child process on a free port, once it answers /health.
+ * - `startServerProcess`: the built server as a child process on a free port, once it answers /health;
+ *   `apiRequest`: one API request with a key, its answer parsed.
  * - `commitBusyboxImage`, `SCRIPT_CMD`: a local test image with a command of its own, made offline.
  *
  * The API test server (`startHarness`, `API_KEY`) is in `@gyoza/test-support/api-harness`, so that
@@ -36,7 +37,13 @@ export {
   type WaitOptions,
   waitFor,
 } from './processes';
-export { type ServerProcess, type ServerProcessOptions, startServerProcess } from './server-process';
+export {
+  type ApiAnswer,
+  apiRequest,
+  type ServerProcess,
+  type ServerProcessOptions,
+  startServerProcess,
+} from './server-process';
 export { describeStoreContract, type StoreHarness } from './store-contract';
 export {
   type ReceivedWebhook,

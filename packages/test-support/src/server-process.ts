@@ -61,3 +61,29 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   }
   return server;
 }
+
+export interface ApiAnswer {
+  status: number;
+  headers: Headers;
+  /** The parsed JSON when the server answered JSON, else the text. */
+  // biome-ignore lint/suspicious/noExplicitAny: the tests read whatever the server answered
+  body: any;
+}
+
+/** One API request to `base` with `apiKey`, the body sent as JSON. */
+export async function apiRequest(
+  base: string,
+  apiKey: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ApiAnswer> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'X-API-Key': apiKey, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const parsed = res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+  return { status: res.status, headers: res.headers, body: parsed };
+}
