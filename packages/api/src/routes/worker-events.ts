@@ -5,6 +5,7 @@ import {
   isGyozaError,
   NotFoundError,
   type OpRun,
+  type RunEventDraft,
   ValidationError,
   WORKER_ID_PATTERN,
   type WorkerEvent,
@@ -59,23 +60,31 @@ export const workerEventRoutes: RouteSpec[] = [
       const { events } = parseDto(ReportEventsDto, req.body, 'body');
       const workerId = req.params.id as string;
       const results: ReportResult[] = new Array(events.length);
-      const apply = async (i: number, item: Record<string, unknown>): Promise<ReportResult> => {
+      const errorResult = (runId: string | null, error: unknown): ReportResult => {
+        if (!isGyozaError(error)) throw error;
+        const body = {
+          code: error.code,
+          message: error.message,
+          ...(error.details?.length ? { details: error.details } : {}),
+        };
+        return { run_id: runId, status: httpStatusOf(error.code), error: body };
+      };
+      const parse = (i: number): { run_id: string; event: WorkerEvent } => {
+        const { run_id, ...event } = parseDto(ReportedEventDto, events[i], `events.${i}`);
+        if (event.worker_id !== undefined && event.worker_id !== workerId) {
+          throw ValidationError.field(`events.${i}.worker_id`, `must be the worker of the path (${workerId})`);
+        }
+        return { run_id, event: { ...event, worker_id: workerId } };
+      };
+      const apply = async (i: number): Promise<ReportResult> => {
+        const item = events[i] as Record<string, unknown>;
         const runId = typeof item.run_id === 'string' ? item.run_id : null;
         try {
-          const { run_id, ...event } = parseDto(ReportedEventDto, item, `events.${i}`);
-          if (event.worker_id !== undefined && event.worker_id !== workerId) {
-            throw ValidationError.field(`events.${i}.worker_id`, `must be the worker of the path (${workerId})`);
-          }
-          const run = await reportEvent(ctx, run_id, { ...event, worker_id: workerId });
+          const { run_id, event } = parse(i);
+          const run = await reportEvent(ctx, run_id, event);
           return { run_id, status: 200, state: run.state, current_attempt: run.current_attempt };
         } catch (error) {
-          if (!isGyozaError(error)) throw error;
-          const body = {
-            code: error.code,
-            message: error.message,
-            ...(error.details?.length ? { details: error.details } : {}),
-          };
-          return { run_id: runId, status: httpStatusOf(error.code), error: body };
+          return errorResult(runId, error);
         }
       };
       // A run's reports are applied in order; different runs' go side by side, so the store
@@ -87,10 +96,81 @@ export const workerEventRoutes: RouteSpec[] = [
       });
       await Promise.all(
         [...byRun.values()].map(async (indexes) => {
-          for (const i of indexes) results[i] = await apply(i, events[i] as Record<string, unknown>);
+          if (indexes.length > 1 && (await applyTogether(ctx, indexes, parse, errorResult, results))) return;
+          for (const i of indexes) results[i] = await apply(i);
         }),
       );
       res.json({ results });
     },
   },
 ];
+
+/**
+ * Several reports on one run in one batch (an agent's STARTED and COMPLETED), applied in
+ * order to one read of the run and saved as one transition: each report's events are
+ * appended as they would be one by one and each still gets its own result, but the run is
+ * read, written and committed once. Reports that fail (stale, wrong state) leave the run as
+ * the one before them left it, as they would alone. Answers false, having applied nothing,
+ * where one by one is the only faithful way: a report that does not parse (its own 400),
+ * only free-form lines (LOG and INFO are appended without a revision), or a run with a
+ * webhook (each delivery carries the run as its own event left it).
+ */
+async function applyTogether(
+  ctx: ApiContext,
+  indexes: number[],
+  parse: (i: number) => { run_id: string; event: WorkerEvent },
+  errorResult: (runId: string | null, error: unknown) => ReportResult,
+  results: ReportResult[],
+): Promise<boolean> {
+  let reports: { i: number; run_id: string; event: WorkerEvent }[];
+  try {
+    reports = indexes.map((i) => ({ i, ...parse(i) }));
+  } catch {
+    return false;
+  }
+  if (reports.every(({ event }) => event.type === 'LOG' || event.type === 'INFO')) return false;
+  const runId = reports[0]?.run_id as string;
+  let outcomes: ReportResult[] = [];
+  let oneByOne = false;
+  try {
+    const saved = await updateRun(
+      ctx.store.runs,
+      runId,
+      (run) => {
+        outcomes = [];
+        if (run.event_delivery.webhook_url !== undefined) {
+          oneByOne = true;
+          return { run, events: [] };
+        }
+        const now = ctx.clock();
+        let current = run;
+        const events: RunEventDraft[] = [];
+        for (const { event } of reports) {
+          try {
+            const step = applyWorkerEvent(current, event, now);
+            current = step.run;
+            events.push(...step.events);
+            outcomes.push({
+              run_id: runId,
+              status: 200,
+              state: current.state,
+              current_attempt: current.current_attempt,
+            });
+          } catch (error) {
+            outcomes.push(errorResult(runId, error));
+          }
+        }
+        return { run: current, events };
+      },
+      ctx.clock,
+    );
+    if (oneByOne) return false;
+    if (saved.run.state === 'PENDING' || isFinished(saved.run.state)) ctx.scheduler.notifyRunnable();
+  } catch (error) {
+    outcomes = reports.map(() => errorResult(runId, error));
+  }
+  reports.forEach(({ i }, k) => {
+    results[i] = outcomes[k] as ReportResult;
+  });
+  return true;
+}
