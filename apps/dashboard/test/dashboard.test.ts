@@ -226,6 +226,49 @@ it('shows live log lines and progress as a worker reports them, and cancels the 
   await visible(page.getByRole('button', { name: 'Retry' }));
 });
 
+it('shows that a run is pulling its image, live, on its page and in the runs table, until it starts', async () => {
+  const image = 'registry.local/gyoza/op:1';
+  const run = await client.createRun({ image, priority: 70 });
+  await claimAs('w-pull', run.id);
+  // What the agent posts while the engine pulls (docs/worker.md), at most once a second.
+  const report = (percent: number, done: number) =>
+    client.postEvent(run.id, {
+      type: 'INFO',
+      msg: `pulling ${image} ${percent}%`,
+      payload: { phase: 'pulling', image, done_bytes: done, total_bytes: 4_000_000, percent },
+    });
+  await report(42, 1_680_000);
+  expect(await client.getRun(run.id)).toMatchObject({
+    state: 'ASSIGNED',
+    phase: 'pulling',
+    pull_progress: { percent: 42 },
+  });
+  await signIn();
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  const pull = page.getByRole('region', { name: 'Image pull' });
+  await hasText(pull, `Pulling image ${image}… 42%`);
+  await hasText(pull, '1.6 MB of 3.8 MB');
+  const bar = pull.getByRole('progressbar', { name: 'Image pull progress' });
+  await hasAttribute(bar, 'aria-valuenow', '42');
+  await shot('run-pulling');
+  // A later report reaches the open page over the event stream.
+  await report(80, 3_200_000);
+  await hasAttribute(bar, 'aria-valuenow', '80');
+  await hasText(pull, '3.1 MB of 3.8 MB');
+
+  await page.getByRole('link', { name: 'Runs', exact: true }).click();
+  const row = page.getByRole('row').filter({ hasText: run.id });
+  await hasText(row, 'ASSIGNED');
+  await hasText(row, 'pulling 80%');
+  await row.getByRole('link', { name: run.id }).click();
+  await hasAttribute(bar, 'aria-valuenow', '80');
+  // STARTED comes after the pull: the notice goes and the run is RUNNING.
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-pull' } });
+  await hasText(page.getByRole('heading', { name: run.id }), 'RUNNING');
+  await eventually(async () => expect(await pull.count()).toBe(0));
+  await client.cancelRun(run.id);
+});
+
 it('says in plain words why a waiting run waits', async () => {
   await client.heartbeat({ worker_id: 'w-small', resources: { cpu_cores: 2, ram_mb: 2048, gpus: [] } });
   const run = await client.createRun({ image: 'busybox', constraints: { gpu_count: 1, vram_mb: 100_000 } });

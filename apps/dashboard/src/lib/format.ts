@@ -51,3 +51,16 @@ export function gpuLabel(gpu: { id: number; tags?: readonly string[] }): string 
   const tags = gpu.tags?.length ? ` · ${gpu.tags.join(' ')}` : '';
   return `GPU ${gpu.id}${tags} VRAM`;
 }
+
+/** 512 -> "512 B", 4_000_000 -> "3.8 MB" (binary units, as `formatMb`). */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const shown = unit === 0 || value >= 100 ? Math.round(value) : Number(value.toFixed(1));
+  return `${shown} ${units[unit]}`;
+}

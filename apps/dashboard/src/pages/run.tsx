@@ -6,6 +6,7 @@ import { ConfirmButton, ErrorNote, Json, ProgressBar, StateBadge } from '../comp
 import { logLines, searchLines, timelineByAttempt } from '../lib/events';
 import { formatTime } from '../lib/format';
 import { explainWaiting } from '../lib/pending';
+import { pullStatus } from '../lib/pull';
 import { useSession } from '../session';
 
 const LIFECYCLE = new Set(['LOG', 'INFO']);
@@ -57,6 +58,7 @@ export function RunPage() {
   const progress = events.filter((e) => e.type === 'PROGRESS').at(-1);
   const shownProgress = r.state === 'RUNNING' && progress ? Math.max(r.progress, Number(progress.msg)) : r.progress;
   const waiting = explainWaiting(r, formatTime);
+  const pull = pullStatus(r, events);
   return (
     <>
       <h1 className="run-title">
@@ -72,6 +74,13 @@ export function RunPage() {
         {r.retry_policy.max_attempts}
       </p>
       <ProgressBar value={shownProgress} label="Run progress" />
+      {pull && (
+        <section className="notice pull" aria-label="Image pull">
+          <p>{pull.headline}</p>
+          <ProgressBar value={pull.percent} label="Image pull progress" />
+          {pull.detail && <p className="muted">{pull.detail}</p>}
+        </section>
+      )}
       {waiting && (
         <section className="notice" aria-label="Why it waits">
           <p>{waiting.headline}</p>

@@ -1,16 +1,23 @@
-import type { RunState } from '@gyoza/client';
+import type { RunJson, RunState } from '@gyoza/client';
 import { RUN_STATES } from '@gyoza/domain';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { Empty, ErrorNote, ProgressBar, StateBadge } from '../components';
 import { formatAgo, formatDuration, isoFromLocalInput } from '../lib/format';
+import { pullStatus } from '../lib/pull';
 import { useSession } from '../session';
 
 const PAGE_SIZE = 25;
 const RUN_ID = /^run_[A-Za-z0-9]{1,64}$/;
 
 /** Filters live in the address (shareable, back button works); cursors of the pages seen, in state. */
+/** "pulling 42%" beside an ASSIGNED run's badge while its worker pulls the image. */
+function pulling(run: RunJson) {
+  const pull = pullStatus(run);
+  return pull ? <span className="phase" title={pull.headline}>{` pulling ${pull.percent}%`}</span> : null;
+}
+
 export function RunsPage() {
   const { client } = useSession();
   const navigate = useNavigate();
@@ -159,6 +166,7 @@ export function RunsPage() {
                   <td>{run.definition_id ? `${run.definition_id}@${run.definition_version}` : run.image}</td>
                   <td>
                     <StateBadge state={run.state} />
+                    {pulling(run)}
                   </td>
                   <td>
                     <ProgressBar value={run.progress} label={`${run.id} progress`} />
