@@ -349,7 +349,10 @@ export class MongoRunStore implements RunStore {
    */
   async commitGrouped(items: readonly { transition: Transition; now: Date }[]): Promise<(SavedTransition | null)[]> {
     if (items.length === 0) return [];
-    await Promise.all(items.map(({ transition }) => this.finishEventsOf(transition.run)));
+    const heads = new Map<string, number | undefined>();
+    await Promise.all(
+      items.map(async ({ transition }) => heads.set(transition.run.id, await this.eventsHead(transition.run))),
+    );
     const revisions = items.map(({ transition, now }) => revisionOf(transition, now));
     const lost = new Set<number>();
     try {
@@ -366,7 +369,7 @@ export class MongoRunStore implements RunStore {
       );
       // After `runs` shows the revisions, as `apply` does.
       const [inserted] = await Promise.all([
-        this.insertEventsGrouped(won),
+        this.insertEventsGrouped(won, heads),
         bumpClaimVersion(
           this.claimState.versions,
           won.some((r) => decodeRun(r.doc, r.rev).state === 'PENDING'),
@@ -390,18 +393,25 @@ export class MongoRunStore implements RunStore {
    * one unordered insert. A run whose insert collided (a concurrent appender took its index,
    * or another applier inserted the same event) goes through `insertEvents`, which retries.
    */
-  private async insertEventsGrouped(revisions: readonly RevisionDocument[]): Promise<Map<string, RunEvent[]>> {
+  private async insertEventsGrouped(
+    revisions: readonly RevisionDocument[],
+    heads: ReadonlyMap<string, number | undefined>,
+  ): Promise<Map<string, RunEvent[]>> {
     const last = new Map<string, number>();
-    if (await this.equalityPushedDown()) {
+    for (const [id, head] of heads) if (head !== undefined) last.set(id, head);
+    const unknown = revisions.filter((r) => !last.has(r.run_id));
+    if (unknown.length === 0) {
+      // Every head known by _id: no read of the events collection.
+    } else if (await this.equalityPushedDown()) {
       await Promise.all(
-        revisions.map(async ({ run_id }) => {
+        unknown.map(async ({ run_id }) => {
           const doc = await this.events.findOne({ run_id }, { index: 1 }).sort({ index: -1 }).lean();
           last.set(run_id, doc?.index ?? 0);
         }),
       );
     } else {
       const docs = await this.events
-        .find({ run_id: { $in: revisions.map((r) => r.run_id) } }, { run_id: 1, index: 1 })
+        .find({ run_id: { $in: unknown.map((r) => r.run_id) } }, { run_id: 1, index: 1 })
         .lean();
       for (const d of docs) last.set(d.run_id, Math.max(last.get(d.run_id) ?? 0, d.index));
     }
@@ -454,6 +464,33 @@ export class MongoRunStore implements RunStore {
     // After `runs` shows the revision, so a woken claim reads it.
     await bumpClaimVersion(this.claimState.versions, run.state === 'PENDING');
     return this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
+  }
+
+  /**
+   * `finishEventsOf`, answering the index of the last event of the revision `run` is at, read
+   * by its fixed `_id` (the one filter both FerretDB backends answer from an index; a read by
+   * `run_id` scans the collection on both), or undefined when there is none to read. Event
+   * indexes are always 1..last with no gap, so the index after it is never too high: a guess
+   * that can only collide (an event appended since), and then `insertEvents` reads and retries.
+   */
+  private async eventsHead(run: OpRun): Promise<number | undefined> {
+    if (run.rev < 2) {
+      // The first event of the run's creation (`createRun`), if it is in yet.
+      const created = await this.events.findById(`${run.id}:1:0`, { index: 1 }).lean();
+      return created?.index;
+    }
+    const revision = await this.revisions.findById(`${run.id}:${run.rev}`).lean();
+    const drafts: RunEventDraft[] = revision ? JSON.parse(revision.events) : [];
+    if (!revision || drafts.length === 0) return undefined;
+    const last = await this.events.findById(`${run.id}:${run.rev}:${drafts.length - 1}`, { index: 1 }).lean();
+    if (last) return last.index;
+    const inserted = await this.insertEvents(
+      decodeRun(revision.doc, revision.rev),
+      drafts,
+      revision.created_at,
+      revision.rev,
+    );
+    return inserted.at(-1)?.index;
   }
 
   /**
