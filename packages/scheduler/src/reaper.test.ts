@@ -1,13 +1,12 @@
-import { join } from 'node:path';
 import { assign, fail, type OpRun, start } from '@gyoza/domain';
 import { type Store, updateRun } from '@gyoza/store';
-import { openSqliteStore } from '@gyoza/store-sqlite';
 import {
   addRun,
   heartbeat as heartbeatOf,
+  ManualClock,
   newRun,
-  type TemporaryDirectory,
-  temporaryDirectory,
+  openTemporarySqliteStore,
+  type TemporarySqliteStore,
 } from '@gyoza/test-support';
 import { Scheduler } from './index';
 
@@ -15,25 +14,22 @@ const T0 = Date.UTC(2026, 0, 1);
 const TIMEOUT = 60;
 
 describe('the reaper after faults', () => {
-  let dir: TemporaryDirectory;
+  let temporary: TemporarySqliteStore;
   let store: Store;
-  let now: Date;
-  const clock = () => now;
-  const advance = (seconds: number) => {
-    now = new Date(now.getTime() + seconds * 1000);
-  };
+  const time = new ManualClock(T0);
+  const clock = time.now;
+  const advance = (seconds: number) => time.advance(seconds);
   const schedulers: Scheduler[] = [];
 
   beforeEach(async () => {
-    dir = temporaryDirectory('gyoza-reaper-');
-    store = await openSqliteStore({ path: join(dir.dir, 'gyoza.db') });
-    now = new Date(T0);
+    temporary = await openTemporarySqliteStore('gyoza-reaper-');
+    store = temporary.store;
+    time.reset();
   });
 
   afterEach(async () => {
     for (const s of schedulers.splice(0)) await s.stop();
-    await store.close();
-    dir.remove();
+    await temporary.close();
   });
 
   function scheduler(): Scheduler {
@@ -45,14 +41,14 @@ describe('the reaper after faults', () => {
   const heartbeat = (id: string) => heartbeatOf(id, { cpuCores: 4, ramMb: 4096 });
 
   async function runningOn(worker: string): Promise<OpRun> {
-    const run = await addRun(store, { retry_policy: { max_attempts: 3 } }, now);
-    await updateRun(store.runs, run.id, (r) => assign(r, { worker_id: worker, gpu_ids: [] }, now), clock);
-    return (await updateRun(store.runs, run.id, (r) => start(r, { worker_id: worker }, now), clock)).run;
+    const run = await addRun(store, { retry_policy: { max_attempts: 3 } }, clock());
+    await updateRun(store.runs, run.id, (r) => assign(r, { worker_id: worker, gpu_ids: [] }, clock()), clock);
+    return (await updateRun(store.runs, run.id, (r) => start(r, { worker_id: worker }, clock()), clock)).run;
   }
 
   it('after a server outage longer than the timeout, evicts no worker until it had a full timeout to heartbeat', async () => {
-    await store.workers.heartbeat(heartbeat('back'), now);
-    await store.workers.heartbeat(heartbeat('never'), now);
+    await store.workers.heartbeat(heartbeat('back'), clock());
+    await store.workers.heartbeat(heartbeat('never'), clock());
     const onBack = await runningOn('back');
     const onNever = await runningOn('never');
 
@@ -60,7 +56,7 @@ describe('the reaper after faults', () => {
     const restarted = scheduler();
     expect((await restarted.reap()).evicted).toEqual([]);
     advance(10);
-    await store.workers.heartbeat(heartbeat('back'), now);
+    await store.workers.heartbeat(heartbeat('back'), clock());
     advance(TIMEOUT - 10 - 1);
     expect((await restarted.reap()).evicted).toEqual([]);
     expect(await store.runs.getRun(onNever.id)).toMatchObject({ state: 'RUNNING' });
@@ -73,14 +69,14 @@ describe('the reaper after faults', () => {
   });
 
   it('logs and skips a run it cannot handle, and handles the others in the same pass', async () => {
-    await store.workers.heartbeat(heartbeat('gone'), now);
+    await store.workers.heartbeat(heartbeat('gone'), clock());
     const good = await runningOn('gone');
     // A run whose stored document lost its retry policy, as a bug or a hand edit could leave
     // it: deciding whether it may retry throws.
-    const broken = newRun({}, now);
+    const broken = newRun({}, clock());
     await store.runs.createRun(
       { ...broken, run: { ...broken.run, state: 'RUNNING', worker_id: 'gone', retry_policy: null as never } },
-      now,
+      clock(),
     );
     const errors: object[] = [];
     const logger = { debug() {}, info() {}, warn() {}, error: (obj: object) => errors.push(obj) };
@@ -97,7 +93,7 @@ describe('the reaper after faults', () => {
   });
 
   it('retries a run whose 44th failure used to compute an invalid retry time', async () => {
-    await store.workers.heartbeat(heartbeat('w'), now);
+    await store.workers.heartbeat(heartbeat('w'), clock());
     const s = scheduler();
     const run = await runningOn('w');
     // A policy stored before backoff had a cap: 2^43 seconds is past the last valid Date.
@@ -109,13 +105,13 @@ describe('the reaper after faults', () => {
         fail(
           { ...r, current_attempt: 44, attempts: r.attempts.map((a) => ({ ...a, attempt: 44 })), retry_policy: legacy },
           'boom',
-          now,
+          clock(),
         ),
       clock,
     );
-    expect(failed.run.not_before?.getTime()).toBe(now.getTime() + 3600 * 1000);
+    expect(failed.run.not_before?.getTime()).toBe(clock().getTime() + 3600 * 1000);
     advance(3601);
-    await store.workers.heartbeat(heartbeat('w'), now);
+    await store.workers.heartbeat(heartbeat('w'), clock());
     expect((await s.reap()).retried).toEqual([run.id]);
   });
 });

@@ -1,13 +1,12 @@
-import { join } from 'node:path';
 import { applyWorkerEvent, cancel, EMPTY_HELD_DIGEST, type Heartbeat, heldRunsDigest, type OpRun } from '@gyoza/domain';
 import { type Store, updateRun } from '@gyoza/store';
-import { openSqliteStore } from '@gyoza/store-sqlite';
 import {
   addRun,
   heartbeat as heartbeatOf,
+  ManualClock,
   newRun,
-  type TemporaryDirectory,
-  temporaryDirectory,
+  openTemporarySqliteStore,
+  type TemporarySqliteStore,
 } from '@gyoza/test-support';
 import { type HeartbeatResult, Scheduler } from './index';
 
@@ -15,26 +14,23 @@ const T0 = Date.UTC(2026, 0, 1);
 const REASON = 'worker w1 did not list the run in its heartbeat';
 
 describe('reconciliation by heartbeat', () => {
-  let dir: TemporaryDirectory;
+  let temporary: TemporarySqliteStore;
   let store: Store;
   let scheduler: Scheduler;
-  let now: Date;
-  const clock = () => now;
-  const advance = (seconds: number) => {
-    now = new Date(now.getTime() + seconds * 1000);
-  };
+  const time = new ManualClock(T0);
+  const clock = time.now;
+  const advance = (seconds: number) => time.advance(seconds);
 
   beforeEach(async () => {
-    dir = temporaryDirectory('gyoza-reconcile-');
-    store = await openSqliteStore({ path: join(dir.dir, 'gyoza.db') });
-    now = new Date(T0);
+    temporary = await openTemporarySqliteStore('gyoza-reconcile-');
+    store = temporary.store;
+    time.reset();
     scheduler = new Scheduler({ store, clock, workerTimeoutSeconds: 60 });
   });
 
   afterEach(async () => {
     await scheduler.stop();
-    await store.close();
-    dir.remove();
+    await temporary.close();
   });
 
   const beat = (running: string[] = [], id = 'w1'): Promise<HeartbeatResult> => {
@@ -59,12 +55,12 @@ describe('reconciliation by heartbeat', () => {
 
   async function started(run: OpRun): Promise<OpRun> {
     const report = { type: 'STARTED' as const, worker_id: run.worker_id, assignment_id: run.assignment_id };
-    return (await updateRun(store.runs, run.id, (r) => applyWorkerEvent(r, report, now), clock)).run;
+    return (await updateRun(store.runs, run.id, (r) => applyWorkerEvent(r, report, clock()), clock)).run;
   }
 
   it('hands back an ASSIGNED run the worker does not list, once it was assigned before the previous heartbeat', async () => {
     await beat();
-    await addRun(store, {}, now);
+    await addRun(store, {}, clock());
     const claimed = await claimOne();
 
     // Built before the claim's answer arrived: not listed, but the claim is newer than the
@@ -85,8 +81,8 @@ describe('reconciliation by heartbeat', () => {
 
   it('keeps runs the worker lists, and fails a RUNNING run it stopped listing as WORKER_LOST with a retry', async () => {
     await beat();
-    await addRun(store, { retry_policy: { max_attempts: 2 } }, now);
-    await addRun(store, { retry_policy: { max_attempts: 2 } }, now);
+    await addRun(store, { retry_policy: { max_attempts: 2 } }, clock());
+    await addRun(store, { retry_policy: { max_attempts: 2 } }, clock());
     const kept = await started(await claimOne());
     const dropped = await started(await claimOne());
     await beat([kept.id, dropped.id]);
@@ -107,10 +103,10 @@ describe('reconciliation by heartbeat', () => {
   it('answers in stop_runs the listed runs that are not the worker’s: cancelled, finished, elsewhere, unknown', async () => {
     await beat();
     await beat([], 'w2');
-    await addRun(store, {}, now);
-    await addRun(store, {}, now);
+    await addRun(store, {}, clock());
+    await addRun(store, {}, clock());
     const cancelled = await claimOne();
-    await updateRun(store.runs, cancelled.id, (r) => cancel(r, now), clock);
+    await updateRun(store.runs, cancelled.id, (r) => cancel(r, clock()), clock);
     const elsewhere = await claimOne('w2');
     const result = await beat([cancelled.id, elsewhere.id, 'run_unknown']);
     expect(result.stop_runs.sort()).toEqual([cancelled.id, elsewhere.id, 'run_unknown'].sort());
@@ -119,16 +115,16 @@ describe('reconciliation by heartbeat', () => {
 
   it('takes nothing back on a worker’s first heartbeat, and settles at its second', async () => {
     // A run stored as assigned to a worker id the server has no record of.
-    const orphan = newRun({}, now);
-    const run = { ...orphan.run, state: 'ASSIGNED' as const, worker_id: 'w1', assigned_at: now };
-    await store.runs.createRun({ ...orphan, run }, now);
+    const orphan = newRun({}, clock());
+    const run = { ...orphan.run, state: 'ASSIGNED' as const, worker_id: 'w1', assigned_at: clock() };
+    await store.runs.createRun({ ...orphan, run }, clock());
     expect((await beat()).unassigned).toEqual([]);
     expect((await beat()).unassigned).toEqual([orphan.run.id]);
   });
 
   it('counts a run stored without an assignment time (before this field existed) as old', async () => {
     await beat();
-    const legacy = newRun({}, now);
+    const legacy = newRun({}, clock());
     const {
       assigned_at: _at,
       assignment_id: _id,
@@ -140,14 +136,14 @@ describe('reconciliation by heartbeat', () => {
       assigned_at: undefined,
       assignment_id: undefined,
     };
-    await store.runs.createRun({ ...legacy, run }, now);
+    await store.runs.createRun({ ...legacy, run }, clock());
     const result = await beat();
     expect(result.unassigned).toEqual([legacy.run.id]);
   });
 
   it('judges a run claimed again by the same worker by its new claim', async () => {
     await beat();
-    await addRun(store, {}, now);
+    await addRun(store, {}, clock());
     const first = await claimOne();
     await beat();
     await beat(); // the first claim is taken back here
@@ -164,8 +160,8 @@ describe('reconciliation by heartbeat', () => {
 
   it('takes a matching held digest for the list: nothing reconciled, running_ops read as the held runs', async () => {
     expect((await beatByDigest()).digest).toEqual({ held: EMPTY_HELD_DIGEST, running_ops_wanted: false });
-    await addRun(store, {}, now);
-    await addRun(store, {}, now);
+    await addRun(store, {}, clock());
+    await addRun(store, {}, clock());
     const a = await started(await claimOne());
     const b = await claimOne();
     await beat([a.id, b.id]);
@@ -178,7 +174,7 @@ describe('reconciliation by heartbeat', () => {
 
   it('takes nothing back on a differing digest and asks for the list, which the next heartbeat settles', async () => {
     await beat();
-    await addRun(store, { retry_policy: { max_attempts: 2 } }, now);
+    await addRun(store, { retry_policy: { max_attempts: 2 } }, clock());
     const dropped = await started(await claimOne());
     await beat([dropped.id]);
 
@@ -196,7 +192,7 @@ describe('reconciliation by heartbeat', () => {
 
   it('reconciles a list as always when a heartbeat sends both a list and a digest', async () => {
     await beat();
-    await addRun(store, {}, now);
+    await addRun(store, {}, clock());
     const claimed = await claimOne();
     await beat([claimed.id]);
     advance(1);

@@ -4,7 +4,8 @@
  * - `describeStoreContract`, `StoreHarness`, `fitPlanner`: the behaviour every store adapter must have.
  * - `heartbeat`, `WorkerShape`, `newRun`, `addRun`: worker and run fixtures.
  * - `expectWorkersFilled`: the capacity check every claim-race test ends with.
- * - `temporaryDirectory`, `temporaryMongoDatabase`, `mongoTestUri`: a fresh database per test.
+ * - `temporaryDirectory`, `temporaryMongoDatabase`, `mongoTestUri`, `openTemporarySqliteStore`: a fresh database per test.
+ * - `ManualClock`: time that moves only when the test says so.
  * - `commitWithoutApplying`: what a MongoDB writer that died between commit and apply leaves.
  * - `startWebhookReceiver`: a real HTTP receiver on 127.0.0.1 recording webhooks.
  * - `runNode`, `runNodeForJson`, `requireBuilt`, `freePort`, `waitFor`: child processes and waiting on conditions.
@@ -16,6 +17,7 @@
  * store tests do not load the HTTP stack.
  */
 export { expectWorkersFilled } from './capacity';
+export { ManualClock, openTemporarySqliteStore, type TemporarySqliteStore } from './clock';
 export {
   mongoTestUri,
   type TemporaryDirectory,
