@@ -3,6 +3,7 @@ import { type FieldIssue, ValidationError } from '@gyoza/domain';
 import { plainToInstance } from 'class-transformer';
 import {
   type ValidationError as ClassValidationError,
+  getMetadataStorage,
   ValidateBy,
   type ValidationOptions,
   validateSync,
@@ -10,6 +11,74 @@ import {
 import { checkJsonLimits, uncleanTextReason } from './json-limits';
 
 type Dto<T> = new () => T;
+
+/** The two lookups of class-validator's metadata storage that every validation makes. */
+interface MetadataLookups {
+  getTargetValidationMetadatas(
+    target: object,
+    schema: string,
+    always: boolean,
+    strictGroups: boolean,
+    groups?: string[],
+  ): object[];
+  groupByPropertyName(metadatas: object[]): Record<string, object[]>;
+  addValidationMetadata(metadata: object): void;
+  addConstraintMetadata(metadata: object): void;
+}
+
+/**
+ * class-validator looks a DTO's rules up again on every validation (of it and of each nested
+ * DTO): it walks every registered class for the ones the DTO extends, then groups the rules
+ * by property. The rules only change when a decorator runs, at class definition, so both
+ * answers are kept per DTO (without groups, which gyoza does not use) and dropped whenever a
+ * rule is added: a batch report's item validates in about a third of the time, a POST /runs
+ * body in about two thirds.
+ */
+function keepValidationLookups(): void {
+  const storage = getMetadataStorage() as unknown as MetadataLookups;
+  const lookup = storage.getTargetValidationMetadatas.bind(storage);
+  const group = storage.groupByPropertyName.bind(storage);
+  const addValidation = storage.addValidationMetadata.bind(storage);
+  const addConstraint = storage.addConstraintMetadata.bind(storage);
+  const kept = new Map<string, Map<unknown, object[]>>();
+  let grouped = new WeakMap<object[], Record<string, object[]>>();
+  const forget = () => {
+    kept.clear();
+    grouped = new WeakMap();
+  };
+  storage.addValidationMetadata = (metadata) => {
+    forget();
+    addValidation(metadata);
+  };
+  storage.addConstraintMetadata = (metadata) => {
+    forget();
+    addConstraint(metadata);
+  };
+  storage.getTargetValidationMetadatas = (target, schema, always, strictGroups, groups) => {
+    if (groups?.length) return lookup(target, schema, always, strictGroups, groups);
+    const key = `${schema}\u0000${always}\u0000${strictGroups}`;
+    let byTarget = kept.get(key);
+    if (!byTarget) {
+      byTarget = new Map();
+      kept.set(key, byTarget);
+    }
+    let metadatas = byTarget.get(target);
+    if (!metadatas) {
+      metadatas = lookup(target, schema, always, strictGroups, groups);
+      byTarget.set(target, metadatas);
+    }
+    return metadatas;
+  };
+  storage.groupByPropertyName = (metadatas) => {
+    let byProperty = grouped.get(metadatas);
+    if (!byProperty) {
+      byProperty = group(metadatas);
+      grouped.set(metadatas, byProperty);
+    }
+    return byProperty;
+  };
+}
+keepValidationLookups();
 
 /** A DTO whose rules span fields (an event's payload depends on its type). */
 export interface CrossFieldChecked {
