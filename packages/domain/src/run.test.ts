@@ -27,9 +27,11 @@ const def = defineOp(
 
 describe('run ids', () => {
   it('newRunId matches RUN_ID_PATTERN and does not repeat', () => {
-    const ids = Array.from({ length: 50 }, newRunId);
+    // More than one draw of the random pool (256 ids).
+    const ids = Array.from({ length: 600 }, () => newRunId());
     for (const id of ids) expect(id).toMatch(RUN_ID_PATTERN);
-    expect(new Set(ids).size).toBe(50);
+    expect(new Set(ids).size).toBe(600);
+    expect(new Set(ids.map((id) => id.slice(-24))).size).toBe(600);
   });
 
   it('newRunId sorts by the millisecond it was made in, with 96 random bits after it', () => {
