@@ -308,15 +308,23 @@ it('on SIGTERM stops claiming, lets runs finish within the grace period, then st
       '--grace-seconds',
       '3',
     ],
-    { stdio: 'ignore' },
+    // Its log (pino lines on stdout) says when it has taken the signal.
+    { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   children.push(child);
+  let log = '';
+  child.stdout?.on('data', (chunk) => {
+    log += chunk;
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const short = await submit('sleep 1; echo short done', {}, 1);
   const long = await submit('echo long; sleep 60', {}, 1);
   await inState(short.id, 'RUNNING');
   await inState(long.id, 'RUNNING');
   child.kill('SIGTERM');
+  // A run submitted before the agent has read the signal is a run like any other: its pending
+  // long-poll claim may take it and run it. So this one is submitted once it drains.
+  await waitFor('the agent to drain', async () => (log.includes('"msg":"agent draining"') ? true : undefined));
   const later = await submit('echo too late');
 
   const sentAt = Date.now();
@@ -329,7 +337,7 @@ it('on SIGTERM stops claiming, lets runs finish within the grace period, then st
   expect(stopped).toMatchObject({ state: 'FAILED' });
   expect(stopped.error_message).toContain('worker shutting down');
   expect(await containersOf('w-term')).toEqual([]);
-  // A run submitted as the signal arrives may still be handed to the agent by a claim it is
+  // A run submitted as the agent drains may still be handed to it by the claim it is
   // abandoning; the agent hands it back before it exits (or the server does, when the claim's
   // answer is not delivered), so it is PENDING the moment the agent is gone. It never runs there.
   const back = await client.getRun(later.id);
