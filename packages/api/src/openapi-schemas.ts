@@ -306,7 +306,8 @@ export const RESPONSE_SCHEMAS = {
         description: "The held_digest sent differs from the server's: list running_ops in the next heartbeat",
       },
     },
-    ['evicted_at', 'images'],
+    // running_ops is left out of the answer to a heartbeat that sent held_digest.
+    ['evicted_at', 'images', 'running_ops'],
   ),
   WorkerOp: workerOp,
   ClaimAnswer: object({ ops: arrayOf(ref('WorkerOp')) }),

@@ -52,6 +52,21 @@ export function workerJson(worker: Worker, reservations: Parameters<typeof freeC
   return { ...worker, free: freeCapacity(worker, reservations) };
 }
 
+/**
+ * The worker without `running_ops`, which is not read: the answer to a heartbeat that sent a
+ * held digest, whose run ids are the runs the server holds (`GET /workers` lists them), so
+ * that the answer costs the same with thousands of held runs as with none.
+ */
+export function workerJsonWithoutRuns(
+  worker: Worker,
+  reservations: Parameters<typeof freeCapacity>[1],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(worker) as (keyof Worker)[]) if (key !== 'running_ops') out[key] = worker[key];
+  out.free = freeCapacity(worker, reservations);
+  return out;
+}
+
 /** What a claim hands a worker: what it needs to run the op, and the assignment its reports name. */
 export function workerOpJson(run: OpRun): Record<string, unknown> {
   const op: Record<string, unknown> = {

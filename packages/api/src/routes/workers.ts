@@ -4,7 +4,7 @@ import { ClaimQuery } from '../dto/run.dto';
 import { HeartbeatDto } from '../dto/worker.dto';
 import { uncleanTextReason } from '../json-limits';
 import type { RouteSpec } from '../route';
-import { workerJson, workerOpJson } from '../serialize';
+import { workerJson, workerJsonWithoutRuns, workerOpJson } from '../serialize';
 import { parseDto } from '../validation';
 
 function workerId(value: unknown, field = 'worker_id'): string {
@@ -72,7 +72,7 @@ export const workerRoutes: RouteSpec[] = [
       // The server's digest in every answer: an agent sends digests only to a server that answers one.
       const held = digest?.held ?? (await heldDigestOf(ctx.store.runs, worker.id));
       res.json({
-        ...workerJson(worker, reservations),
+        ...(byDigest ? workerJsonWithoutRuns(worker, reservations) : workerJson(worker, reservations)),
         stop_runs,
         held_digest: held,
         running_ops_wanted: digest?.running_ops_wanted ?? false,
