@@ -73,3 +73,31 @@ it('refuses bad options by name and creates nothing', async () => {
   await expect(openSqliteStore({ path, busyTimeoutMs: 1.5 })).rejects.toThrow('busyTimeoutMs');
   expect(existsSync(join(dir, 'never'))).toBe(false);
 });
+
+it('drops the pending index no claim reads (step 8) and keeps the one by shape that claims walk', () => {
+  const db = new Database(join(dir, 'gyoza.db'));
+  const indexes = () =>
+    db
+      .prepare<[], string>(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'runs_pending%' ORDER BY name",
+      )
+      .pluck()
+      .all();
+  try {
+    migrate(db, new Date(0), 7);
+    expect(indexes()).toEqual(['runs_pending', 'runs_pending_shape']);
+    migrate(db);
+    expect(indexes()).toEqual(['runs_pending_shape']);
+    const plan = db
+      .prepare<[], { detail: string }>(
+        "EXPLAIN QUERY PLAN SELECT doc, rev FROM runs INDEXED BY runs_pending_shape WHERE state = 'PENDING' AND shape = 'x' ORDER BY priority DESC, created_at, id LIMIT 8",
+      )
+      .all()
+      .map((row) => row.detail)
+      .join('\n');
+    expect(plan).toContain('runs_pending_shape');
+    expect(plan).not.toContain('TEMP B-TREE');
+  } finally {
+    db.close();
+  }
+});
