@@ -34,7 +34,7 @@ import {
   statesOf,
   totalsAsReservations,
 } from '@gyoza/store';
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database, Statement, Transaction } from 'better-sqlite3';
 import type { SqliteDeliveryStore } from './delivery-store';
 import { decodeEvent, type EventRow } from './event-row';
 import { workerOfRow } from './worker-store';
@@ -68,6 +68,8 @@ interface RunRow {
   rev: number;
 }
 
+type Outcome = { value: unknown } | { error: unknown };
+
 interface QueuedWrite {
   write(): unknown;
   resolve(value: unknown): void;
@@ -97,6 +99,8 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private queuedWrites: QueuedWrite[] = [];
   /** Runs a write inside `commitWrites`' transaction, so as a savepoint of its own. */
   private readonly savepoint: (write: () => unknown) => unknown;
+  /** `commitWrites`' transaction, made once: each write in its savepoint, its outcome kept. */
+  private readonly commitBatch: Transaction<(batch: QueuedWrite[], outcomes: Outcome[]) => void>;
 
   constructor(
     private readonly db: Database,
@@ -121,6 +125,15 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     );
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
     this.savepoint = db.transaction((write: () => unknown) => write());
+    this.commitBatch = db.transaction((batch: QueuedWrite[], outcomes: Outcome[]) => {
+      for (const { write } of batch) {
+        try {
+          outcomes.push({ value: this.savepoint(write) });
+        } catch (error) {
+          outcomes.push({ error });
+        }
+      }
+    });
     this.selectPendingFirst = db.prepare(pendingSql(''));
     this.selectPendingAfter = db.prepare(
       pendingSql('AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'),
@@ -160,7 +173,8 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       }
       const run = { ...transition.run, rev: 1 };
       this.insertRun.run(this.row(run));
-      this.appendDrafts(run, transition.events, now);
+      // A run just inserted has no events yet: its first is index 1, with no MAX(idx) to read.
+      this.appendDrafts(run, transition.events, now, 0);
       return { run, created: true };
     });
   }
@@ -183,25 +197,15 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private commitWrites(): void {
     const batch = this.queuedWrites;
     this.queuedWrites = [];
-    const outcomes: ({ value: unknown } | { error: unknown })[] = [];
+    const outcomes: Outcome[] = [];
     try {
-      this.db
-        .transaction(() => {
-          for (const { write } of batch) {
-            try {
-              outcomes.push({ value: this.savepoint(write) });
-            } catch (error) {
-              outcomes.push({ error });
-            }
-          }
-        })
-        .immediate();
+      this.commitBatch.immediate(batch, outcomes);
     } catch (error) {
       for (const queued of batch) queued.reject(error);
       return;
     }
     batch.forEach((queued, i) => {
-      const outcome = outcomes[i] as { value: unknown } | { error: unknown };
+      const outcome = outcomes[i] as Outcome;
       if ('value' in outcome) queued.resolve(outcome.value);
       else queued.reject(outcome.error);
     });
@@ -380,9 +384,9 @@ export class SqliteRunStore implements RunStore, ClaimStore {
    * Must run inside a write transaction: the next index is read and used under one lock, and
    * the outbox entries of the events (`run` as they leave it) commit with them.
    */
-  private appendDrafts(run: OpRun, drafts: readonly RunEventDraft[], now: Date): RunEvent[] {
+  private appendDrafts(run: OpRun, drafts: readonly RunEventDraft[], now: Date, lastIndex?: number): RunEvent[] {
     const runId = run.id;
-    let index = this.lastIndex.get(runId)?.last ?? 0;
+    let index = lastIndex ?? this.lastIndex.get(runId)?.last ?? 0;
     const events = drafts.map((draft) => {
       index += 1;
       const event: RunEvent = { ...draft, run_id: runId, index, created_at: now };
