@@ -4,6 +4,7 @@ const { spawn } = require('node:child_process');
 const net = require('node:net');
 const path = require('node:path');
 const { GyozaClient } = require('../../packages/client');
+const { heldRunsDigest } = require('../../packages/domain');
 
 const ROOT = path.join(__dirname, '..', '..');
 const SERVER_MAIN = path.join(ROOT, 'apps', 'server', 'dist', 'main.js');
@@ -139,8 +140,8 @@ class ClaimCuttingProxy {
 }
 
 /**
- * A worker written in a few lines over @gyoza/client, as the agent behaves: heartbeats listing
- * what it runs, claims, STARTED/COMPLETED naming its assignment, stops what the server says.
+ * A worker written in a few lines over @gyoza/client, as the agent behaves: heartbeats with the
+ * digest of what it runs (listing it when the server asks), claims, STARTED/COMPLETED naming its assignment, stops what the server says.
  * Each execution it performs is recorded as [run, start, end] for the overlap check.
  */
 class ScriptedWorker {
@@ -172,11 +173,15 @@ class ScriptedWorker {
   async beatLoop() {
     while (this.alive) {
       try {
+        // As the agent: the digest of what it runs, the ids when the server asks (or has not
+        // answered a digest of its own yet).
+        const ids = [...this.running.keys()];
         const answer = await this.client.heartbeat({
           worker_id: this.id,
           resources: { cpu_cores: 4, ram_mb: 4096, gpus: [] },
-          running_ops: [...this.running.keys()],
+          ...(this.listNext === false ? { held_digest: heldRunsDigest(ids) } : { running_ops: ids }),
         });
+        this.listNext = answer.held_digest === undefined || answer.running_ops_wanted === true;
         for (const id of answer.stop_runs) this.running.get(id)?.abort();
       } catch {
         // the server is away: try again at the next beat

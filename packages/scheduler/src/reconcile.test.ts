@@ -182,6 +182,8 @@ describe('reconciliation by heartbeat', () => {
     const differing = await beatByDigest([]);
     expect(differing.digest).toEqual({ held: heldRunsDigest([dropped.id]), running_ops_wanted: true });
     expect(differing).toMatchObject({ stop_runs: [], unassigned: [], lost: [] });
+    // Unknown until listed, not the held run the worker may not have.
+    expect((await store.workers.getWorker('w1'))?.running_ops).toEqual([]);
     expect(await store.runs.getRun(dropped.id)).toMatchObject({ state: 'RUNNING', worker_id: 'w1' });
 
     const listed = await beat([]);

@@ -236,14 +236,18 @@ export class Scheduler {
   /**
    * A heartbeat that sends the digest of the runs the worker runs (`heldRunsDigest`) instead
    * of their ids. Equal to the server's: the worker runs what the server holds on it, nothing
-   * to reconcile, O(1) whatever it holds. Different: nothing is taken back on a digest (a
-   * claim's answer may still be on its way); the answer asks for the list, which the next
-   * heartbeat brings and `reconcileWorker` settles as always.
+   * to reconcile, O(1) whatever it holds; its `running_ops` read as the held runs. Different:
+   * nothing is taken back on a digest (a claim's answer may still be on its way) and its
+   * `running_ops` are empty, unknown, rather than the held runs it may not have; the answer
+   * asks for the list, which the next heartbeat brings and `reconcileWorker` settles as always.
    */
   private async heartbeatWithDigest(heartbeat: Heartbeat, digest: string): Promise<HeartbeatResult> {
     const now = this.clock();
-    const worker = await this.store.workers.heartbeat({ ...heartbeat, running_ops: undefined }, now);
-    const held = await heldDigestOf(this.store.runs, worker.id);
+    const held = await heldDigestOf(this.store.runs, heartbeat.worker_id);
+    const worker = await this.store.workers.heartbeat(
+      { ...heartbeat, running_ops: held === digest ? undefined : [] },
+      now,
+    );
     this.imageHolders.noteWorker(worker);
     this.notifyRunnable();
     return {
