@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
 import { dirname, join } from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -23,8 +24,10 @@ export interface DashboardOptions {
  * The API app with the dashboard in front of it: its files at `/ui` (any other path under
  * `/ui` gets index.html, for the app's own routes) and `/` redirecting there. These files
  * are public, like any login page: every API call the dashboard makes still needs the key.
+ * Requests for any other path go straight to the API app, as the front app would have sent
+ * them, without passing through a second Express app first (~5 us a request).
  */
-export function withDashboard(api: Express, options: DashboardOptions = {}): Express {
+export function withDashboard(api: Express, options: DashboardOptions = {}): RequestListener {
   const directory = options.directory ?? dashboardDirectory();
   const index = directory === undefined ? undefined : join(directory, 'index.html');
   const built = index !== undefined && existsSync(index);
@@ -70,5 +73,20 @@ export function withDashboard(api: Express, options: DashboardOptions = {}): Exp
   }
   root.use('/ui', ui);
   root.use(api);
-  return root;
+  return (req, res) => {
+    if (forDashboard(req.url ?? '/')) root(req, res);
+    else api(req, res);
+  };
+}
+
+/**
+ * The requests the front app answers itself (Express matches paths case-insensitively): `/`
+ * and `/ui`, `/ui/...`; a request target that is not a plain path (absolute form, `*`) is
+ * left to it too, which hands the API what is not its own.
+ */
+function forDashboard(url: string): boolean {
+  if (!url.startsWith('/')) return true;
+  const query = url.indexOf('?');
+  const path = (query === -1 ? url : url.slice(0, query)).toLowerCase();
+  return path === '/' || path === '' || path === '/ui' || path.startsWith('/ui/');
 }
