@@ -147,14 +147,18 @@ export function newRunId(now = Date.now()): string {
  * ids at a time (as node's `randomUUID` does): ~0.3 us an id instead of ~2 us for a
  * `randomBytes(12)` call each.
  */
-const RANDOM_POOL = Buffer.alloc(12 * 256);
-let randomOffset = RANDOM_POOL.length;
+const RANDOM_POOL_BYTES = 12 * 256;
+// Allocated at the first id, not when the module loads: the dashboard bundles this module for
+// the browser, which has no Buffer (and makes no ids).
+let randomPool: Buffer | undefined;
+let randomOffset = RANDOM_POOL_BYTES;
 function random96(): string {
-  if (randomOffset === RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL);
+  if (randomPool === undefined || randomOffset === RANDOM_POOL_BYTES) {
+    randomPool ??= Buffer.alloc(RANDOM_POOL_BYTES);
+    randomFillSync(randomPool);
     randomOffset = 0;
   }
-  const hex = RANDOM_POOL.toString('hex', randomOffset, randomOffset + 12);
+  const hex = randomPool.toString('hex', randomOffset, randomOffset + 12);
   randomOffset += 12;
   return hex;
 }
