@@ -251,7 +251,8 @@ it('shows that a run is pulling its image, live, on its page and in the runs tab
   const bar = pull.getByRole('progressbar', { name: 'Image pull progress' });
   await hasAttribute(bar, 'aria-valuenow', '42');
   await shot('run-pulling');
-  // A later report reaches the open page over the event stream.
+  // A later report reaches the open page without a reload (from the event stream, or the run
+  // polled every 5 s: lib/pull.test.ts checks that the stream's newer report wins).
   await report(80, 3_200_000);
   await hasAttribute(bar, 'aria-valuenow', '80');
   await hasText(pull, '3.1 MB of 3.8 MB');
