@@ -323,6 +323,36 @@ it('commits transitions together, each winning or losing on its own revision', a
   ]);
 });
 
+it("sees the room a run freed since the worker's last claim", async () => {
+  const w = await worker('w1', 1);
+  const first = await pending(1, 0);
+  const second = await pending(1, 1);
+  const claim = () => store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() });
+  expect((await claim()).map((r) => r.id)).toEqual([first.id]);
+  // Freed since: a claim that planned on what the last one left would find no room.
+  await store.runs.saveTransition(cancel((await store.runs.getRun(first.id)) as OpRun, T), T);
+  expect((await claim()).map((r) => r.id)).toEqual([second.id]);
+  expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations('w1')))).toBe(true);
+});
+
+it('keeps no reservations across a claim another process made for the same worker', async () => {
+  const other = await openMongoStore({ uri, dbName });
+  try {
+    const w = await worker('w1', 2);
+    for (let i = 0; i < 3; i++) await pending(1, i);
+    const claim = (s: Store) => s.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() });
+    expect(await claim(store)).toHaveLength(1);
+    // Another process takes the claim lock and fills the worker's second slot.
+    expect(await claim(other)).toHaveLength(1);
+    // Planned on what this process last saw (one run held), a third run would fit: it must not.
+    expect(await claim(store)).toEqual([]);
+    expect(await store.runs.listReservations('w1')).toHaveLength(2);
+    expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations('w1')))).toBe(true);
+  } finally {
+    await other.close();
+  }
+});
+
 it('leaves no token per claim behind', async () => {
   await worker('w1', 8);
   for (let i = 0; i < 6; i++) await pending(1, i);
