@@ -113,7 +113,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       @idempotency_key, @rev, @cpu_milli, @ram_mb, @vram_mb, @gpu_count, @shape, @timeout_at, @doc)`);
     this.updateRow = db.prepare(`UPDATE runs SET state = @state, priority = @priority, worker_id = @worker_id,
       not_before = @not_before, rev = @rev, cpu_milli = @cpu_milli, ram_mb = @ram_mb, vram_mb = @vram_mb,
-      gpu_count = @gpu_count, shape = @shape, timeout_at = @timeout_at, doc = @doc WHERE id = @id`);
+      gpu_count = @gpu_count, shape = @shape, timeout_at = @timeout_at, doc = @doc WHERE id = @id AND rev = @rev - 1`);
     this.selectRun = db.prepare('SELECT doc, rev FROM runs WHERE id = ?');
     this.selectRev = db.prepare('SELECT rev FROM runs WHERE id = ?');
     this.selectByKey = db.prepare('SELECT doc, rev FROM runs WHERE idempotency_key = ?');
@@ -372,11 +372,13 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   /** Must run inside a write transaction. */
   private save(transition: Transition, now: Date): SavedTransition {
     const { run } = transition;
-    const stored = this.selectRev.get(run.id);
-    if (!stored) throw new NotFoundError('run', run.id);
-    if (stored.rev !== run.rev) throw new ConcurrentModificationError(run.id);
     const next = { ...run, rev: run.rev + 1 };
-    this.updateRow.run(this.row(next));
+    // Written only at the revision the transition was computed from; otherwise nothing
+    // changed, and the revision is read to tell a missing run from a newer one.
+    if (this.updateRow.run(this.row(next)).changes === 0) {
+      if (!this.selectRev.get(run.id)) throw new NotFoundError('run', run.id);
+      throw new ConcurrentModificationError(run.id);
+    }
     return { run: next, events: this.appendDrafts(next, transition.events, now) };
   }
 
