@@ -33,15 +33,16 @@ describe('reconciliation by heartbeat', () => {
     await temporary.close();
   });
 
+  // Two seconds between heartbeats: more than RECONCILE_GRACE_MS (1 s) has passed at each.
   const beat = (running: string[] = [], id = 'w1'): Promise<HeartbeatResult> => {
-    advance(1);
+    advance(2);
     const hb: Heartbeat = { ...heartbeatOf(id, { cpuCores: 4, ramMb: 4096 }), running_ops: running };
     return scheduler.heartbeat(hb);
   };
 
   /** A heartbeat that sends the digest of `running` instead of the ids. */
   const beatByDigest = (running: string[] = [], id = 'w1'): Promise<HeartbeatResult> => {
-    advance(1);
+    advance(2);
     const { running_ops: _list, ...hb } = heartbeatOf(id, { cpuCores: 4, ramMb: 4096 });
     return scheduler.heartbeat(hb, { heldDigest: heldRunsDigest(running) });
   };
@@ -77,6 +78,22 @@ describe('reconciliation by heartbeat', () => {
     expect(await store.runs.listReservations('w1')).toEqual([]);
     const events = await store.runs.listEvents(claimed.id);
     expect(events.at(-1)).toMatchObject({ type: 'UNASSIGNED', msg: REASON, payload: { worker_id: 'w1' } });
+  });
+
+  it('takes back nothing assigned within the grace, even after a previous heartbeat handled late', async () => {
+    await beat();
+    await addRun(store, {}, clock());
+    const claimed = await claimOne();
+    // The last heartbeat of a process that restarted under the same id, sent before the claim
+    // and handled after it; then the new process's, also built before the claim's answer.
+    advance(0.5);
+    await scheduler.heartbeat({ ...heartbeatOf('w1', { cpuCores: 4, ramMb: 4096 }), running_ops: [] });
+    advance(0.5);
+    const late = await scheduler.heartbeat({ ...heartbeatOf('w1', { cpuCores: 4, ramMb: 4096 }), running_ops: [] });
+    expect(late.unassigned).toEqual([]);
+    expect(await store.runs.getRun(claimed.id)).toMatchObject({ state: 'ASSIGNED', worker_id: 'w1' });
+    // Past the grace, a heartbeat that still does not list it settles it.
+    expect((await beat()).unassigned).toEqual([claimed.id]);
   });
 
   it('keeps runs the worker lists, and fails a RUNNING run it stopped listing as WORKER_LOST with a retry', async () => {
