@@ -186,8 +186,10 @@ export class WorkerAgent implements RunningWorker {
    * A restart under the same id: the server may think this worker holds runs an earlier agent
    * claimed (their containers are gone with the orphans). The first heartbeat says the truth,
    * that it runs none, and reconciliation takes back those assigned before the earlier agent's
-   * last heartbeat; a second one at once settles those claimed after it, since this agent has
-   * claimed nothing yet. Nothing waits for the worker timeout.
+   * last heartbeat; the next ones settle those claimed after it, since this agent has claimed
+   * nothing yet (the server takes back only runs assigned at least about a second before a
+   * heartbeat, so they repeat every half second while the server still gives it runs, for a few
+   * seconds at most). Nothing waits for the worker timeout.
    */
   private async settleInheritedRuns(): Promise<void> {
     const held = await this.runsHeldByServer();
@@ -195,7 +197,9 @@ export class WorkerAgent implements RunningWorker {
       this.logger.warn({ runs: held }, 'the server thinks this worker holds runs; reporting that it runs none');
     }
     await this.heartbeat({ list: true });
-    if (held.length > 0 && this.isStarting() && (await this.runsHeldByServer()).length > 0) {
+    for (let i = 0; i < 8 && held.length > 0 && this.isStarting(); i++) {
+      if ((await this.runsHeldByServer()).length === 0) return;
+      if (i > 0) await sleep(500);
       await this.heartbeat({ list: true });
     }
   }
