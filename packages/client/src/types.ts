@@ -15,7 +15,7 @@ import type {
   RunEventDraft,
   RunState,
   Worker,
-  WorkerEventType,
+  WorkerEvent,
 } from '@gyoza/domain';
 
 // The API's answers are the domain's types as JSON carries them: dates become ISO-8601
@@ -127,18 +127,12 @@ export interface UpdateRunBody {
   priority?: number;
 }
 
-export interface PostEventBody {
-  type: WorkerEventType;
-  msg?: string | number;
-  payload?: Record<string, unknown>;
-  attempt?: number;
-  worker_id?: string;
-  /**
-   * The claim's `assignment_id`: the server refuses (409 STALE_ASSIGNMENT) a report on an
-   * assignment it has taken back, even on the same attempt. Workers always send it.
-   */
-  assignment_id?: string;
-}
+/**
+ * A worker's report on a run, as `POST /runs/{id}/events` takes it: the domain's `WorkerEvent`.
+ * Workers always send the claim's `assignment_id`: the server refuses (409 STALE_ASSIGNMENT)
+ * a report on an assignment it has taken back, even on the same attempt.
+ */
+export type PostEventBody = WorkerEvent;
 
 /** One report of `reportEvents`: a `PostEventBody` and the run it is for (`worker_id` is the worker's own). */
 export interface ReportedEvent extends Omit<PostEventBody, 'worker_id'> {
