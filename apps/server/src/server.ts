@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiMetrics, createApp } from '@gyoza/api';
-import { Scheduler, strategyByName } from '@gyoza/scheduler';
+import { type RunnableChange, Scheduler, strategyByName } from '@gyoza/scheduler';
 import pino, { type Logger } from 'pino';
 import { ensureApiKey } from './api-key';
 import { type ConfigOverrides, loadConfig, type ServerConfig, settingsEnvironment } from './config';
@@ -73,10 +73,10 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     logger,
     workerTimeoutSeconds: config.workerTimeoutSeconds,
     imageLocalityWaitSeconds: config.imageLocalityWaitSeconds,
-    announce: clusterChild ? () => process.send?.({ type: RUNNABLE }) : undefined,
+    announce: clusterChild ? (change) => process.send?.({ type: RUNNABLE, change }) : undefined,
   });
-  const onPeerMessage = (message: { type?: unknown } | null) => {
-    if (message?.type === RUNNABLE) scheduler.wakeFromPeer();
+  const onPeerMessage = (message: { type?: unknown; change?: unknown } | null) => {
+    if (message?.type === RUNNABLE) scheduler.wakeFromPeer(peerChange(message.change));
   };
   if (clusterChild) process.on('message', onPeerMessage);
   scheduler.start();
@@ -149,6 +149,16 @@ function keyFromPrimary(): Promise<string> {
   });
 }
 
+/** The change a peer announced; undefined (wake every claim) when it is not one. */
+function peerChange(change: unknown): RunnableChange | undefined {
+  if (typeof change !== 'object' || change === null) return undefined;
+  const { runs, freedOn } = change as { runs?: unknown; freedOn?: unknown };
+  if (!Number.isInteger(runs) || !Array.isArray(freedOn) || !freedOn.every((id) => typeof id === 'string')) {
+    return undefined;
+  }
+  return { runs: runs as number, freedOn };
+}
+
 /**
  * The primary resolves the key once and hands it to each child over IPC, so every process
  * accepts the same one and none has it in its environment (`/proc/<pid>/environ`). Every
@@ -166,7 +176,7 @@ async function startCluster(config: ServerConfig, logger: Logger): Promise<Runni
       if (message?.type === KEY_REQUEST) child.send({ type: KEY_ANSWER, apiKey });
       else if (message?.type === RUNNABLE) {
         for (const other of Object.values(cluster.workers ?? {})) {
-          if (other && other !== child && other.isConnected()) other.send({ type: RUNNABLE });
+          if (other && other !== child && other.isConnected()) other.send(message);
         }
       }
     });

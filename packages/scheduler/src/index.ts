@@ -1,6 +1,6 @@
 /**
  * gyoza's scheduler: `Scheduler` (claims with long polls, pending reasons, the reaper loop,
- * heartbeats with reconciliation), the GPU-picking strategies (`bestFitStrategy`, `directStrategy`,
+ * heartbeats with reconciliation; `RunnableChange` says whom a change wakes), the GPU-picking strategies (`bestFitStrategy`, `directStrategy`,
  * `strategyByName`; image locality: `localCandidates`), one reaper pass on its own (`reapOnce`) and one worker's reconciliation
  * (`reconcileWorker`), and the webhook sender: `DeliveryLoop` (claims and sends the outbox,
  * retries, dead letters), `sendWebhook`, `TargetGuard` (the internal-address refusal), `parseNetworks`.
@@ -29,4 +29,5 @@ export {
   type SchedulingStrategy,
   strategyByName,
 } from './strategy';
+export { type RunnableChange, runnableChange } from './waiting-claims';
 export { parseNetworks, type SendResult, sendWebhook, TargetGuard, webhookHeaders } from './webhook-send';

@@ -187,6 +187,129 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     expect(announce).toHaveBeenCalledTimes(1);
   });
 
+  /**
+   * Records which worker each store claim is for (the wake-ups it cost); `answered` counts
+   * those that have answered, so a test knows a claim is waiting rather than still claiming.
+   */
+  function countClaims(): string[] & { answered: number } {
+    const calls = Object.assign([] as string[], { answered: 0 });
+    const claimRuns = store.claims.claimRuns.bind(store.claims);
+    store.claims.claimRuns = async (request) => {
+      calls.push(request.worker_id);
+      try {
+        return await claimRuns(request);
+      } finally {
+        calls.answered++;
+      }
+    };
+    return calls;
+  }
+
+  const waitingAfter = (calls: { answered: number; length: number }, n: number) => () =>
+    calls.length === n && calls.answered === n;
+
+  async function until(condition: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Lets pending wake-ups run their claims (a few event-loop turns). */
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('wakes one waiting claim for a created run, the one that waited longest, not all of them', async () => {
+    for (const id of ['w1', 'w2', 'w3']) await store.workers.heartbeat(hb(id), now);
+    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const calls = countClaims();
+    const w1 = s.claim('w1', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 1), 'w1 to wait');
+    const w2 = s.claim('w2', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 2), 'w2 to wait');
+    const w3 = s.claim('w3', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 3), 'all three to wait');
+
+    const first = await submit();
+    s.notifyRunnable({ runs: 1 });
+    expect((await w1).map((r) => r.id)).toEqual([first.id]);
+    await settle();
+    expect([...calls]).toEqual(['w1', 'w2', 'w3', 'w1']);
+
+    const second = await submit();
+    s.notifyRunnable({ runs: 1 });
+    expect((await w2).map((r) => r.id)).toEqual([second.id]);
+    await settle();
+    expect([...calls]).toEqual(['w1', 'w2', 'w3', 'w1', 'w2']);
+    await s.stop();
+    expect(await w3).toEqual([]);
+  });
+
+  it('passes the wake on when the woken claim cannot take the run, and stops once around', async () => {
+    await store.workers.heartbeat(hb('small', [], [], 1), now);
+    await store.workers.heartbeat(hb('big', [], [], 8), now);
+    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const calls = countClaims();
+    const small = s.claim('small', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 1), 'small to wait');
+    const big = s.claim('big', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 2), 'big to wait');
+
+    const run = await submit({ constraints: { cpu_cores: 4 } });
+    s.notifyRunnable({ runs: 1 });
+    expect((await big).map((r) => r.id)).toEqual([run.id]);
+    expect([...calls]).toEqual(['small', 'big', 'small', 'big']);
+
+    // Fits nobody: tried by the one waiting claim, then left to capacity changes.
+    const big2 = s.claim('big', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 5), 'big to wait again');
+    await submit({ constraints: { cpu_cores: 64 } });
+    s.notifyRunnable({ runs: 1 });
+    await until(waitingAfter(calls, 7), 'both to look');
+    await settle();
+    expect(calls.slice(5).sort()).toEqual(['big', 'small']);
+
+    // A later run that fits still wakes a claim.
+    const fits = await submit({ constraints: { cpu_cores: 1 } });
+    s.notifyRunnable({ runs: 1 });
+    const taken = await Promise.race([small, big2]);
+    expect(taken.map((r) => r.id)).toEqual([fits.id]);
+  });
+
+  it('wakes only the claims of the worker whose capacity was freed', async () => {
+    for (const id of ['w1', 'w2']) await store.workers.heartbeat(hb(id), now);
+    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const calls = countClaims();
+    const w1 = s.claim('w1', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 1), 'w1 to wait');
+    const w2 = s.claim('w2', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 2), 'both to wait');
+    s.notifyRunnable({ freedOn: ['w2'] });
+    await until(waitingAfter(calls, 3), 'w2 to look');
+    await settle();
+    expect([...calls]).toEqual(['w1', 'w2', 'w2']);
+    s.notifyRunnable();
+    await until(waitingAfter(calls, 5), 'both to look');
+    await s.stop();
+    expect([await w1, await w2]).toEqual([[], []]);
+  });
+
+  it('announces the changes of one turn together', async () => {
+    const announce = jest.fn();
+    const s = scheduler({ announce });
+    s.notifyRunnable({ runs: 1 });
+    s.notifyRunnable({ runs: 2, freedOn: ['w1'] });
+    s.notifyRunnable({ freedOn: ['w1', 'w2'] });
+    await new Promise((r) => setImmediate(r));
+    expect(announce.mock.calls).toEqual([[{ runs: 3, freedOn: ['w1', 'w2'] }]]);
+    s.notifyRunnable({ runs: 1 });
+    s.notifyRunnable();
+    await new Promise((r) => setImmediate(r));
+    expect(announce.mock.calls[1]).toEqual([undefined]);
+  });
+
   it('finds work created by another process by polling', async () => {
     await store.workers.heartbeat(hb('w'), now);
     const other = await connect();

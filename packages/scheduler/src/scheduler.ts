@@ -6,6 +6,7 @@ import { explainPending } from './pending-reason';
 import { type ReapResult, reapOnce } from './reaper';
 import { type ReconcileResult, reconcileWorker } from './reconcile';
 import { bestFitStrategy, type SchedulingStrategy } from './strategy';
+import { type Relay, type RunnableChange, runnableChange, WaitingClaims } from './waiting-claims';
 
 /** pino-compatible. */
 export interface SchedulerLogger {
@@ -55,11 +56,12 @@ export interface SchedulerOptions {
    */
   versionPollMs?: number;
   /**
-   * Called (at most once per event-loop turn) after `notifyRunnable`, to tell other processes
-   * sharing the store (node:cluster IPC) so they call `wakeFromPeer`.
+   * Called (at most once per event-loop turn) after `notifyRunnable`, with the changes of that
+   * turn together (undefined: wake every claim), to tell other processes sharing the store
+   * (node:cluster IPC) so they call `wakeFromPeer` with it.
    * @defaultValue none
    */
-  announce?: () => void;
+  announce?: (change: RunnableChange | undefined) => void;
   /**
    * Reaper period; the reaper lease lasts five periods (at least 5 s).
    * @defaultValue 1000
@@ -119,16 +121,15 @@ export class Scheduler {
   private readonly workerTimeoutSeconds: number;
   private readonly pollIntervalMs: number;
   private readonly versionPollMs: number;
-  private readonly announce?: () => void;
-  private announcing = false;
-  /** The version each waiting claim saw before it claimed (undefined: no version). */
-  private readonly waitingAt = new Map<() => void, number | undefined>();
+  private readonly announce?: (change: RunnableChange | undefined) => void;
+  /** The changes of this event-loop turn not yet announced; `all` when one did not say. */
+  private unannounced?: { all: boolean; runs: number; freedOn: Set<string> };
+  private readonly waiting = new WaitingClaims();
   private versionTimer?: NodeJS.Timeout;
   private readonly reaperIntervalMs: number;
   private readonly holderId: string;
   private readonly imageLocalityWaitSeconds: number;
   private readonly imageHolders: ImageHolderCache;
-  private readonly waiters = new Set<() => void>();
   private timer?: NodeJS.Timeout;
   private reaping?: Promise<unknown>;
   private stopped = false;
@@ -176,35 +177,46 @@ export class Scheduler {
     const deadline = Date.now() + waitSeconds * 1000;
     const versioned = waitSeconds > 0 && this.store.claims.claimVersion !== undefined;
     const recheckMs = versioned ? Math.max(this.pollIntervalMs, 1000) : this.pollIntervalMs;
+    /** Set when this claim was woken to look at announced runs (see WaitingClaims). */
+    let relay: Relay | undefined;
     for (;;) {
       // Read and armed before the claim, so a change or a notify that lands while the claim
       // runs is not missed.
       const seen = versioned ? await this.store.claims.claimVersion?.() : undefined;
-      const woken = this.nextWake(options.signal, seen);
-      const now = this.clock();
-      const runs = await this.store.claims.claimRuns({
-        worker_id: workerId,
-        limit,
-        now,
-        plan: (context) => this.strategy.plan(context),
-        locality: await this.imageLocality(now),
-      });
+      const wait = this.waiting.arm(workerId, limit, options.signal, seen);
+      let runs: OpRun[] = [];
+      try {
+        const now = this.clock();
+        runs = await this.store.claims.claimRuns({
+          worker_id: workerId,
+          limit,
+          now,
+          plan: (context) => this.strategy.plan(context),
+          locality: await this.imageLocality(now),
+        });
+      } catch (error) {
+        this.waiting.claimed(0, this.waiting.disarm(wait));
+        throw error;
+      } finally {
+        this.waiting.claimed(runs.length, relay);
+      }
       const left = deadline - Date.now();
       if (runs.length > 0 || left <= 0 || this.stopped || options.signal?.aborted) {
-        woken.cancel();
+        // Woken for runs while claiming and answering now: the next waiting claim looks instead.
+        this.waiting.claimed(0, this.waiting.disarm(wait));
         return runs;
       }
       if (versioned) this.watchVersion();
-      await Promise.race([woken.promise, sleep(Math.min(left, recheckMs))]);
-      woken.cancel();
+      await Promise.race([wait.promise, sleep(Math.min(left, recheckMs))]);
+      relay = this.waiting.disarm(wait);
     }
   }
 
   /**
    * Records a heartbeat and reconciles the worker's runs with its `running_ops`
    * (`reconcileWorker`): runs it no longer holds are taken back, runs it should not run are
-   * answered in `stop_runs`. Wakes waiting claims: the worker may be back from eviction,
-   * have more room, or have freed runs for others.
+   * answered in `stop_runs`. Wakes the worker's own waiting claims (it may be back from
+   * eviction or have more room) and, for runs it gave back, as many others as can take them.
    */
   async heartbeat(heartbeat: Heartbeat, options: { heldDigest?: string } = {}): Promise<HeartbeatResult> {
     if (heartbeat.running_ops === undefined && options.heldDigest !== undefined) {
@@ -229,7 +241,7 @@ export class Scheduler {
       );
     }
     this.imageHolders.noteWorker(worker);
-    this.notifyRunnable();
+    this.notifyRunnable({ runs: result.unassigned.length, freedOn: [worker.id] });
     return { worker, ...result };
   }
 
@@ -249,7 +261,7 @@ export class Scheduler {
       now,
     );
     this.imageHolders.noteWorker(worker);
-    this.notifyRunnable();
+    this.notifyRunnable({ freedOn: [worker.id] });
     return {
       worker,
       stop_runs: [],
@@ -261,30 +273,44 @@ export class Scheduler {
   }
 
   /**
-   * Wakes this process's waiting claims, and those of its peers through `announce`: a run was
-   * created or re-queued, or capacity freed.
+   * Wakes the waiting claims a change concerns, this process's and, through `announce`, its
+   * peers': runs created or re-queued wake as many claims as can take them, capacity freed on
+   * a worker wakes that worker's claims; without a change, every claim wakes.
    */
-  notifyRunnable(): void {
-    this.wakeFromPeer();
-    if (!this.announce || this.announcing || this.stopped) return;
-    // Creates arriving together make one notice, not one each.
-    this.announcing = true;
+  notifyRunnable(change?: RunnableChange): void {
+    this.wakeFromPeer(change);
+    if (!this.announce || this.stopped) return;
+    // Changes of one turn (creates arriving together) make one notice, not one each.
+    const pending = this.unannounced ?? { all: false, runs: 0, freedOn: new Set<string>() };
+    const first = pending !== this.unannounced;
+    this.unannounced = pending;
+    if (!change) pending.all = true;
+    pending.runs += change?.runs ?? 0;
+    for (const id of change?.freedOn ?? []) pending.freedOn.add(id);
+    if (!first) return;
     setImmediate(() => {
-      this.announcing = false;
+      const { all, runs, freedOn } = pending;
+      this.unannounced = undefined;
       try {
-        this.announce?.();
+        this.announce?.(all ? undefined : { runs, freedOn: [...freedOn] });
       } catch (error) {
         this.logger?.warn({ err: error }, 'could not tell the other processes');
       }
     });
   }
 
+  /**
+   * `notifyRunnable` for a saved transition, from the run before and after it: wakes nothing
+   * when the transition made nothing claimable.
+   */
+  notifySaved(before: Pick<OpRun, 'state' | 'worker_id'>, after: OpRun): void {
+    const change = runnableChange(before, after);
+    if (change) this.notifyRunnable(change);
+  }
+
   /** Wakes this process's waiting claims only: another process created or freed something. */
-  wakeFromPeer(): void {
-    const waiters = [...this.waiters];
-    this.waiters.clear();
-    this.waitingAt.clear();
-    for (const wake of waiters) wake();
+  wakeFromPeer(change?: RunnableChange): void {
+    this.waiting.notify(change);
   }
 
   /**
@@ -294,20 +320,15 @@ export class Scheduler {
   private watchVersion(): void {
     if (this.versionTimer || this.stopped) return;
     const tick = async () => {
+      let versioned = 0;
       try {
-        const version = await this.store.claims.claimVersion?.();
-        for (const [wake, seen] of this.waitingAt) {
-          if (seen !== version) {
-            this.waitingAt.delete(wake);
-            this.waiters.delete(wake);
-            wake();
-          }
-        }
+        versioned = this.waiting.wakeStale(await this.store.claims.claimVersion?.());
       } catch (error) {
         this.logger?.warn({ err: error }, 'could not read the claim version');
+        versioned = 1;
       }
       this.versionTimer = undefined;
-      if (this.waitingAt.size > 0 && !this.stopped) this.versionTimer = setTimeout(tick, this.versionPollMs);
+      if (versioned > 0 && !this.stopped) this.versionTimer = setTimeout(tick, this.versionPollMs);
     };
     this.versionTimer = setTimeout(tick, this.versionPollMs);
   }
@@ -376,24 +397,6 @@ export class Scheduler {
     this.notifyRunnable();
     await this.reaping;
     await this.store.leases.releaseLease('reaper', this.holderId).catch(() => undefined);
-  }
-
-  private nextWake(signal?: AbortSignal, seenVersion?: number): { promise: Promise<void>; cancel(): void } {
-    let wake!: () => void;
-    const promise = new Promise<void>((resolve) => {
-      wake = resolve;
-    });
-    this.waiters.add(wake);
-    if (seenVersion !== undefined) this.waitingAt.set(wake, seenVersion);
-    signal?.addEventListener('abort', wake, { once: true });
-    return {
-      promise,
-      cancel: () => {
-        this.waiters.delete(wake);
-        this.waitingAt.delete(wake);
-        signal?.removeEventListener('abort', wake);
-      },
-    };
   }
 }
 

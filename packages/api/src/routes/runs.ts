@@ -6,7 +6,6 @@ import {
   fail,
   IdempotencyConflictError,
   type ImagePullPolicy,
-  isFinished,
   NotFoundError,
   type OpRun,
   RUN_ID_PATTERN,
@@ -89,7 +88,7 @@ export async function createRunFromRequest(req: Request, res: Response, ctx: Api
   const transition = createRun({ ...body, idempotency_key: key }, definition, now);
   const { run, created } = await ctx.store.runs.createRun(transition, now);
   if (!created && !sameRequest(run, transition.run)) throw new IdempotencyConflictError(key as string);
-  if (created) ctx.scheduler.notifyRunnable();
+  if (created) ctx.scheduler.notifyRunnable({ runs: 1 });
   // No pending_reason here: it reads every active worker, and a create is the hot path;
   // GET /runs/{id} answers it on demand.
   res.status(created ? 201 : 200).json(runJson(run));
@@ -103,8 +102,17 @@ async function getRun(ctx: ApiContext, id: string): Promise<OpRun> {
 
 /** Saves a transition and wakes waiting claims when it may have freed or queued work. */
 async function change(ctx: ApiContext, id: string, mutate: (run: OpRun) => Transition) {
-  const saved = await updateRun(ctx.store.runs, id, mutate, ctx.clock);
-  if (saved.run.state === 'PENDING' || isFinished(saved.run.state)) ctx.scheduler.notifyRunnable();
+  let before: OpRun | undefined;
+  const saved = await updateRun(
+    ctx.store.runs,
+    id,
+    (run) => {
+      before = run;
+      return mutate(run);
+    },
+    ctx.clock,
+  );
+  if (before) ctx.scheduler.notifySaved(before, saved.run);
   return saved;
 }
 

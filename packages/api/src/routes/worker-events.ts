@@ -1,7 +1,6 @@
 import {
   applyWorkerEvent,
   httpStatusOf,
-  isFinished,
   isGyozaError,
   NotFoundError,
   type OpRun,
@@ -31,9 +30,18 @@ export async function reportEvent(ctx: ApiContext, runId: string, event: WorkerE
       return run;
     }
   }
-  const saved = await updateRun(ctx.store.runs, runId, (run) => applyWorkerEvent(run, event, ctx.clock()), ctx.clock);
-  // A finished run frees capacity and a failed one may be retried: wake waiting claims.
-  if (saved.run.state === 'PENDING' || isFinished(saved.run.state)) ctx.scheduler.notifyRunnable();
+  let before: OpRun | undefined;
+  const saved = await updateRun(
+    ctx.store.runs,
+    runId,
+    (run) => {
+      before = run;
+      return applyWorkerEvent(run, event, ctx.clock());
+    },
+    ctx.clock,
+  );
+  // A finished run frees its worker's capacity and a re-queued one is work: wake claims for it.
+  if (before) ctx.scheduler.notifySaved(before, saved.run);
   return saved.run;
 }
 
@@ -133,10 +141,12 @@ async function applyTogether(
   let outcomes: ReportResult[] = [];
   let oneByOne = false;
   try {
+    let before: OpRun | undefined;
     const saved = await updateRun(
       ctx.store.runs,
       runId,
       (run) => {
+        before = run;
         outcomes = [];
         if (run.event_delivery.webhook_url !== undefined) {
           oneByOne = true;
@@ -165,7 +175,7 @@ async function applyTogether(
       ctx.clock,
     );
     if (oneByOne) return false;
-    if (saved.run.state === 'PENDING' || isFinished(saved.run.state)) ctx.scheduler.notifyRunnable();
+    if (before) ctx.scheduler.notifySaved(before, saved.run);
   } catch (error) {
     outcomes = reports.map(() => errorResult(runId, error));
   }

@@ -104,7 +104,7 @@ export const workerRoutes: RouteSpec[] = [
         for (const run of runs) {
           await updateRun(ctx.store.runs, run.id, (r) => unassign(r, ctx.clock(), 'claim not delivered'), ctx.clock);
         }
-        ctx.scheduler.notifyRunnable();
+        ctx.scheduler.notifyRunnable({ runs: runs.length, freedOn: [id] });
         return;
       }
       ctx.metrics.claims.inc({ result: runs.length > 0 ? 'claimed' : 'empty' });
