@@ -105,6 +105,8 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   constructor(
     private readonly db: Database,
     private readonly outbox: SqliteDeliveryStore,
+    /** Told after each commit of this store's writes (the background checkpointer counts them). */
+    private readonly committed: () => void = () => {},
   ) {
     this.insertRun =
       db.prepare(`INSERT INTO runs (id, state, priority, created_at, definition_id, worker_id, not_before,
@@ -204,6 +206,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       for (const queued of batch) queued.reject(error);
       return;
     }
+    this.committed();
     batch.forEach((queued, i) => {
       const outcome = outcomes[i] as Outcome;
       if ('value' in outcome) queued.resolve(outcome.value);
@@ -318,7 +321,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
    * process or any other sharing the file.
    */
   async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
-    return this.db
+    const runs = this.db
       .transaction((): OpRun[] => {
         const workerRow = this.selectWorker.get(request.worker_id);
         if (!workerRow) throw new NotFoundError('worker', request.worker_id);
@@ -330,6 +333,8 @@ export class SqliteRunStore implements RunStore, ClaimStore {
         );
       })
       .immediate();
+    if (runs.length > 0) this.committed();
+    return runs;
   }
 
   /**

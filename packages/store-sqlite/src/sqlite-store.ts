@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { ValidationError } from '@gyoza/domain';
 import type { Store } from '@gyoza/store';
 import Database from 'better-sqlite3';
+import { BackgroundCheckpointer } from './checkpointer';
 import { SqliteDefinitionStore } from './definition-store';
 import { SqliteDeliveryStore } from './delivery-store';
 import { migrate } from './migrations';
@@ -18,7 +19,18 @@ export interface SqliteStoreOptions {
    * @defaultValue 5000
    */
   busyTimeoutMs?: number;
+  /**
+   * Checkpoint the WAL from a worker thread (see `BackgroundCheckpointer`) rather than inside
+   * the commits of requests. Started after 100 commits of runs, so short-lived stores never
+   * start one; off for `:memory:`.
+   * @defaultValue `{ intervalMs: 200, afterCommits: 100 }`
+   */
+  backgroundCheckpoints?: false | { intervalMs?: number; afterCommits?: number };
 }
+
+/** SQLite's own checkpoint threshold when no thread does it (see the comment where it is set). */
+const FOREGROUND_CHECKPOINT_PAGES = 8000;
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 /**
  * The embedded default store: one SQLite file in WAL mode, safe to share between several
@@ -44,16 +56,29 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     // run's row as it moves) are copied once per checkpoint, so small write transactions
     // run about 1.6x as fast on this machine. journal_size_limit truncates a WAL that grew
     // past 64 MB (a long reader held checkpoints back) once it is checkpointed.
-    db.pragma('wal_autocheckpoint = 8000');
-    db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    db.pragma(`wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`);
+    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
     db.pragma('foreign_keys = ON');
     migrate(db);
   } catch (error) {
     db.close();
     throw error;
   }
+  const background = options.backgroundCheckpoints ?? {};
+  const checkpointer =
+    background === false || options.path === ':memory:'
+      ? undefined
+      : new BackgroundCheckpointer(db, {
+          path: options.path,
+          intervalMs: background.intervalMs ?? 200,
+          afterCommits: background.afterCommits ?? 100,
+          foregroundPages: FOREGROUND_CHECKPOINT_PAGES,
+          // About 400 MB: reached only if the thread stalls.
+          backstopPages: 100_000,
+          journalSizeLimit: JOURNAL_SIZE_LIMIT,
+        });
   const deliveries = new SqliteDeliveryStore(db);
-  const runs = new SqliteRunStore(db, deliveries);
+  const runs = new SqliteRunStore(db, deliveries, () => checkpointer?.noteCommit());
   const definitions = new SqliteDefinitionStore(db);
   const workers = new SqliteWorkerStore(db);
   const leases = new SqliteLeaseStore(db);
@@ -69,6 +94,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     leases,
     deliveries,
     async close() {
+      await checkpointer?.close();
       if (db.open) db.close();
     },
   };
