@@ -89,7 +89,9 @@ async function waitForHealth(port, child, what) {
 async function startChild(what, script, env) {
   const port = await freePort();
   const stderr = [];
-  const child = spawn(process.execPath, [script], {
+  // GYOZA_BENCH_NODE_ARGS: node flags for the children, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.GYOZA_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), GYOZA_PORT: String(port), GYOZA_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -411,6 +413,8 @@ async function benchMemory({ pending }) {
 
 module.exports = {
   benchCreatesVsExpress,
+  gyozaJobs,
+  postLoad,
   benchJobsVsGraphile,
   benchMemory,
   spread,
