@@ -72,6 +72,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
           path: options.path,
           intervalMs: background.intervalMs ?? 200,
           afterCommits: background.afterCommits ?? 100,
+          // About 16 MB of WAL.
+          restartFrames: 4096,
           foregroundPages: FOREGROUND_CHECKPOINT_PAGES,
           // About 400 MB: reached only if the thread stalls.
           backstopPages: 100_000,
