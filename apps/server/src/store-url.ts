@@ -12,6 +12,14 @@ export function parseDatabaseUrl(url: string): StoreLocation {
     const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (path === '')
       throw new ConfigError('GYOZA_DATABASE_URL', 'sqlite: needs a file path, e.g. sqlite:./.gyoza/gyoza.db');
+    if (path === ':memory:') {
+      // Would be a file named ":memory:" here; an in-memory database would lose every run at a
+      // restart and not be shared by the cluster's processes.
+      throw new ConfigError(
+        'GYOZA_DATABASE_URL',
+        'sqlite::memory: is not supported: the server needs a file, e.g. sqlite:./.gyoza/gyoza.db',
+      );
+    }
     return { kind: 'sqlite', path: resolve(path) };
   }
   if (/^mongodb(\+srv)?:\/\//.test(url)) return { kind: 'mongo', uri: url };

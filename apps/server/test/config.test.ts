@@ -102,6 +102,7 @@ describe('store selection', () => {
       "GYOZA_DATABASE_URL: must start with sqlite: or mongodb://, got 'postgres://x'",
     );
     expect(() => parseDatabaseUrl('sqlite:')).toThrow(ConfigError);
+    expect(() => parseDatabaseUrl('sqlite::memory:')).toThrow('GYOZA_DATABASE_URL: sqlite::memory: is not supported');
     const unreachable = openStore({ kind: 'mongo', uri: 'mongodb://user:secret@127.0.0.1:1/db' });
     await expect(unreachable).rejects.toThrow(
       /^GYOZA_DATABASE_URL: cannot open the MongoDB store at mongodb:\/\/user:\*\*\*@127.0.0.1:1/,
