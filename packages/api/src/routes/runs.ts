@@ -17,7 +17,6 @@ import {
   ValidationError,
   type WorkerEvent,
 } from '@gyoza/domain';
-import { updateRun } from '@gyoza/store';
 import type { Request, Response } from 'express';
 import type { ConstraintsDto, EventDeliveryDto, RetryPolicyDto } from '../dto/common.dto';
 import {
@@ -33,6 +32,7 @@ import type { ApiContext, RouteSpec } from '../route';
 import { eventJson, runJson } from '../serialize';
 import { parseDto } from '../validation';
 import { streamEvents } from './event-stream';
+import { saveRun } from './save-run';
 import { reportEvent } from './worker-events';
 
 interface RunRequest {
@@ -98,22 +98,6 @@ async function getRun(ctx: ApiContext, id: string): Promise<OpRun> {
   const run = await ctx.store.runs.getRun(id);
   if (!run) throw new NotFoundError('run', id);
   return run;
-}
-
-/** Saves a transition and wakes waiting claims when it may have freed or queued work. */
-async function change(ctx: ApiContext, id: string, mutate: (run: OpRun) => Transition) {
-  let before: OpRun | undefined;
-  const saved = await updateRun(
-    ctx.store.runs,
-    id,
-    (run) => {
-      before = run;
-      return mutate(run);
-    },
-    ctx.clock,
-  );
-  if (before) ctx.scheduler.notifySaved(before, saved.run);
-  return saved;
 }
 
 function patchTransition(dto: PatchRunDto, now: Date): (run: OpRun) => Transition {
@@ -224,7 +208,7 @@ export const runRoutes: RouteSpec[] = [
     success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const dto = parseDto(PatchRunDto, req.body, 'body');
-      const saved = await change(ctx, req.params.id as string, patchTransition(dto, ctx.clock()));
+      const saved = await saveRun(ctx, req.params.id as string, patchTransition(dto, ctx.clock()));
       res.json(runJson(saved.run));
     },
   },
@@ -239,7 +223,7 @@ export const runRoutes: RouteSpec[] = [
     success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const dto = parseDto(CancelRunDto, req.body ?? {}, 'body');
-      const saved = await change(ctx, req.params.id as string, (run) => cancel(run, ctx.clock(), dto.reason));
+      const saved = await saveRun(ctx, req.params.id as string, (run) => cancel(run, ctx.clock(), dto.reason));
       res.json(runJson(saved.run));
     },
   },
@@ -254,7 +238,7 @@ export const runRoutes: RouteSpec[] = [
     success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
       const dto = parseDto(ReleaseRunDto, req.body, 'body');
-      const saved = await change(ctx, req.params.id as string, (run) => release(run, dto, ctx.clock()));
+      const saved = await saveRun(ctx, req.params.id as string, (run) => release(run, dto, ctx.clock()));
       res.json(runJson(saved.run));
     },
   },
@@ -266,7 +250,7 @@ export const runRoutes: RouteSpec[] = [
     params: { id: RUN_ID_PATTERN },
     success: { status: 200, description: 'The run', schema: 'OpRun' },
     async handler(req, res, ctx) {
-      const saved = await change(ctx, req.params.id as string, (run) => retry(run, ctx.clock()));
+      const saved = await saveRun(ctx, req.params.id as string, (run) => retry(run, ctx.clock()));
       res.json(runJson(saved.run));
     },
   },

@@ -9,10 +9,10 @@ import {
   WORKER_ID_PATTERN,
   type WorkerEvent,
 } from '@gyoza/domain';
-import { updateRun } from '@gyoza/store';
 import { ReportEventsDto, ReportedEventDto } from '../dto/worker-events.dto';
 import type { ApiContext, RouteSpec } from '../route';
 import { parseDto } from '../validation';
+import { saveRun } from './save-run';
 
 /**
  * Applies one worker report to a run (POST /runs/{id}/events and each item of POST
@@ -30,19 +30,8 @@ export async function reportEvent(ctx: ApiContext, runId: string, event: WorkerE
       return run;
     }
   }
-  let before: OpRun | undefined;
-  const saved = await updateRun(
-    ctx.store.runs,
-    runId,
-    (run) => {
-      before = run;
-      return applyWorkerEvent(run, event, ctx.clock());
-    },
-    ctx.clock,
-  );
-  // A finished run frees its worker's capacity and a re-queued one is work: wake claims for it.
-  if (before) ctx.scheduler.notifySaved(before, saved.run);
-  return saved.run;
+  // A finished run frees its worker's capacity and a re-queued one is work: saveRun wakes claims for it.
+  return (await saveRun(ctx, runId, (run) => applyWorkerEvent(run, event, ctx.clock()))).run;
 }
 
 /** One item of the answer: the run's state after the report, or the error it got (as the error mapping answers it). */
@@ -141,41 +130,33 @@ async function applyTogether(
   let outcomes: ReportResult[] = [];
   let oneByOne = false;
   try {
-    let before: OpRun | undefined;
-    const saved = await updateRun(
-      ctx.store.runs,
-      runId,
-      (run) => {
-        before = run;
-        outcomes = [];
-        if (run.event_delivery.webhook_url !== undefined) {
-          oneByOne = true;
-          return { run, events: [] };
+    await saveRun(ctx, runId, (run) => {
+      outcomes = [];
+      if (run.event_delivery.webhook_url !== undefined) {
+        oneByOne = true;
+        return { run, events: [] };
+      }
+      const now = ctx.clock();
+      let current = run;
+      const events: RunEventDraft[] = [];
+      for (const { event } of reports) {
+        try {
+          const step = applyWorkerEvent(current, event, now);
+          current = step.run;
+          events.push(...step.events);
+          outcomes.push({
+            run_id: runId,
+            status: 200,
+            state: current.state,
+            current_attempt: current.current_attempt,
+          });
+        } catch (error) {
+          outcomes.push(errorResult(runId, error));
         }
-        const now = ctx.clock();
-        let current = run;
-        const events: RunEventDraft[] = [];
-        for (const { event } of reports) {
-          try {
-            const step = applyWorkerEvent(current, event, now);
-            current = step.run;
-            events.push(...step.events);
-            outcomes.push({
-              run_id: runId,
-              status: 200,
-              state: current.state,
-              current_attempt: current.current_attempt,
-            });
-          } catch (error) {
-            outcomes.push(errorResult(runId, error));
-          }
-        }
-        return { run: current, events };
-      },
-      ctx.clock,
-    );
+      }
+      return { run: current, events };
+    });
     if (oneByOne) return false;
-    if (before) ctx.scheduler.notifySaved(before, saved.run);
   } catch (error) {
     outcomes = reports.map(() => errorResult(runId, error));
   }
