@@ -278,6 +278,26 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     expect(taken.map((r) => r.id)).toEqual([fits.id]);
   });
 
+  it('passes the wake on when the woken claim fails', async () => {
+    for (const id of ['gone', 'w2']) await store.workers.heartbeat(hb(id), now);
+    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const calls = countClaims();
+    const gone = s.claim('gone', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 1), 'gone to wait');
+    const w2 = s.claim('w2', { waitSeconds: 30 });
+    await until(waitingAfter(calls, 2), 'w2 to wait');
+    advance(120);
+    expect(await store.workers.evictWorker('gone', new Date(now.getTime() - 60_000), now)).toBe(true);
+    await store.workers.heartbeat(hb('w2'), now);
+    const failed = gone.catch((error: unknown) => error);
+
+    const run = await submit();
+    s.notifyRunnable({ runs: 1 });
+    expect(await failed).toBeInstanceOf(WorkerNotActiveError);
+    expect((await w2).map((r) => r.id)).toEqual([run.id]);
+    expect([...calls]).toEqual(['gone', 'w2', 'gone', 'w2']);
+  });
+
   it('wakes only the claims of the worker whose capacity was freed', async () => {
     for (const id of ['w1', 'w2']) await store.workers.heartbeat(hb(id), now);
     const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });

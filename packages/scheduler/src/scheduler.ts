@@ -6,7 +6,7 @@ import { explainPending } from './pending-reason';
 import { type ReapResult, reapOnce } from './reaper';
 import { type ReconcileResult, reconcileWorker } from './reconcile';
 import { bestFitStrategy, type SchedulingStrategy } from './strategy';
-import { type Relay, type RunnableChange, runnableChange, WaitingClaims } from './waiting-claims';
+import { type Relay, type RunnableChange, runnableChange, type Wait, WaitingClaims } from './waiting-claims';
 
 /** pino-compatible. */
 export interface SchedulerLogger {
@@ -180,12 +180,13 @@ export class Scheduler {
     /** Set when this claim was woken to look at announced runs (see WaitingClaims). */
     let relay: Relay | undefined;
     for (;;) {
-      // Read and armed before the claim, so a change or a notify that lands while the claim
-      // runs is not missed.
-      const seen = versioned ? await this.store.claims.claimVersion?.() : undefined;
-      const wait = this.waiting.arm(workerId, limit, options.signal, seen);
+      let wait: Wait | undefined;
       let runs: OpRun[] = [];
       try {
+        // Read and armed before the claim, so a change or a notify that lands while the claim
+        // runs is not missed.
+        const seen = versioned ? await this.store.claims.claimVersion?.() : undefined;
+        wait = this.waiting.arm(workerId, limit, options.signal, seen);
         const now = this.clock();
         runs = await this.store.claims.claimRuns({
           worker_id: workerId,
@@ -195,9 +196,10 @@ export class Scheduler {
           locality: await this.imageLocality(now),
         });
       } catch (error) {
-        this.waiting.claimed(0, this.waiting.disarm(wait));
+        if (wait) this.waiting.claimed(0, this.waiting.disarm(wait));
         throw error;
       } finally {
+        // Also when the claim failed: a wake it was given passes on rather than being lost.
         this.waiting.claimed(runs.length, relay);
       }
       const left = deadline - Date.now();
