@@ -97,13 +97,15 @@ it('keeps pending shapes, held totals per worker and GPU, and counts per state t
     { gpu_count: 1, vram_mb: 100000 },
   ];
   for (let i = 0; i < 20; i++) await addRun(store, { constraints: shapes[i % shapes.length] }, at(2 + i));
-  const version = await store.claims.claimVersion?.();
+  const other = await openSqliteStore({ path });
+  const version = await other.claims.claimVersion?.();
   const claim = (worker_id: string, limit: number) =>
     store.claims.claimRuns({ worker_id, limit, now: at(50), plan: fitPlanner('best-fit') });
   const first = await claim('w1', 3);
   const second = await claim('w2', 2);
   expect(first.length + second.length).toBeGreaterThan(2);
-  expect(await store.claims.claimVersion?.()).not.toBe(version);
+  expect(await other.claims.claimVersion?.()).not.toBe(version);
+  await other.close();
   await expectKeptTotals(store, path, ['w1', 'w2']);
 
   const change = (run: OpRun, step: (r: OpRun) => ReturnType<typeof start>) =>

@@ -37,6 +37,7 @@ import {
 import type { Database, Statement, Transaction } from 'better-sqlite3';
 import type { SqliteDeliveryStore } from './delivery-store';
 import { decodeEvent, type EventRow } from './event-row';
+import type { OwnVersionBumps } from './own-bumps';
 import { workerOfRow } from './worker-store';
 
 /**
@@ -91,7 +92,6 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectShapes: Statement<[], { shape: string }>;
   private readonly selectHeld: Statement<[string], HeldRow>;
   private readonly selectCounts: Statement<[], { state: RunState; n: number }>;
-  private readonly selectVersion: Statement<[], { version: number }>;
   private readonly selectHeldIds: Statement<[string], string>;
   private readonly selectDigest: Statement<[string], { runs: bigint; digest: bigint }>;
   private readonly selectHolders: Statement<[], string>;
@@ -100,11 +100,12 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   /** Runs a write inside `commitWrites`' transaction, so as a savepoint of its own. */
   private readonly savepoint: (write: () => unknown) => unknown;
   /** `commitWrites`' transaction, made once: each write in its savepoint, its outcome kept. */
-  private readonly commitBatch: Transaction<(batch: QueuedWrite[], outcomes: Outcome[]) => void>;
+  private readonly commitBatch: Transaction<(batch: QueuedWrite[], outcomes: Outcome[]) => number>;
 
   constructor(
     private readonly db: Database,
     private readonly outbox: SqliteDeliveryStore,
+    private readonly versions: OwnVersionBumps,
     /** Told after each commit of this store's writes (the background checkpointer counts them). */
     private readonly committed: () => void = () => {},
   ) {
@@ -128,13 +129,16 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
     this.savepoint = db.transaction((write: () => unknown) => write());
     this.commitBatch = db.transaction((batch: QueuedWrite[], outcomes: Outcome[]) => {
-      for (const { write } of batch) {
-        try {
-          outcomes.push({ value: this.savepoint(write) });
-        } catch (error) {
-          outcomes.push({ error });
+      const [, bumps] = this.versions.measure(() => {
+        for (const { write } of batch) {
+          try {
+            outcomes.push({ value: this.savepoint(write) });
+          } catch (error) {
+            outcomes.push({ error });
+          }
         }
-      }
+      });
+      return bumps;
     });
     this.selectPendingFirst = db.prepare(pendingSql(''));
     this.selectPendingAfter = db.prepare(
@@ -145,7 +149,6 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       'SELECT gpu_id, cpu_milli, ram_mb, vram_mb FROM held WHERE worker_id = ? AND (runs > 0 OR vram_mb > 0)',
     );
     this.selectCounts = db.prepare('SELECT state, n FROM run_counts');
-    this.selectVersion = db.prepare('SELECT version FROM claim_version');
     // A covering index (schema step 5), plucked: thousands of held runs cost one string each.
     this.selectHeldIds = db
       .prepare<[string], string>(
@@ -201,7 +204,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     this.queuedWrites = [];
     const outcomes: Outcome[] = [];
     try {
-      this.commitBatch.immediate(batch, outcomes);
+      this.versions.add(this.commitBatch.immediate(batch, outcomes));
     } catch (error) {
       for (const queued of batch) queued.reject(error);
       return;
@@ -310,9 +313,12 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     return counts;
   }
 
-  /** Changes (by trigger) with every run state change and every worker write, in any process. */
+  /**
+   * Changes (by trigger) with every run state change and every worker write of another
+   * connection: this process's own are left out (`OwnVersionBumps`), it announces them itself.
+   */
   async claimVersion(): Promise<number> {
-    return this.selectVersion.get()?.version ?? 0;
+    return this.versions.foreign();
   }
 
   /**
@@ -321,18 +327,22 @@ export class SqliteRunStore implements RunStore, ClaimStore {
    * process or any other sharing the file.
    */
   async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
-    const runs = this.db
-      .transaction((): OpRun[] => {
-        const workerRow = this.selectWorker.get(request.worker_id);
-        if (!workerRow) throw new NotFoundError('worker', request.worker_id);
-        const worker = workerOfRow(this.db, request.worker_id, workerRow.doc);
-        if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
-        const held = { totals: this.heldTotals(worker.id), list: () => this.reservations(worker.id) };
-        return planClaim(worker, held, request, (page) => this.pendingPage(page)).map(
-          ({ run, gpu_ids }) => this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
-        );
-      })
+    const [runs, bumps] = this.db
+      .transaction(() =>
+        this.versions.measure((): OpRun[] => {
+          const workerRow = this.selectWorker.get(request.worker_id);
+          if (!workerRow) throw new NotFoundError('worker', request.worker_id);
+          const worker = workerOfRow(this.db, request.worker_id, workerRow.doc);
+          if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
+          const held = { totals: this.heldTotals(worker.id), list: () => this.reservations(worker.id) };
+          return planClaim(worker, held, request, (page) => this.pendingPage(page)).map(
+            ({ run, gpu_ids }) =>
+              this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
+          );
+        }),
+      )
       .immediate();
+    this.versions.add(bumps);
     if (runs.length > 0) this.committed();
     return runs;
   }

@@ -7,6 +7,7 @@ import { BackgroundCheckpointer } from './checkpointer';
 import { SqliteDefinitionStore } from './definition-store';
 import { SqliteDeliveryStore } from './delivery-store';
 import { migrate } from './migrations';
+import { OwnVersionBumps } from './own-bumps';
 import { SqliteRunStore } from './run-store';
 import { cachePreparedStatements } from './statement-cache';
 import { SqliteLeaseStore, SqliteWorkerStore } from './worker-store';
@@ -79,10 +80,11 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
           backstopPages: 100_000,
           journalSizeLimit: JOURNAL_SIZE_LIMIT,
         });
+  const versions = new OwnVersionBumps(db);
   const deliveries = new SqliteDeliveryStore(db);
-  const runs = new SqliteRunStore(db, deliveries, () => checkpointer?.noteCommit());
+  const runs = new SqliteRunStore(db, deliveries, versions, () => checkpointer?.noteCommit());
   const definitions = new SqliteDefinitionStore(db);
-  const workers = new SqliteWorkerStore(db);
+  const workers = new SqliteWorkerStore(db, versions);
   const leases = new SqliteLeaseStore(db);
   // After the constructors: the statements they prepare and keep (some plucked) stay their
   // own; only what is prepared per call from here on is shared through the cache.

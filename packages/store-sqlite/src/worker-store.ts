@@ -1,6 +1,7 @@
 import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '@gyoza/domain';
 import { decodeWorker, encodeWorker, type LeaseStore, type WorkerStore } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
+import type { OwnVersionBumps } from './own-bumps';
 
 /** The ids a worker holds, from the covering index (schema step 5). */
 const HELD_IDS_SQL = `SELECT id FROM runs INDEXED BY runs_held WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')`;
@@ -40,7 +41,10 @@ export class SqliteWorkerStore implements WorkerStore {
   private readonly upsertWorker: Statement<[string, string, number, string]>;
   private readonly updateOps: Statement<{ ops: string | null; id: string }>;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    private readonly versions: OwnVersionBumps,
+  ) {
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
     this.upsertWorker = db.prepare(
       `INSERT INTO workers (id, status, last_heartbeat_at, doc) VALUES (?, ?, ?, ?)
@@ -52,20 +56,24 @@ export class SqliteWorkerStore implements WorkerStore {
   }
 
   async heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker> {
-    return this.db
-      .transaction(() => {
-        const row = this.selectWorker.get(heartbeat.worker_id);
-        const worker = applyHeartbeat(row ? workerOfRow(this.db, heartbeat.worker_id, row.doc) : null, heartbeat, now);
-        if (heartbeat.running_ops !== undefined) {
-          this.save(worker);
-          return worker;
-        }
-        // A held digest instead of a list: running_ops reads as the held runs (NULL).
-        this.save(worker, null);
-        const { running_ops: _listed, ...rest } = worker;
-        return workerOfRow(this.db, worker.id, encodeWorker(rest as Worker));
-      })
+    const [worker, bumps] = this.db
+      .transaction(() => this.versions.measure(() => this.recordHeartbeat(heartbeat, now)))
       .immediate();
+    this.versions.add(bumps);
+    return worker;
+  }
+
+  private recordHeartbeat(heartbeat: Heartbeat, now: Date): Worker {
+    const row = this.selectWorker.get(heartbeat.worker_id);
+    const worker = applyHeartbeat(row ? workerOfRow(this.db, heartbeat.worker_id, row.doc) : null, heartbeat, now);
+    if (heartbeat.running_ops !== undefined) {
+      this.save(worker);
+      return worker;
+    }
+    // A held digest instead of a list: running_ops reads as the held runs (NULL).
+    this.save(worker, null);
+    const { running_ops: _listed, ...rest } = worker;
+    return workerOfRow(this.db, worker.id, encodeWorker(rest as Worker));
   }
 
   async getWorker(id: string): Promise<Worker | null> {
@@ -84,18 +92,22 @@ export class SqliteWorkerStore implements WorkerStore {
   }
 
   async evictWorker(id: string, silentSince: Date, now: Date): Promise<boolean> {
-    return this.db
-      .transaction(() => {
-        const row = this.db
-          .prepare<[string, number], { doc: string }>(
-            `SELECT doc FROM workers WHERE id = ? AND status = 'active' AND last_heartbeat_at < ?`,
-          )
-          .get(id, silentSince.getTime());
-        if (!row) return false;
-        this.save({ ...workerOfRow(this.db, id, row.doc), status: 'evicted', evicted_at: now });
-        return true;
-      })
+    const [evicted, bumps] = this.db
+      .transaction(() => this.versions.measure(() => this.evict(id, silentSince, now)))
       .immediate();
+    this.versions.add(bumps);
+    return evicted;
+  }
+
+  private evict(id: string, silentSince: Date, now: Date): boolean {
+    const row = this.db
+      .prepare<[string, number], { doc: string }>(
+        `SELECT doc FROM workers WHERE id = ? AND status = 'active' AND last_heartbeat_at < ?`,
+      )
+      .get(id, silentSince.getTime());
+    if (!row) return false;
+    this.save({ ...workerOfRow(this.db, id, row.doc), status: 'evicted', evicted_at: now });
+    return true;
   }
 
   /**
