@@ -36,7 +36,11 @@ export class MongoLeaseStore implements LeaseStore {
     }
     if (lease.expires_at > now) return false;
     const epoch = lease.epoch + 1;
-    if (!(await takeToken(this.tokens, `lease:${name}:${epoch}`, now))) return false;
+    // A contender that took this token and died before moving the epoch would hold the lease
+    // back forever: its token is dropped once older than the lease's own TTL (a take-over that
+    // slow has lost its claim anyway); the epoch condition below still lets only one win.
+    const staleBefore = new Date(now.getTime() - ttlMs);
+    if (!(await takeToken(this.tokens, `lease:${name}:${epoch}`, now, staleBefore))) return false;
     // Conditional on the epoch read, so a contender that read long ago and finds its token
     // pruned still cannot take the lease; that makes dropping the previous token safe, which
     // keeps per-claim locks from leaving a token per claim behind.

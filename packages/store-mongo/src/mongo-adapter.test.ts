@@ -256,6 +256,44 @@ it('counts an assignment a dead claimer committed but did not apply before claim
   expect((await store.runs.getRun(urgent.id))?.state).toBe('PENDING');
 });
 
+it('takes a lease over whose previous take-over died between its token and its epoch', async () => {
+  expect(await store.leases.acquireLease('claims', 'a', 10_000, T)).toBe(true);
+  await store.leases.releaseLease('claims', 'a');
+  // What a contender killed between its two writes leaves: the next epoch's token, the lease unmoved.
+  const [lease] = await raw
+    .collection('leases')
+    .find({ _id: 'claims' as never })
+    .toArray();
+  await raw.collection('tokens').insertOne({ _id: `lease:claims:${lease?.epoch + 1}` as never, created_at: T });
+  const later = new Date(T.getTime() + 1000);
+  // Within the lease's TTL of that take-over, it may still be alive: nobody else gets the lease.
+  expect(await store.leases.acquireLease('claims', 'b', 10_000, later)).toBe(false);
+  expect(await store.leases.acquireLease('claims', 'b', 10_000, later)).toBe(false);
+  // Past it, the dead take-over's token is dropped and the lease is taken again.
+  const past = new Date(T.getTime() + 11_000);
+  let taken = false;
+  for (let i = 0; i < 3 && !taken; i++) taken = await store.leases.acquireLease('claims', 'b', 10_000, past);
+  expect(taken).toBe(true);
+  expect(await store.leases.acquireLease('claims', 'c', 10_000, past)).toBe(false);
+});
+
+it('evicts a silent worker whose earlier eviction died between its token and its write', async () => {
+  await store.workers.heartbeat(heartbeat('w1'), T);
+  // What a reaper killed between its two writes leaves: the token of this silence, the worker active.
+  await raw
+    .collection('tokens')
+    .insertOne({ _id: `evict:w1:${T.getTime()}` as never, created_at: new Date(T.getTime() + 61_000) });
+  const soon = new Date(T.getTime() + 62_000);
+  expect(await store.workers.evictWorker('w1', new Date(soon.getTime() - 60_000), soon)).toBe(false);
+  // A whole worker timeout after that reaper's attempt, its token is dropped and the eviction goes through.
+  const later = new Date(T.getTime() + 125_000);
+  let evicted = false;
+  for (let i = 0; i < 3 && !evicted; i++)
+    evicted = await store.workers.evictWorker('w1', new Date(later.getTime() - 60_000), later);
+  expect(evicted).toBe(true);
+  expect((await store.workers.getWorker('w1'))?.status).toBe('evicted');
+});
+
 it('serialises claims for one worker, so planners that disagree cannot over-commit it', async () => {
   const w = await worker('w1', 1);
   await pending(1, 0);

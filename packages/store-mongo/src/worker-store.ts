@@ -57,7 +57,9 @@ export class MongoWorkerStore implements WorkerStore {
       .findOne({ _id: id, status: 'active', last_heartbeat_at: { $lt: silentSince } })
       .lean();
     if (!doc) return false;
-    if (!(await takeToken(this.tokens, `evict:${id}:${doc.last_heartbeat_at.getTime()}`, now))) return false;
+    // A reaper that took the token a whole silence ago and never evicted has died.
+    const token = `evict:${id}:${doc.last_heartbeat_at.getTime()}`;
+    if (!(await takeToken(this.tokens, token, now, silentSince))) return false;
     const evicted: Worker = { ...decodeWorker(doc.doc), status: 'evicted', evicted_at: now };
     const result = await this.workers.updateOne(
       { _id: id, status: 'active', last_heartbeat_at: doc.last_heartbeat_at },

@@ -23,8 +23,25 @@ export function tokenModel(connection: Connection): Model<TokenDocument> {
   return connection.model<TokenDocument>('Token', schema, 'tokens');
 }
 
-/** True for the one caller that created the token. */
-export async function takeToken(tokens: Model<TokenDocument>, id: string, now: Date): Promise<boolean> {
+/**
+ * True for the one caller that created the token. When another holds it and took it before
+ * `staleBefore`, it is dropped (the caller fails this time and competes again next time): a
+ * holder that died between taking a token and the write it guards (kill -9 between the two)
+ * would otherwise block that write forever. The guarded write stays conditional, so a holder
+ * that was only slow still cannot apply it twice.
+ */
+export async function takeToken(
+  tokens: Model<TokenDocument>,
+  id: string,
+  now: Date,
+  staleBefore?: Date,
+): Promise<boolean> {
+  if (await insertToken(tokens, id, now)) return true;
+  if (staleBefore) await tokens.deleteOne({ _id: id, created_at: { $lt: staleBefore } });
+  return false;
+}
+
+async function insertToken(tokens: Model<TokenDocument>, id: string, now: Date): Promise<boolean> {
   try {
     await tokens.create({ _id: id, created_at: now });
     return true;
