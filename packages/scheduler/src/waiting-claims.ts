@@ -57,8 +57,8 @@ interface Waiter extends Wait {
  * waiting first (a create wakes one claim, not all of them); a woken claim that finds nothing
  * it can take passes the wake on to the next, at most once around, while announced runs are
  * left that no woken claim is about to look at. Capacity freed on a worker wakes only that
- * worker's claims. Anything else (a heartbeat, the reaper, a peer that does not say what
- * changed) wakes every claim. The counts are a guide, not a ledger: runs another process
+ * worker's claims. A notice that does not say what changed (the reaper's, `stop`'s, an
+ * unreadable peer message) wakes every claim. The counts are a guide, not a ledger: runs another process
  * claims are not subtracted here, which costs a few claims that find nothing, never a run
  * left waiting, since an exhausted relay resets the count and the claims' own re-checks
  * remain the safety net.
@@ -70,10 +70,6 @@ export class WaitingClaims {
   private unclaimed = 0;
   /** The limits of claims woken for announced runs that have not claimed yet. */
   private promised = 0;
-
-  get size(): number {
-    return this.waiting.size;
-  }
 
   /** Arms a wait before a claim, so a change that lands while the claim runs is not missed. */
   arm(workerId: string, limit: number, signal?: AbortSignal, seenVersion?: number): Wait {
