@@ -216,6 +216,20 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     }
   }
 
+  /** A scheduler whose safety-net polls never fire in a test: only a wake can deliver. */
+  const quietScheduler = () => scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+
+  /** Starts a long-polling claim per worker, each waiting before the next starts: they wait in this order. */
+  async function waitInOrder(s: Scheduler, calls: string[] & { answered: number }, ids: string[]) {
+    const claims: Promise<OpRun[]>[] = [];
+    for (const id of ids) {
+      const expected = calls.length + 1;
+      claims.push(s.claim(id, { waitSeconds: 30 }));
+      await until(waitingAfter(calls, expected), `${id} to wait`);
+    }
+    return claims;
+  }
+
   /** Lets pending wake-ups run their claims (a few event-loop turns). */
   const settle = async () => {
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
@@ -223,14 +237,9 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
 
   it('wakes one waiting claim for a created run, the one that waited longest, not all of them', async () => {
     for (const id of ['w1', 'w2', 'w3']) await store.workers.heartbeat(hb(id), now);
-    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const s = quietScheduler();
     const calls = countClaims();
-    const w1 = s.claim('w1', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 1), 'w1 to wait');
-    const w2 = s.claim('w2', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 2), 'w2 to wait');
-    const w3 = s.claim('w3', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 3), 'all three to wait');
+    const [w1, w2, w3] = await waitInOrder(s, calls, ['w1', 'w2', 'w3']);
 
     const first = await submit();
     s.notifyRunnable({ runs: 1 });
@@ -250,12 +259,9 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
   it('passes the wake on when the woken claim cannot take the run, and stops once around', async () => {
     await store.workers.heartbeat(hb('small', [], [], 1), now);
     await store.workers.heartbeat(hb('big', [], [], 8), now);
-    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const s = quietScheduler();
     const calls = countClaims();
-    const small = s.claim('small', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 1), 'small to wait');
-    const big = s.claim('big', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 2), 'big to wait');
+    const [small, big] = await waitInOrder(s, calls, ['small', 'big']);
 
     const run = await submit({ constraints: { cpu_cores: 4 } });
     s.notifyRunnable({ runs: 1 });
@@ -263,8 +269,7 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     expect([...calls]).toEqual(['small', 'big', 'small', 'big']);
 
     // Fits nobody: tried by the one waiting claim, then left to capacity changes.
-    const big2 = s.claim('big', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 5), 'big to wait again');
+    const [big2] = await waitInOrder(s, calls, ['big']);
     await submit({ constraints: { cpu_cores: 64 } });
     s.notifyRunnable({ runs: 1 });
     await until(waitingAfter(calls, 7), 'both to look');
@@ -280,12 +285,9 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
 
   it('passes the wake on when the woken claim fails', async () => {
     for (const id of ['gone', 'w2']) await store.workers.heartbeat(hb(id), now);
-    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const s = quietScheduler();
     const calls = countClaims();
-    const gone = s.claim('gone', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 1), 'gone to wait');
-    const w2 = s.claim('w2', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 2), 'w2 to wait');
+    const [gone, w2] = await waitInOrder(s, calls, ['gone', 'w2']);
     advance(120);
     expect(await store.workers.evictWorker('gone', new Date(now.getTime() - 60_000), now)).toBe(true);
     await store.workers.heartbeat(hb('w2'), now);
@@ -300,12 +302,9 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
 
   it('wakes only the claims of the worker whose capacity was freed', async () => {
     for (const id of ['w1', 'w2']) await store.workers.heartbeat(hb(id), now);
-    const s = scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
+    const s = quietScheduler();
     const calls = countClaims();
-    const w1 = s.claim('w1', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 1), 'w1 to wait');
-    const w2 = s.claim('w2', { waitSeconds: 30 });
-    await until(waitingAfter(calls, 2), 'both to wait');
+    const [w1, w2] = await waitInOrder(s, calls, ['w1', 'w2']);
     s.notifyRunnable({ freedOn: ['w2'] });
     await until(waitingAfter(calls, 3), 'w2 to look');
     await settle();
