@@ -95,7 +95,6 @@ export class BackgroundCheckpointer {
         journalSizeLimit: this.options.journalSizeLimit,
       },
     });
-    worker.unref();
     this.worker = worker;
     this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.db.pragma(`wal_autocheckpoint = ${this.options.backstopPages}`);
@@ -111,6 +110,9 @@ export class BackgroundCheckpointer {
       // Back to checkpointing in the foreground; the thread is not restarted.
       if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${this.options.foregroundPages}`);
     });
+    // Last: adding a 'message' listener refs the worker again, and a process whose store was
+    // never closed must still be able to exit.
+    worker.unref();
   }
 
   /** Stops the thread and waits for it to close its connection (before the main one closes). */

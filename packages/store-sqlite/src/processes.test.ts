@@ -25,6 +25,14 @@ beforeEach(() => {
 });
 afterEach(() => temporary.remove());
 
+it('lets a process that never closes its store exit: the checkpoint thread does not hold it', async () => {
+  // Without it the child would never exit and this test would time out.
+  const answer = await runNodeForJson<{ checkpointed: boolean }>(fixture('leave-store-open.js'), [
+    join(dir, 'open.db'),
+  ]);
+  expect(answer).toEqual({ checkpointed: true });
+}, 60_000);
+
 it('keeps every acknowledged run when the writer is killed with SIGKILL', async () => {
   const path = join(dir, 'crash.db');
   const { child, stdout: output } = runNode(fixture('write-runs.js'), [path]);
