@@ -34,7 +34,7 @@ import {
   statesOf,
   totalsAsReservations,
 } from '@gyoza/store';
-import type { Database, Statement, Transaction } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import type { SqliteDeliveryStore } from './delivery-store';
 import { decodeEvent, type EventRow } from './event-row';
 import type { OwnVersionBumps } from './own-bumps';
@@ -99,8 +99,6 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private queuedWrites: QueuedWrite[] = [];
   /** Runs a write inside `commitWrites`' transaction, so as a savepoint of its own. */
   private readonly savepoint: (write: () => unknown) => unknown;
-  /** `commitWrites`' transaction, made once: each write in its savepoint, its outcome kept. */
-  private readonly commitBatch: Transaction<(batch: QueuedWrite[], outcomes: Outcome[]) => number>;
 
   constructor(
     private readonly db: Database,
@@ -128,18 +126,6 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     );
     this.selectWorker = db.prepare('SELECT doc FROM workers WHERE id = ?');
     this.savepoint = db.transaction((write: () => unknown) => write());
-    this.commitBatch = db.transaction((batch: QueuedWrite[], outcomes: Outcome[]) => {
-      const [, bumps] = this.versions.measure(() => {
-        for (const { write } of batch) {
-          try {
-            outcomes.push({ value: this.savepoint(write) });
-          } catch (error) {
-            outcomes.push({ error });
-          }
-        }
-      });
-      return bumps;
-    });
     this.selectPendingFirst = db.prepare(pendingSql(''));
     this.selectPendingAfter = db.prepare(
       pendingSql('AND (priority < @p OR (priority = @p AND (created_at > @c OR (created_at = @c AND id > @id))))'),
@@ -204,7 +190,16 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     this.queuedWrites = [];
     const outcomes: Outcome[] = [];
     try {
-      this.versions.add(this.commitBatch.immediate(batch, outcomes));
+      // One transaction: each write in its own savepoint, its outcome kept.
+      this.versions.write(() => {
+        for (const { write } of batch) {
+          try {
+            outcomes.push({ value: this.savepoint(write) });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      });
     } catch (error) {
       for (const queued of batch) queued.reject(error);
       return;
@@ -327,22 +322,16 @@ export class SqliteRunStore implements RunStore, ClaimStore {
    * process or any other sharing the file.
    */
   async claimRuns(request: ClaimRequest): Promise<OpRun[]> {
-    const [runs, bumps] = this.db
-      .transaction(() =>
-        this.versions.measure((): OpRun[] => {
-          const workerRow = this.selectWorker.get(request.worker_id);
-          if (!workerRow) throw new NotFoundError('worker', request.worker_id);
-          const worker = workerOfRow(this.db, request.worker_id, workerRow.doc);
-          if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
-          const held = { totals: this.heldTotals(worker.id), list: () => this.reservations(worker.id) };
-          return planClaim(worker, held, request, (page) => this.pendingPage(page)).map(
-            ({ run, gpu_ids }) =>
-              this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
-          );
-        }),
-      )
-      .immediate();
-    this.versions.add(bumps);
+    const runs = this.versions.write((): OpRun[] => {
+      const workerRow = this.selectWorker.get(request.worker_id);
+      if (!workerRow) throw new NotFoundError('worker', request.worker_id);
+      const worker = workerOfRow(this.db, request.worker_id, workerRow.doc);
+      if (worker.status !== 'active') throw new WorkerNotActiveError(worker.id);
+      const held = { totals: this.heldTotals(worker.id), list: () => this.reservations(worker.id) };
+      return planClaim(worker, held, request, (page) => this.pendingPage(page)).map(
+        ({ run, gpu_ids }) => this.save(assign(run, { worker_id: worker.id, gpu_ids }, request.now), request.now).run,
+      );
+    });
     if (runs.length > 0) this.committed();
     return runs;
   }

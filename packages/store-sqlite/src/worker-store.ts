@@ -56,11 +56,7 @@ export class SqliteWorkerStore implements WorkerStore {
   }
 
   async heartbeat(heartbeat: Heartbeat, now: Date): Promise<Worker> {
-    const [worker, bumps] = this.db
-      .transaction(() => this.versions.measure(() => this.recordHeartbeat(heartbeat, now)))
-      .immediate();
-    this.versions.add(bumps);
-    return worker;
+    return this.versions.write(() => this.recordHeartbeat(heartbeat, now));
   }
 
   private recordHeartbeat(heartbeat: Heartbeat, now: Date): Worker {
@@ -92,11 +88,7 @@ export class SqliteWorkerStore implements WorkerStore {
   }
 
   async evictWorker(id: string, silentSince: Date, now: Date): Promise<boolean> {
-    const [evicted, bumps] = this.db
-      .transaction(() => this.versions.measure(() => this.evict(id, silentSince, now)))
-      .immediate();
-    this.versions.add(bumps);
-    return evicted;
+    return this.versions.write(() => this.evict(id, silentSince, now));
   }
 
   private evict(id: string, silentSince: Date, now: Date): boolean {
