@@ -196,7 +196,7 @@ export class Scheduler {
           locality: await this.imageLocality(now),
         });
       } catch (error) {
-        if (wait) this.waiting.claimed(0, this.waiting.disarm(wait));
+        if (wait) this.waiting.abandon(wait);
         throw error;
       } finally {
         // Also when the claim failed: a wake it was given passes on rather than being lost.
@@ -205,7 +205,7 @@ export class Scheduler {
       const left = deadline - Date.now();
       if (runs.length > 0 || left <= 0 || this.stopped || options.signal?.aborted) {
         // Woken for runs while claiming and answering now: the next waiting claim looks instead.
-        this.waiting.claimed(0, this.waiting.disarm(wait));
+        this.waiting.abandon(wait);
         return runs;
       }
       if (versioned) this.watchVersion();

@@ -93,6 +93,11 @@ export class WaitingClaims {
     return relay;
   }
 
+  /** Ends a wait whose claim will not look again (it answers, or failed): a wake it got passes on. */
+  abandon(wait: Wait): void {
+    this.claimed(0, this.disarm(wait));
+  }
+
   /**
    * Accounts a claim attempt: `took` runs, after being woken with `relay` (if it was). A relayed
    * claim releases what it promised and, when announced runs are still unaccounted for, wakes
@@ -118,8 +123,9 @@ export class WaitingClaims {
     }
     const freed = change.freedOn ?? [];
     if (freed.length > 0) this.wakeWhere((waiter) => freed.includes(waiter.workerId));
-    if ((change.runs ?? 0) > 0) {
-      this.unclaimed += change.runs ?? 0;
+    const runs = change.runs ?? 0;
+    if (runs > 0) {
+      this.unclaimed += runs;
       this.relay(this.waiting.size);
     }
   }
