@@ -2,6 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRun } from '@gyoza/domain';
 import { describeStoreContract, temporaryDirectory } from '@gyoza/test-support';
+import Database from 'better-sqlite3';
+import { BackgroundCheckpointer, type CheckpointerOptions } from './checkpointer';
 import { openSqliteStore } from './index';
 
 const T0 = new Date(Date.UTC(2026, 0, 1));
@@ -46,16 +48,84 @@ describe('background checkpoints', () => {
     await again.close();
   });
 
-  it('starts no thread for a store that commits less than afterCommits', async () => {
-    const path = join(dir, 'gyoza.db');
-    const store = await openSqliteStore({ path, backgroundCheckpoints: { intervalMs: 20, afterCommits: 1000 } });
+  /** A bare WAL connection with a one-column table, and a checkpointer on it (no store around it). */
+  function walDatabase(options: Partial<CheckpointerOptions> = {}) {
+    const path = join(dir, 'bare.db');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('wal_autocheckpoint = 1000');
+    db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+    const checkpointer = new BackgroundCheckpointer(db, {
+      path,
+      intervalMs: 5,
+      foregroundPages: 1000,
+      backstopPages: 100_000,
+      afterCommits: 1,
+      restartFrames: 4096,
+      journalSizeLimit: 64 * 1024 * 1024,
+      ...options,
+    });
+    const autocheckpoint = () => db.pragma('wal_autocheckpoint', { simple: true });
+    return { path, db, checkpointer, autocheckpoint };
+  }
+
+  it('starts its thread at afterCommits, not before: only then does the main connection hand checkpoints over', async () => {
+    const { db, checkpointer, autocheckpoint } = walDatabase({ afterCommits: 20 });
+    for (let i = 0; i < 19; i++) checkpointer.noteCommit();
+    // The thread starts inside noteCommit, and with it the backstop threshold: nothing to wait for.
+    expect(autocheckpoint()).toBe(1000);
+    checkpointer.noteCommit();
+    expect(autocheckpoint()).toBe(100_000);
+    await checkpointer.close();
+    db.close();
+  });
+
+  it('hands checkpoints back to the main connection when its thread fails', async () => {
+    // The thread opens the file with fileMustExist: a path that is not there makes it fail at start.
+    const { db, checkpointer, autocheckpoint } = walDatabase({ path: join(dir, 'gone', 'missing.db') });
+    checkpointer.noteCommit();
+    expect(autocheckpoint()).toBe(100_000);
+    await until(() => autocheckpoint() === 1000, 'the foreground threshold to come back');
+    // The main connection checkpoints by itself again: past 1000 pages its WAL is copied and restarts.
+    const blob = Buffer.alloc(4096, 1);
+    for (let i = 0; i < 1500; i++) db.prepare('INSERT INTO blobs (data) VALUES (?)').run(blob);
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
+    expect(result?.log).toBeLessThan(1500);
+    await checkpointer.close();
+    db.close();
+  });
+
+  it('keeps the WAL from growing under a steady stream of commits: past restartFrames the main connection finishes a checkpoint and the WAL restarts', async () => {
+    const { path, db, checkpointer } = walDatabase({ restartFrames: 256 });
+    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
+    const row = Buffer.alloc(100, 7);
+    const wal = () => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
+    // The thread first: it has checkpointed once the database file grows.
     const before = statSync(path).size;
-    await createRuns(store, 20);
-    // Nothing checkpoints (the thread has not started, the foreground threshold is 8000 pages),
-    // so the file keeps its size however long we look; a short look is enough to catch a start.
-    await new Promise((r) => setTimeout(r, 200));
-    expect(statSync(path).size).toBe(before);
-    await store.close();
+    insert.run(row);
+    checkpointer.noteCommit();
+    await until(() => statSync(path).size > before, 'the thread to checkpoint');
+    // A server's stream: 12,000 commits of a page each (a frame of the WAL), each after 50 us
+    // of other work, a turn of the event loop every 5 (where the thread's message is handled).
+    // The thread's checkpoints never copy every frame between two commits, so without the
+    // restart the WAL would grow past 12,000 frames (about 48 MB).
+    const commits = 12_000;
+    let largest = 0;
+    for (let n = 0; n < commits; n++) {
+      const busyUntil = process.hrtime.bigint() + 50_000n;
+      while (process.hrtime.bigint() < busyUntil);
+      insert.run(row);
+      checkpointer.noteCommit();
+      if (n % 5 === 4) {
+        largest = Math.max(largest, wal());
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    expect(largest).toBeGreaterThan(256 * 4096);
+    expect(largest).toBeLessThan((commits * 4096) / 3);
+    await checkpointer.close();
+    db.close();
   });
 });
 
