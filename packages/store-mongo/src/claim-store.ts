@@ -20,7 +20,7 @@ import {
 import type { Model, QueryFilter } from 'mongoose';
 import type { MongoStoreLogger } from './logger';
 import type { ClaimIntentDocument } from './models/claim-intent.model';
-import { type ClaimVersionDocument, readClaimVersion } from './models/claim-version.model';
+import type { ClaimVersions } from './models/claim-version.model';
 import type { RunDocument } from './models/run.model';
 import type { RunShapeDocument } from './models/run-shape.model';
 import type { WorkerDocument } from './models/worker.model';
@@ -95,7 +95,7 @@ export class MongoClaimStore implements ClaimStore {
     private readonly intents: Model<ClaimIntentDocument>,
     private readonly runStore: MongoRunStore,
     private readonly leases: LeaseStore,
-    private readonly claimState: { shapes: Model<RunShapeDocument>; versions: Model<ClaimVersionDocument> },
+    private readonly claimState: { shapes: Model<RunShapeDocument>; versions: ClaimVersions },
     private readonly logger: MongoStoreLogger,
   ) {}
 
@@ -110,9 +110,9 @@ export class MongoClaimStore implements ClaimStore {
   /** Whether a batch is running (the next one starts when it ends). */
   private running = false;
 
-  /** The claim version document: moved by every run creation, applied transition and worker write. */
+  /** Moved by every run creation, applied transition and worker write of the other connections. */
   async claimVersion(): Promise<number> {
-    return (await readClaimVersion(this.claimState.versions)).version;
+    return (await this.claimState.versions.read()).foreign;
   }
 
   claimRuns(request: ClaimRequest): Promise<OpRun[]> {
@@ -165,7 +165,7 @@ export class MongoClaimStore implements ClaimStore {
         this.intents.find({ _id: { $in: active } }).lean(),
         this.runStore.reservationsOf(active),
         this.claimState.shapes.find({}, { _id: 1 }).lean(),
-        readClaimVersion(this.claimState.versions),
+        this.claimState.versions.read(),
       ]);
       // The intent left by a claim batch this process finished needs no settling: its commits
       // were applied before it returned. Any other is settled, and its worker's reservations

@@ -7,7 +7,7 @@ import { MongoStoreOpenError, redactUri } from './errors';
 import { MongoLeaseStore } from './lease-store';
 import { type MongoStoreLogger, silentLogger } from './logger';
 import { claimIntentModel } from './models/claim-intent.model';
-import { claimVersionModel, ensureClaimVersion } from './models/claim-version.model';
+import { ClaimVersions, claimVersionModel } from './models/claim-version.model';
 import { definitionModel } from './models/definition.model';
 import { deliveryClaimModel } from './models/delivery-claim.model';
 import { eventModel } from './models/event.model';
@@ -83,13 +83,14 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       });
       await model.createIndexes();
     }
-    await ensureClaimVersion(models.claimVersion);
+    const versions = new ClaimVersions(models.claimVersion);
+    await versions.open();
     const leases = new MongoLeaseStore(models.leases, models.tokens);
     const deliveries = new MongoDeliveryStore(
       { events: models.events, claims: models.deliveryClaims, revisions: models.revisions, runs: models.runs },
       (id) => runs.getRun(id),
     );
-    const claimState = { shapes: models.runShapes, versions: models.claimVersion };
+    const claimState = { shapes: models.runShapes, versions };
     const runs = new MongoRunStore(models.runs, models.revisions, models.events, claimState, logger, () =>
       deliveries.written(),
     );
@@ -110,9 +111,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<Store>
       definitions: new MongoDefinitionStore(models.definitions),
       runs,
       claims,
-      workers: new MongoWorkerStore(models.workers, models.tokens, models.claimVersion, (id) =>
-        runs.listHeldRunIds(id),
-      ),
+      workers: new MongoWorkerStore(models.workers, models.tokens, versions, (id) => runs.listHeldRunIds(id)),
       leases,
       deliveries,
       async close() {

@@ -32,7 +32,7 @@ import type { Model, QueryFilter } from 'mongoose';
 import { deliveryFieldsFor } from './delivery-store';
 import { isDuplicateKey } from './errors';
 import type { MongoStoreLogger } from './logger';
-import { bumpClaimVersion, type ClaimVersionDocument } from './models/claim-version.model';
+import type { ClaimVersions } from './models/claim-version.model';
 import type { EventDocument } from './models/event.model';
 import type { RevisionDocument } from './models/revision.model';
 import type { RunDocument } from './models/run.model';
@@ -124,7 +124,7 @@ export class MongoRunStore implements RunStore {
     private readonly revisions: Model<RevisionDocument>,
     private readonly events: Model<EventDocument>,
     /** Claim state beside the runs: the shapes runs were created with, the claim version. */
-    private readonly claimState: { shapes: Model<RunShapeDocument>; versions: Model<ClaimVersionDocument> },
+    private readonly claimState: { shapes: Model<RunShapeDocument>; versions: ClaimVersions },
     private readonly logger: MongoStoreLogger,
     /** Called after an event document carrying a delivery is inserted (wakes this process's sender). */
     private readonly deliveryWritten: () => void = () => {},
@@ -149,7 +149,7 @@ export class MongoRunStore implements RunStore {
       return { run: decodeRun(winner.doc, winner.rev), created: false };
     }
     await this.insertEvents(run, transition.events, now, run.rev, 1);
-    await bumpClaimVersion(this.claimState.versions, run.state === 'PENDING');
+    await this.claimState.versions.bump(run.state === 'PENDING');
     return { run, created: true };
   }
 
@@ -370,10 +370,7 @@ export class MongoRunStore implements RunStore {
       // After `runs` shows the revisions, as `apply` does.
       const [inserted] = await Promise.all([
         this.insertEventsGrouped(won, heads),
-        bumpClaimVersion(
-          this.claimState.versions,
-          won.some((r) => decodeRun(r.doc, r.rev).state === 'PENDING'),
-        ),
+        this.claimState.versions.bump(won.some((r) => decodeRun(r.doc, r.rev).state === 'PENDING')),
       ]);
       for (const [id, list] of inserted) events.set(id, list);
       // As in `commit`: a write that raced a newer revision is brought forward again.
@@ -462,7 +459,7 @@ export class MongoRunStore implements RunStore {
     const { filter, update } = applyUpdate(run);
     await this.runs.updateOne(filter, update);
     // After `runs` shows the revision, so a woken claim reads it.
-    await bumpClaimVersion(this.claimState.versions, run.state === 'PENDING');
+    await this.claimState.versions.bump(run.state === 'PENDING');
     return this.insertEvents(run, JSON.parse(revision.events), revision.created_at, revision.rev);
   }
 

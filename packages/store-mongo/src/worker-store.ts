@@ -1,7 +1,7 @@
 import { applyHeartbeat, type Heartbeat, type Worker, type WorkerStatus } from '@gyoza/domain';
 import { decodeWorker, encodeWorker, type WorkerStore } from '@gyoza/store';
 import type { Model } from 'mongoose';
-import { bumpClaimVersion, type ClaimVersionDocument } from './models/claim-version.model';
+import type { ClaimVersions } from './models/claim-version.model';
 import { type TokenDocument, takeToken } from './models/token.model';
 import type { WorkerDocument } from './models/worker.model';
 
@@ -9,7 +9,7 @@ export class MongoWorkerStore implements WorkerStore {
   constructor(
     private readonly workers: Model<WorkerDocument>,
     private readonly tokens: Model<TokenDocument>,
-    private readonly versions: Model<ClaimVersionDocument>,
+    private readonly versions: ClaimVersions,
     /** The ids of the runs a worker holds (`RunStore.listHeldRunIds`). */
     private readonly heldRunIds: (workerId: string) => Promise<string[]>,
   ) {}
@@ -30,7 +30,7 @@ export class MongoWorkerStore implements WorkerStore {
       { upsert: true },
     );
     // Capacity, tags or status may have changed: waiting claims look again.
-    await bumpClaimVersion(this.versions);
+    await this.versions.bump();
     return worker;
   }
 
@@ -65,7 +65,7 @@ export class MongoWorkerStore implements WorkerStore {
       { _id: id, status: 'active', last_heartbeat_at: doc.last_heartbeat_at },
       { $set: { status: 'evicted', doc: encodeWorker(evicted) } },
     );
-    if (result.matchedCount === 1) await bumpClaimVersion(this.versions);
+    if (result.matchedCount === 1) await this.versions.bump();
     return result.matchedCount === 1;
   }
 }

@@ -190,10 +190,10 @@ export interface ClaimStore {
   claimRuns(request: ClaimRequest): Promise<OpRun[]>;
   /**
    * Optional: a cheap value that changes whenever a claim could find something new (a run
-   * created or changing state, a worker written) by another connection sharing the database.
-   * It may leave out this connection's own writes (SQLite does, exactly; MongoDB cannot tell
-   * them apart and moves for them too): the process announces those itself. Waiting claims
-   * poll it and claim again only when it moved; without it they claim on every poll.
+   * created or changing state, a worker written) by another connection sharing the database,
+   * and does not change for this connection's own writes: the process announces those itself
+   * (both adapters have it; the store contract holds them to it). Waiting claims poll it and
+   * claim again only when it moved; without it they claim on every poll.
    */
   claimVersion?(): Promise<number>;
 }

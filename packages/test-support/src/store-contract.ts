@@ -621,6 +621,37 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
       const claim = (s: Store, worker: string, limit: number, plan: ClaimPlanner = fitPlanner(), seconds = 100) =>
         s.claims.claimRuns({ worker_id: worker, limit, now: at(seconds), plan });
 
+      it("offers a claim version that another connection's writes move and its own do not", async () => {
+        const other = await connect();
+        const version = (s: Store) => {
+          if (!s.claims.claimVersion) throw new Error('the adapter offers no claimVersion');
+          return s.claims.claimVersion();
+        };
+        const own = [await version(store)];
+        const seen = [await version(other)];
+        const step = async () => {
+          own.push(await version(store));
+          seen.push(await version(other));
+        };
+        await store.workers.heartbeat(heartbeat('w', { cpuCores: 4 }), at(0));
+        await step();
+        const run = await insert(1);
+        await step();
+        await claim(store, 'w', 1);
+        await step();
+        await store.runs.saveTransition(cancel((await store.runs.getRun(run.id)) as OpRun, at(2)), at(2));
+        await step();
+        expect(await store.workers.evictWorker('w', at(3), at(3))).toBe(true);
+        await step();
+        // Each kind of write moves the other connection's version, none moves the writer's own
+        // (its process announces those itself, so its waiting claims need not look again).
+        expect(new Set(seen).size).toBe(seen.length);
+        expect(new Set(own).size).toBe(1);
+        // And the other way round.
+        await other.runs.createRun(newRun(4), at(4));
+        expect(await version(store)).not.toBe(own[0]);
+      });
+
       it('offers pending runs by priority, then age, with current reservations', async () => {
         await store.workers.heartbeat(heartbeat('w'), at(0));
         const low = await insert(1, { priority: 0 });

@@ -1,28 +1,32 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { type Connection, type Model, Schema } from 'mongoose';
-import { isDuplicateKey } from '../errors';
 
 /**
- * The claim version (`ClaimStore.claimVersion`): one document, `_id` `claims`, whose `version`
- * every run creation, applied transition and worker write sets to a fresh random value, and
- * whose `pending` changes only when a run enters PENDING (created, or a transition to it): while
- * `pending` stays put, the pending runs are those read before less those taken since, so a
- * process may keep serving claims from the head of the queue it read.
+ * The claim version (`ClaimStore.claimVersion`), one document per store connection (`_id` its
+ * own random id): every run creation, applied transition and worker write of that connection
+ * sets its `version` to a fresh random value, and its `pending` too when a run entered PENDING
+ * (created, or a transition to it). `at` is the wall-clock time of its last write.
  * Random, not `$inc`: FerretDB applies an update as "read, then write", so two increments can
  * both write n + 1 and a waiter that read the first would miss the second; a fresh value
  * differs from whatever a waiter read.
+ * One document per connection, not one shared: a connection's own writes are announced by
+ * its process (`Scheduler.notifyRunnable`), so its waiting claims poll only the others'
+ * documents and do not all look again after each of its own creates.
  */
 export interface ClaimVersionDocument {
   _id: string;
   version: number;
-  pending: number;
+  pending?: number;
+  /** Absent on the single shared document (`_id` `claims`) of stores before this one. */
+  at?: Date;
 }
 
 const schema = new Schema<ClaimVersionDocument>(
   {
     _id: { type: String, required: true },
     version: { type: Number, required: true },
-    pending: { type: Number, required: true },
+    pending: { type: Number },
+    at: { type: Date },
   },
   { versionKey: false, autoIndex: false },
 );
@@ -31,32 +35,58 @@ export function claimVersionModel(connection: Connection): Model<ClaimVersionDoc
   return connection.model<ClaimVersionDocument>('ClaimVersion', schema, 'claim_version');
 }
 
-const ID = 'claims';
+/** Values are below 2^47; sums are kept below it too, so they stay exact doubles. */
+const MODULUS = 2 ** 47;
+/** A connection's document unwritten this long belongs to a process gone long ago. */
+const STALE_MS = 24 * 60 * 60 * 1000;
 
-/** Creates the document if missing (at open: concurrent upserts could insert it twice). */
-export async function ensureClaimVersion(versions: Model<ClaimVersionDocument>): Promise<void> {
-  try {
-    await versions.create({ _id: ID, version: 0, pending: 0 });
-  } catch (error) {
-    if (!isDuplicateKey(error)) throw error;
+/** What a claim batch and a version poll read: every connection's documents at once. */
+export interface ClaimVersionReading {
+  /** Changes when another connection writes (a sum of their versions, mod 2^47). */
+  foreign: number;
+  /** Changes when a run enters PENDING through any connection, this one included. */
+  pending: number;
+}
+
+/** This connection's document in `claim_version`, and the reading of all of them. */
+export class ClaimVersions {
+  private readonly id = `connection-${randomUUID()}`;
+
+  constructor(private readonly model: Model<ClaimVersionDocument>) {}
+
+  /**
+   * Writes this connection's document (its arrival moves the others' readings once) and drops
+   * the documents no connection has written for a day.
+   */
+  async open(): Promise<void> {
+    await this.model.deleteMany({ at: { $lt: new Date(Date.now() - STALE_MS) } });
+    await this.bump(true);
   }
-}
 
-/**
- * Moves the version: something a waiting claim could take may have appeared. `enteredPending`:
- * a run became PENDING (moves `pending` too).
- */
-export async function bumpClaimVersion(versions: Model<ClaimVersionDocument>, enteredPending = false): Promise<void> {
-  const value = randomInt(2 ** 47);
-  await versions.updateOne(
-    { _id: ID },
-    { $set: enteredPending ? { version: value, pending: value } : { version: value } },
-  );
-}
+  /**
+   * Moves this connection's version: something a waiting claim could take may have appeared.
+   * `enteredPending`: a run became PENDING (moves `pending` too).
+   */
+  async bump(enteredPending = false): Promise<void> {
+    const value = randomInt(MODULUS);
+    await this.model.updateOne(
+      { _id: this.id },
+      {
+        $set: enteredPending ? { version: value, pending: value, at: new Date() } : { version: value, at: new Date() },
+      },
+      // Written again if another process took it for stale (a connection idle for a day).
+      { upsert: true },
+    );
+  }
 
-export async function readClaimVersion(
-  versions: Model<ClaimVersionDocument>,
-): Promise<{ version: number; pending: number }> {
-  const doc = await versions.findById(ID).lean();
-  return { version: doc?.version ?? 0, pending: doc?.pending ?? 0 };
+  async read(): Promise<ClaimVersionReading> {
+    const docs = await this.model.find({}, { version: 1, pending: 1 }).lean();
+    let foreign = 0;
+    let pending = 0;
+    for (const doc of docs) {
+      if (doc._id !== this.id) foreign = (foreign + doc.version) % MODULUS;
+      pending = (pending + (doc.pending ?? 0)) % MODULUS;
+    }
+    return { foreign, pending };
+  }
 }
