@@ -431,6 +431,24 @@ it('moves the claim version for every store on the database when a run is create
   }
 });
 
+it("drops claim version documents no connection wrote for a day when a store opens, and reads the earlier versions' shared one like any other", async () => {
+  const versions = raw.collection('claim_version');
+  const dayAndMore = new Date(Date.now() - 25 * 60 * 60 * 1000);
+  await versions.insertOne({ _id: 'connection-gone' as never, version: 5, pending: 5, at: dayAndMore });
+  await versions.insertOne({ _id: 'claims' as never, version: 7, pending: 7 });
+  const other = await openMongoStore({ uri, dbName });
+  try {
+    expect(await versions.countDocuments({ _id: 'connection-gone' as never })).toBe(0);
+    // Two connections' documents and the shared one of a store before per-connection versions.
+    expect(await versions.countDocuments({})).toBe(3);
+    const before = await store.claims.claimVersion?.();
+    await versions.updateOne({ _id: 'claims' as never }, { $set: { version: 8 } });
+    expect(await store.claims.claimVersion?.()).not.toBe(before);
+  } finally {
+    await other.close();
+  }
+});
+
 it('serves claims from its head of the queue only until another process adds a pending run', async () => {
   const other = await openMongoStore({ uri, dbName });
   try {
