@@ -18,6 +18,7 @@ import {
   planClaimAsync,
 } from '@gyoza/store';
 import type { Model, QueryFilter } from 'mongoose';
+import { keepLease } from './lease-keeper';
 import type { MongoStoreLogger } from './logger';
 import type { ClaimIntentDocument } from './models/claim-intent.model';
 import type { ClaimVersions } from './models/claim-version.model';
@@ -26,8 +27,11 @@ import type { RunShapeDocument } from './models/run-shape.model';
 import type { WorkerDocument } from './models/worker.model';
 import type { MongoRunStore } from './run-store';
 
-/** Long enough for any claim batch to finish; only a crashed claimer makes others wait this out. */
-const CLAIM_LOCK_TTL_MS = 10_000;
+/**
+ * The claim lock's TTL: a batch renews it every third of that while it runs (`keepLease`), so
+ * a crashed claimer makes the others wait this out at most, however long batches take.
+ */
+const CLAIM_LOCK_TTL_MS = 3000;
 
 /**
  * The one lock claim batches of every process take. Claims for one worker must not run side
@@ -160,6 +164,7 @@ export class MongoClaimStore implements ClaimStore {
       await sleep(wait);
       wait = Math.min(wait * 2, 50);
     }
+    const kept = keepLease(this.leases, { name: CLAIM_LOCK, holder, ttlMs: CLAIM_LOCK_TTL_MS }, this.logger);
     try {
       const [intents, reservations, shapes, version] = await Promise.all([
         this.intents.find({ _id: { $in: active } }).lean(),
@@ -189,6 +194,7 @@ export class MongoClaimStore implements ClaimStore {
       for (const id of active) this.finished.set(id, holder);
       for (const c of claims) c.resolve(c.claimed);
     } finally {
+      await kept.stop();
       await this.leases.releaseLease(CLAIM_LOCK, holder);
     }
   }

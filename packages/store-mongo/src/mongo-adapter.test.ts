@@ -14,6 +14,7 @@ import { type ClaimPlanner, encodeRun, type Store, updateRun } from '@gyoza/stor
 import { addRun, fitPlanner, heartbeat, mongoTestUri } from '@gyoza/test-support';
 import mongoose, { type Connection } from 'mongoose';
 import { MongoStoreOpenError, openMongoStore } from './index';
+import { keepLease } from './lease-keeper';
 import type { MongoStoreLogger } from './logger';
 import { databaseName } from './mongo-store';
 import type { MongoRunStore } from './run-store';
@@ -447,6 +448,27 @@ it("drops claim version documents no connection wrote for a day when a store ope
   } finally {
     await other.close();
   }
+});
+
+it('keeps a lease held past its TTL while it is kept, and no renewal outlives stop', async () => {
+  const ttlMs = 1500;
+  const lease = { name: 'kept', holder: 'a', ttlMs };
+  const warnings: string[] = [];
+  const logger: MongoStoreLogger = { debug() {}, info() {}, warn: (_, msg) => warnings.push(String(msg)) };
+  expect(await store.leases.acquireLease('kept', 'a', ttlMs, new Date())).toBe(true);
+  const kept = keepLease(store.leases, lease, logger);
+  // Three TTLs: unrenewed, the lease would have expired twice over.
+  const end = Date.now() + 3 * ttlMs;
+  while (Date.now() < end) {
+    expect(await store.leases.acquireLease('kept', 'b', ttlMs, new Date())).toBe(false);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await kept.stop();
+  await store.leases.releaseLease('kept', 'a');
+  expect(await store.leases.acquireLease('kept', 'b', ttlMs, new Date())).toBe(true);
+  // No renewal of 'a' ran after stop: none took the released lease back or found it taken.
+  expect((await raw.collection('leases').findOne({ _id: 'kept' as never }))?.holder).toBe('b');
+  expect(warnings).toEqual([]);
 });
 
 it('serves claims from its head of the queue only until another process adds a pending run', async () => {
