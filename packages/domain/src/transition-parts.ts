@@ -16,9 +16,18 @@ export function update(run: OpRun, now: Date, runPatch: Patch<OpRun>, attemptPat
   return next;
 }
 
+/**
+ * `value` without the keys whose value is `undefined` (a copy when there are some, `value`
+ * itself when there are none). Copied, not deleted in place: V8 turns
+ * an object that loses a property into a slow dictionary, and every later read, spread and
+ * JSON.stringify of the run (the store encodes it at each transition) paid for it.
+ */
 export function withoutUndefined<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
-  return value;
+  const keys = Object.keys(value) as (keyof T)[];
+  if (!keys.some((key) => value[key] === undefined)) return value;
+  const copy = {} as T;
+  for (const key of keys) if (value[key] !== undefined) copy[key] = value[key];
+  return copy;
 }
 
 export function event(
