@@ -164,13 +164,11 @@ export function parseDto<T extends object>(dto: Dto<T>, input: unknown, what: st
   }
   const freeForm = freeFormFields(dto);
   checkJsonLimits(input, what, freeForm);
-  const plain: Record<string, unknown> = { ...input };
+  // Split by copying, not by deleting from a copy: an object that loses a key becomes a slow
+  // dictionary for class-transformer to walk. Reserved keys (`__proto__`) were refused above.
+  const plain: Record<string, unknown> = {};
   const kept: Record<string, unknown> = {};
-  for (const field of freeForm) {
-    if (!Object.hasOwn(plain, field)) continue;
-    kept[field] = plain[field];
-    delete plain[field];
-  }
+  for (const [key, value] of Object.entries(input)) (freeForm.includes(key) ? kept : plain)[key] = value;
   const instance = Object.assign(plainToInstance(dto, plain, { exposeDefaultValues: false }), kept);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   let details = flatten(errors);
