@@ -451,6 +451,39 @@ describe('workers and claims', () => {
     expect(res.body.ops.map((o) => o.id)).toEqual([run.id]);
   });
 
+  it('lets a long-poll whose worker hung up go: a run created after it goes to the next claimer', async () => {
+    await h.api().post('/workers/heartbeat').send(worker('w1')).expect(200);
+    await h.api().post('/workers/heartbeat').send(worker('w2')).expect(200);
+    // The store's claims, counted once they answered: the long-poll's first look is over
+    // (it found nothing) when the count moves, and it waits.
+    let looked = 0;
+    const claimRuns = h.store.claims.claimRuns.bind(h.store.claims);
+    h.store.claims.claimRuns = async (request) => {
+      const runs = await claimRuns(request);
+      looked++;
+      return runs;
+    };
+    const connections = () =>
+      new Promise<number>((resolve, reject) => h.server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+    const before = await connections();
+    const longPoll = http.request(`${h.url}/workers/w1/claim?wait_seconds=20`, {
+      method: 'POST',
+      headers: { 'X-API-Key': API_KEY },
+    });
+    longPoll.on('error', () => {});
+    longPoll.end();
+    const deadline = Date.now() + 20_000;
+    while (looked === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(looked).toBe(1);
+    longPoll.destroy();
+    // The server has closed the socket (and, a tick later, the answer: the claim is let go).
+    while ((await connections()) > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setImmediate(r));
+    const run = (await h.api().post('/runs').send({ image: 'x' }).expect(201)).body;
+    const { body } = await h.api().post('/workers/w2/claim').expect(200);
+    expect(body.ops.map((o: { id: string }) => o.id)).toEqual([run.id]);
+  });
+
   it('refuses bad claims and heartbeats', async () => {
     await h.api().post('/workers/nobody/claim').expect(404);
     expect((await h.api().post('/workers/w1/claim?limit=0').expect(400)).body.error.details[0].field).toBe('limit');
