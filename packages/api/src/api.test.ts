@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitFor } from '@gyoza/test-support';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import pino from 'pino';
 import request from 'supertest';
@@ -472,12 +473,11 @@ describe('workers and claims', () => {
     });
     longPoll.on('error', () => {});
     longPoll.end();
-    const deadline = Date.now() + 20_000;
-    while (looked === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the first look', async () => looked > 0 || undefined, { intervalMs: 5 });
     expect(looked).toBe(1);
     longPoll.destroy();
     // The server has closed the socket (and, a tick later, the answer: the claim is let go).
-    while ((await connections()) > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the socket to close', async () => (await connections()) <= before || undefined, { intervalMs: 5 });
     await new Promise((r) => setImmediate(r));
     const run = (await h.api().post('/runs').send({ image: 'x' }).expect(201)).body;
     const { body } = await h.api().post('/workers/w2/claim').expect(200);

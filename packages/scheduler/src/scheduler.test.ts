@@ -3,7 +3,7 @@ import { assign, type ConstraintsInput, type Heartbeat, type OpRun, start, Worke
 import { type Store, updateRun } from '@gyoza/store';
 import { openMongoStore } from '@gyoza/store-mongo';
 import { openSqliteStore } from '@gyoza/store-sqlite';
-import { heartbeat, newRun, temporaryDirectory, temporaryMongoDatabase } from '@gyoza/test-support';
+import { heartbeat, newRun, temporaryDirectory, temporaryMongoDatabase, waitFor } from '@gyoza/test-support';
 import { bestFitStrategy, directStrategy, Scheduler, type SchedulerOptions, strategyByName } from './index';
 
 interface Database {
@@ -205,16 +205,9 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     return calls;
   }
 
-  const waitingAfter = (calls: { answered: number; length: number }, n: number) => () =>
-    calls.length === n && calls.answered === n;
-
-  async function until(condition: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
+  /** A `waitFor` probe: the claims made so far are `n`, each answered. */
+  const waitingAfter = (calls: { answered: number; length: number }, n: number) => async () =>
+    (calls.length === n && calls.answered === n) || undefined;
 
   /** A scheduler whose safety-net polls never fire in a test: only a wake can deliver. */
   const quietScheduler = () => scheduler({ pollIntervalMs: 60_000, versionPollMs: 60_000 });
@@ -225,7 +218,7 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     for (const id of ids) {
       const expected = calls.length + 1;
       claims.push(s.claim(id, { waitSeconds: 30 }));
-      await until(waitingAfter(calls, expected), `${id} to wait`);
+      await waitFor(`${id} to wait`, waitingAfter(calls, expected), { intervalMs: 5 });
     }
     return claims;
   }
@@ -272,7 +265,7 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     const [big2] = await waitInOrder(s, calls, ['big']);
     await submit({ constraints: { cpu_cores: 64 } });
     s.notifyRunnable({ runs: 1 });
-    await until(waitingAfter(calls, 7), 'both to look');
+    await waitFor('both to look', waitingAfter(calls, 7), { intervalMs: 5 });
     await settle();
     expect(calls.slice(5).sort()).toEqual(['big', 'small']);
 
@@ -306,11 +299,11 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     const calls = countClaims();
     const [w1, w2] = await waitInOrder(s, calls, ['w1', 'w2']);
     s.notifyRunnable({ freedOn: ['w2'] });
-    await until(waitingAfter(calls, 3), 'w2 to look');
+    await waitFor('w2 to look', waitingAfter(calls, 3), { intervalMs: 5 });
     await settle();
     expect([...calls]).toEqual(['w1', 'w2', 'w2']);
     s.notifyRunnable();
-    await until(waitingAfter(calls, 5), 'both to look');
+    await waitFor('both to look', waitingAfter(calls, 5), { intervalMs: 5 });
     await s.stop();
     expect([await w1, await w2]).toEqual([[], []]);
   });

@@ -1,20 +1,16 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRun } from '@gyoza/domain';
-import { describeStoreContract, temporaryDirectory } from '@gyoza/test-support';
+import { describeStoreContract, temporaryDirectory, waitFor } from '@gyoza/test-support';
 import Database from 'better-sqlite3';
 import { BackgroundCheckpointer, type CheckpointerOptions } from './checkpointer';
 import { openSqliteStore } from './index';
 
 const T0 = new Date(Date.UTC(2026, 0, 1));
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits (generous deadline, short polls) until `condition` holds. */
+const until = (condition: () => boolean, what: string) =>
+  waitFor(what, async () => condition() || undefined, { intervalMs: 10 });
 
 describe('background checkpoints', () => {
   let dir: string;
@@ -88,8 +84,9 @@ describe('background checkpoints', () => {
     expect(autocheckpoint()).toBe(100_000);
     await until(() => autocheckpoint() === 1000, 'the foreground threshold to come back');
     // The main connection checkpoints by itself again: past 1000 pages its WAL is copied and restarts.
+    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
     const blob = Buffer.alloc(4096, 1);
-    for (let i = 0; i < 1500; i++) db.prepare('INSERT INTO blobs (data) VALUES (?)').run(blob);
+    for (let i = 0; i < 1500; i++) insert.run(blob);
     const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
     expect(result?.log).toBeLessThan(1500);
     await checkpointer.close();
