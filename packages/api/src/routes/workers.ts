@@ -1,11 +1,12 @@
 import { type Heartbeat, NotFoundError, unassign, ValidationError, WORKER_ID_PATTERN } from '@gyoza/domain';
-import { heldDigestOf, updateRun } from '@gyoza/store';
+import { heldDigestOf } from '@gyoza/store';
 import { ClaimQuery } from '../dto/run.dto';
 import { HeartbeatDto } from '../dto/worker.dto';
 import { uncleanTextReason } from '../json-limits';
 import type { RouteSpec } from '../route';
 import { workerJson, workerJsonWithoutRuns, workerOpJson } from '../serialize';
 import { parseDto } from '../validation';
+import { saveRun } from './save-run';
 
 function workerId(value: unknown, field = 'worker_id'): string {
   if (typeof value !== 'string' || !WORKER_ID_PATTERN.test(value)) {
@@ -106,11 +107,9 @@ export const workerRoutes: RouteSpec[] = [
       });
       claimed = true;
       if (abort.signal.aborted && runs.length > 0) {
-        // The worker hung up while we claimed: put its runs back rather than strand them.
-        for (const run of runs) {
-          await updateRun(ctx.store.runs, run.id, (r) => unassign(r, ctx.clock(), 'claim not delivered'), ctx.clock);
-        }
-        ctx.scheduler.notifyRunnable({ runs: runs.length, freedOn: [id] });
+        // The worker hung up while we claimed: put its runs back rather than strand them
+        // (saveRun wakes the claims that can take them again).
+        for (const run of runs) await saveRun(ctx, run.id, (r) => unassign(r, ctx.clock(), 'claim not delivered'));
         return;
       }
       ctx.metrics.claims.inc({ result: runs.length > 0 ? 'claimed' : 'empty' });
