@@ -419,8 +419,6 @@ async function benchMemory({ pending }) {
 
 module.exports = {
   benchCreatesVsExpress,
-  gyozaJobs,
-  postLoad,
   benchJobsVsGraphile,
   benchMemory,
   spread,
