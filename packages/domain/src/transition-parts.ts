@@ -18,9 +18,9 @@ export function update(run: OpRun, now: Date, runPatch: Patch<OpRun>, attemptPat
 
 /**
  * `value` without the keys whose value is `undefined` (a copy when there are some, `value`
- * itself when there are none). Copied, not deleted in place: V8 turns
- * an object that loses a property into a slow dictionary, and every later read, spread and
- * JSON.stringify of the run (the store encodes it at each transition) paid for it.
+ * itself when there are none). Copied, not deleted in place: V8 turns an object that loses a
+ * property into a slow dictionary, and every later read, spread and JSON.stringify of the run
+ * (the store encodes it at each transition) paid for it.
  */
 export function withoutUndefined<T extends object>(value: T): T {
   const keys = Object.keys(value) as (keyof T)[];

@@ -1,9 +1,11 @@
 /**
  * gyoza's scheduler: `Scheduler` (claims with long polls, pending reasons, the reaper loop,
- * heartbeats with reconciliation; `RunnableChange` says whom a change wakes), the GPU-picking strategies (`bestFitStrategy`, `directStrategy`,
- * `strategyByName`; image locality: `localCandidates`), one reaper pass on its own (`reapOnce`) and one worker's reconciliation
+ * heartbeats with reconciliation; `RunnableChange` says whom a change wakes), the GPU-picking
+ * strategies (`bestFitStrategy`, `directStrategy`, `strategyByName`; image locality:
+ * `localCandidates`), one reaper pass on its own (`reapOnce`) and one worker's reconciliation
  * (`reconcileWorker`), and the webhook sender: `DeliveryLoop` (claims and sends the outbox,
- * retries, dead letters), `sendWebhook`, `TargetGuard` (the internal-address refusal), `parseNetworks`.
+ * retries, dead letters), `sendWebhook`, `TargetGuard` (the internal-address refusal),
+ * `parseNetworks`.
  */
 export {
   DeliveryLoop,
