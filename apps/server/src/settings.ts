@@ -140,7 +140,7 @@ export const SETTINGS = {
     defaultValue: 1,
     min: 1,
     max: 64,
-    help: 'server processes (node:cluster) sharing the port and the database',
+    help: 'server processes (node:cluster) sharing the port and the database; on SQLite more processes spread reads but do not add write throughput',
     flag: true,
   }),
   reload: boolean({
