@@ -173,10 +173,11 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   /**
    * Writes (creates, saved transitions, appended events) arriving in the same event-loop
    * turn, from concurrent requests, commit together in one IMMEDIATE transaction, each inside
-   * its own savepoint so that one failing does not undo the others; they run in the order
-   * they came. A promise settles only after that COMMIT has returned, so a write that was
-   * answered is as durable as one committed alone (WAL, synchronous NORMAL: it survives a
-   * crash of the process; an OS crash or power loss can lose the last commits).
+   * its own savepoint so that one failing does not undo the others (unless its error undid
+   * the whole transaction: then all of them fail); they run in the order they came. A
+   * promise settles only after that COMMIT has returned, so a write that was answered is as
+   * durable as one committed alone (WAL, synchronous NORMAL: it survives a crash of the
+   * process; an OS crash or power loss can lose the last commits).
    */
   private grouped<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -196,6 +197,10 @@ export class SqliteRunStore implements RunStore, ClaimStore {
           try {
             outcomes.push({ value: this.savepoint(write) });
           } catch (error) {
+            // Some errors (I/O, a full disk, RAISE(ROLLBACK)) undo the whole transaction, not
+            // the savepoint: the writes before were undone with it, and the ones after must
+            // not run outside it. The batch fails together, with this error.
+            if (!this.db.inTransaction) throw error;
             outcomes.push({ error });
           }
         }
