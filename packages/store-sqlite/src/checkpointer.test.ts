@@ -93,6 +93,22 @@ describe('background checkpoints', () => {
     db.close();
   });
 
+  it('keeps checkpointing in the foreground when no thread can be started, and does not try again', async () => {
+    // A value a thread cannot be handed makes `new Worker` throw synchronously, as it does when
+    // the system is out of threads; noteCommit runs right after a COMMIT and must not throw.
+    const { db, checkpointer, autocheckpoint } = walDatabase({ path: Symbol('no thread') as unknown as string });
+    expect(() => checkpointer.noteCommit()).not.toThrow();
+    expect(() => checkpointer.noteCommit()).not.toThrow();
+    expect(autocheckpoint()).toBe(1000);
+    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
+    const blob = Buffer.alloc(4096, 1);
+    for (let i = 0; i < 1500; i++) insert.run(blob);
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
+    expect(result?.log).toBeLessThan(1500);
+    await checkpointer.close();
+    db.close();
+  });
+
   it('keeps the WAL from growing under a steady stream of commits: past restartFrames the main connection finishes a checkpoint and the WAL restarts', async () => {
     const { path, db, checkpointer } = walDatabase({ restartFrames: 256 });
     const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');

@@ -72,6 +72,8 @@ export class BackgroundCheckpointer {
   private exited?: Promise<void>;
   private commits = 0;
   private closed = false;
+  /** Set when a thread could not be created: checkpoints stay in the foreground. */
+  private threadless = false;
 
   constructor(
     private readonly db: Database,
@@ -80,21 +82,30 @@ export class BackgroundCheckpointer {
 
   /** Counts a commit of the main connection; starts the thread at `afterCommits`. */
   noteCommit(): void {
-    if (this.worker || this.closed || ++this.commits < this.options.afterCommits) return;
+    if (this.worker || this.closed || this.threadless || ++this.commits < this.options.afterCommits) return;
     this.start();
   }
 
   private start(): void {
-    const worker = new Worker(THREAD, {
-      eval: true,
-      workerData: {
-        driver: require.resolve('better-sqlite3'),
-        path: this.options.path,
-        intervalMs: this.options.intervalMs,
-        restartFrames: this.options.restartFrames,
-        journalSizeLimit: this.options.journalSizeLimit,
-      },
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(THREAD, {
+        eval: true,
+        workerData: {
+          driver: require.resolve('better-sqlite3'),
+          path: this.options.path,
+          intervalMs: this.options.intervalMs,
+          restartFrames: this.options.restartFrames,
+          journalSizeLimit: this.options.journalSizeLimit,
+        },
+      });
+    } catch {
+      // No thread to be had (ERR_WORKER_INIT_FAILED when the system is out of threads): this
+      // is called right after a COMMIT, whose callers must still be answered. The main
+      // connection keeps checkpointing in the foreground, and no thread is tried again.
+      this.threadless = true;
+      return;
+    }
     this.worker = worker;
     this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.db.pragma(`wal_autocheckpoint = ${this.options.backstopPages}`);
