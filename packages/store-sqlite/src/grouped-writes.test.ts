@@ -41,3 +41,19 @@ it('fails a whole group of writes with its error, and commits none, when one wri
     remove();
   }
 });
+
+it('commits the writes asked for in the turn the store is closed in', async () => {
+  const { dir, remove } = temporaryDirectory('gyoza-grouped-');
+  const path = join(dir, 'gyoza.db');
+  try {
+    const store = await openSqliteStore({ path });
+    const asked = store.runs.createRun(createRun({ image: 'busybox' }, null, T0), T0);
+    await store.close();
+    const { run } = await asked;
+    const again = await openSqliteStore({ path });
+    expect((await again.runs.getRun(run.id))?.id).toBe(run.id);
+    await again.close();
+  } finally {
+    remove();
+  }
+});

@@ -186,8 +186,14 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     });
   }
 
+  /** Commits the writes still waiting for the end of this turn (the store is closing). */
+  flushWrites(): void {
+    this.commitWrites();
+  }
+
   private commitWrites(): void {
     const batch = this.queuedWrites;
+    if (batch.length === 0) return;
     this.queuedWrites = [];
     const outcomes: Outcome[] = [];
     try {

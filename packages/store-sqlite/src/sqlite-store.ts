@@ -98,6 +98,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     leases,
     deliveries,
     async close() {
+      // Writes asked for in this turn are answered as committed, not refused for a closed file.
+      runs.flushWrites();
       await checkpointer?.close();
       if (db.open) db.close();
     },
