@@ -228,6 +228,21 @@ describe.each(databases)('scheduler on %s', (_name, makeDatabase) => {
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   };
 
+  it('claims nothing for a worker that hung up while waiting, even when work is there by then', async () => {
+    await store.workers.heartbeat(hb('w'), now);
+    const s = quietScheduler();
+    const calls = countClaims();
+    const controller = new AbortController();
+    const waiting = s.claim('w', { waitSeconds: 30, signal: controller.signal });
+    await waitFor('w to wait', waitingAfter(calls, 1), { intervalMs: 5 });
+    // In the store but not announced: only the hang-up wakes the wait.
+    const run = await submit();
+    controller.abort();
+    expect(await waiting).toEqual([]);
+    expect(calls.length).toBe(1);
+    expect((await store.runs.getRun(run.id))?.state).toBe('PENDING');
+  });
+
   it('wakes one waiting claim for a created run, the one that waited longest, not all of them', async () => {
     for (const id of ['w1', 'w2', 'w3']) await store.workers.heartbeat(hb(id), now);
     const s = quietScheduler();

@@ -211,6 +211,12 @@ export class Scheduler {
       if (versioned) this.watchVersion();
       await Promise.race([wait.promise, sleep(Math.min(left, recheckMs))]);
       relay = this.waiting.disarm(wait);
+      if (options.signal?.aborted) {
+        // The worker hung up while waiting: nothing is claimed for it, and a wake it was given
+        // passes on to the next waiting claim.
+        this.waiting.claimed(0, relay);
+        return [];
+      }
     }
   }
 
