@@ -209,7 +209,15 @@ export class Scheduler {
         return runs;
       }
       if (versioned) this.watchVersion();
-      await Promise.race([wait.promise, sleep(Math.min(left, recheckMs))]);
+      let recheck: NodeJS.Timeout | undefined;
+      await Promise.race([
+        wait.promise,
+        new Promise<void>((resolve) => {
+          recheck = setTimeout(resolve, Math.min(left, recheckMs));
+        }),
+      ]);
+      // Woken before it: the timer goes now rather than live on for up to recheckMs.
+      clearTimeout(recheck);
       relay = this.waiting.disarm(wait);
       if (options.signal?.aborted) {
         // The worker hung up while waiting: nothing is claimed for it, and a wake it was given
@@ -406,8 +414,4 @@ export class Scheduler {
     await this.reaping;
     await this.store.leases.releaseLease('reaper', this.holderId).catch(() => undefined);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
