@@ -153,6 +153,11 @@ export class MongoRunStore implements RunStore {
     return { run, created: true };
   }
 
+  async getRunByIdempotencyKey(key: string): Promise<OpRun | null> {
+    const doc = await this.runs.findOne({ idempotency_key: key }, { _id: 1 }).lean();
+    return doc ? this.getRun(doc._id) : null;
+  }
+
   /** The newest committed revision: a revision not yet applied to `runs` is applied first. */
   async getRun(id: string): Promise<OpRun | null> {
     const doc = await this.runs.findById(id).lean();

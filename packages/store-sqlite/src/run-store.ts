@@ -228,6 +228,11 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     return row ? decodeRun(row.doc, row.rev) : null;
   }
 
+  async getRunByIdempotencyKey(key: string): Promise<OpRun | null> {
+    const row = this.selectByKey.get(key);
+    return row ? decodeRun(row.doc, row.rev) : null;
+  }
+
   async listRuns(query: RunQuery): Promise<RunPage> {
     const limit = pageSize(query.limit);
     const where: string[] = [];

@@ -74,6 +74,8 @@ export interface RunStore {
   /** Inserts a new run (rev 0 -> stored as 1) and its events. Honors `run.idempotency_key`. */
   createRun(transition: Transition, now: Date): Promise<CreatedRun>;
   getRun(id: string): Promise<OpRun | null>;
+  /** The run created with this idempotency key, or null. */
+  getRunByIdempotencyKey(key: string): Promise<OpRun | null>;
   listRuns(query: RunQuery): Promise<RunPage>;
   /**
    * Saves a transition computed from the run at `transition.run.rev`: the write happens

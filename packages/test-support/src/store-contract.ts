@@ -292,6 +292,14 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(other.created).toBe(true);
       });
 
+      it('finds a run by its idempotency key, as it is now', async () => {
+        const { run } = await store.runs.createRun(newRun(1, { key: 'k-1' }), at(1));
+        await store.runs.createRun(newRun(2), at(2));
+        const moved = await store.runs.saveTransition({ run: { ...run, priority: 9 }, events: [] }, at(3));
+        expect(await store.runs.getRunByIdempotencyKey('k-1')).toStrictEqual(moved.run);
+        expect(await store.runs.getRunByIdempotencyKey('k-2')).toBeNull();
+      });
+
       it('concurrent creates with one idempotency key make one run', async () => {
         const connections = [store, await connect(), await connect()];
         const results = await Promise.all(
