@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createRun } from '@gyoza/domain';
 import { waitFor } from '@gyoza/test-support';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import pino from 'pino';
@@ -253,6 +254,74 @@ describe('runs', () => {
     expect(conflict.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
     expect((await h.api().get('/runs').expect(200)).body.runs).toHaveLength(1);
     await h.api().post('/runs').set('Idempotency-Key', 'bad key with spaces').send({ image: 'x' }).expect(400);
+  });
+
+  it('answers a replay from the request it repeats: the same JSON however stored, another webhook a 409', async () => {
+    const raw = '{"image":"busybox","inputs":{"zero":-0,"huge":1e400}}';
+    const post = (key: string) => h.api().post('/runs').set('Idempotency-Key', key).type('json');
+    const first = await post('numbers').send(raw).expect(201);
+    // Stored as 0 and null, but asked the same way: the same request.
+    expect((await post('numbers').send(raw).expect(200)).body.id).toBe(first.body.id);
+    const hook = (url: string) => ({ image: 'busybox', event_delivery: { webhook_url: url } });
+    const hooked = await post('hooked').send(hook('http://127.0.0.1:9/a')).expect(201);
+    // Another webhook is another request, even though the run's image and inputs are the same.
+    expect((await post('hooked').send(hook('http://127.0.0.1:9/b')).expect(409)).body.error.code).toBe(
+      'IDEMPOTENCY_KEY_REUSED',
+    );
+    expect((await post('hooked').send(hook('http://127.0.0.1:9/a')).expect(200)).body.id).toBe(hooked.body.id);
+    // Keys in another order are the same JSON object.
+    const ordered = await post('order').send('{"image":"busybox","priority":2}').expect(201);
+    expect((await post('order').send('{"priority":2,"image":"busybox"}').expect(200)).body.id).toBe(ordered.body.id);
+    expect((await h.api().get('/runs').expect(200)).body.runs).toHaveLength(3);
+    expect(first.body).not.toHaveProperty('idempotency_fingerprint');
+  });
+
+  it('compares a replay with the run itself for a run stored before runs kept their request', async () => {
+    const now = new Date();
+    const { run } = await h.store.runs.createRun(
+      createRun({ image: 'busybox', inputs: { a: 1 }, idempotency_key: 'before' }, null, now),
+      now,
+    );
+    expect(run.idempotency_fingerprint).toBeUndefined();
+    const post = () => h.api().post('/runs').set('Idempotency-Key', 'before');
+    expect(
+      (
+        await post()
+          .send({ inputs: { a: 1 }, image: 'busybox' })
+          .expect(200)
+      ).body.id,
+    ).toBe(run.id);
+    await post()
+      .send({ image: 'busybox', inputs: { a: 2 } })
+      .expect(409);
+  });
+
+  it('answers a replay of a run of a definition with the first run after a new version, and after the definition is gone', async () => {
+    await h.api().post('/definitions').send(definition).expect(200);
+    const post = () =>
+      h
+        .api()
+        .post('/definitions/resize/runs')
+        .set('Idempotency-Key', 'latest')
+        .send({ inputs: { url: 'u' } });
+    const first = await post().expect(201);
+    await h
+      .api()
+      .post('/definitions')
+      .send({ ...definition, version: '2.0' })
+      .expect(200);
+    const afterNewVersion = await post().expect(200);
+    expect(afterNewVersion.body).toMatchObject({ id: first.body.id, definition_version: '1.0' });
+    await h.api().delete('/definitions/resize').expect(200);
+    expect((await post().expect(200)).body.id).toBe(first.body.id);
+    // Another request under the key is still refused, before the definition it names is looked for.
+    await h
+      .api()
+      .post('/definitions/resize/runs')
+      .set('Idempotency-Key', 'latest')
+      .send({ inputs: { url: 'other' } })
+      .expect(409);
+    expect((await h.api().get('/runs').expect(200)).body.runs).toHaveLength(1);
   });
 
   it('lists with filters and a cursor', async () => {

@@ -27,7 +27,7 @@ export function definitionJson(definition: OpDefinition): Record<string, unknown
  * before STARTED).
  */
 export function runJson(run: OpRun, pendingReason?: string): Record<string, unknown> {
-  const { rev: _rev, pull_progress: _pull, ...rest } = run;
+  const { rev: _rev, pull_progress: _pull, idempotency_fingerprint: _request, ...rest } = run;
   const json: Record<string, unknown> = { ...rest, event_delivery: eventDeliveryJson(run.event_delivery) };
   if (pendingReason !== undefined) json.pending_reason = pendingReason;
   const pull = currentPullProgress(run);

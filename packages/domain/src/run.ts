@@ -82,6 +82,11 @@ export interface OpRun {
   /** A FAILED run with attempts left is retried automatically once this has passed. */
   not_before?: Date;
   idempotency_key?: string;
+  /**
+   * A digest of the request that created the run under `idempotency_key`, as its creator
+   * computed it: a replay with the same key is the same request when it has the same digest.
+   */
+  idempotency_fingerprint?: string;
   attempts: OpAttempt[];
   /**
    * The worker's latest pull report (an INFO event with `payload.phase: 'pulling'`) while the
@@ -179,6 +184,7 @@ export interface CreateRunInput {
   retry_policy?: RetryPolicyInput | null;
   event_delivery?: EventDelivery | null;
   idempotency_key?: string;
+  idempotency_fingerprint?: string;
 }
 
 function validatePriority(priority: unknown): number {
@@ -245,6 +251,7 @@ export function createRun(
   }
   if (pullPolicy !== undefined) run.image_pull_policy = pullPolicy;
   if (input.idempotency_key !== undefined) run.idempotency_key = input.idempotency_key;
+  if (input.idempotency_fingerprint !== undefined) run.idempotency_fingerprint = input.idempotency_fingerprint;
   const payload: Record<string, unknown> = { image };
   if (definition) Object.assign(payload, { definition_id: definition.id, definition_version: definition.version });
   return { run, events: [{ attempt: 1, type: 'CREATED', payload }] };

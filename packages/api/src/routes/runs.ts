@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import {
   cancel,
@@ -56,7 +57,26 @@ export const IDEMPOTENCY_HEADER = {
   pattern: IDEMPOTENCY_KEY,
 };
 
-/** What a replay with the same Idempotency-Key must match to get the first run back. */
+/**
+ * The request as sent (its JSON, keys sorted at every level), digested: what a replay with the
+ * same Idempotency-Key must match to get the first run back. It is the request, not the run
+ * it made, that is compared: a replay is the same whatever the definition it names became
+ * since, and whatever the store made of its numbers (-0, 1e400).
+ */
+function requestFingerprint(body: RunRequest): string {
+  const json = JSON.stringify(body, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(
+          Object.keys(value)
+            .sort()
+            .map((k) => [k, (value as Record<string, unknown>)[k]]),
+        )
+      : value,
+  );
+  return createHash('sha256').update(json).digest('base64url');
+}
+
+/** What a replay must match for a run stored before runs kept their request's fingerprint. */
 const requested = (r: OpRun) => [
   r.definition_id,
   r.definition_version,
@@ -66,13 +86,28 @@ const requested = (r: OpRun) => [
   r.priority,
   r.constraints,
   r.retry_policy,
+  r.event_delivery,
 ];
-const sameRequest = (a: OpRun, b: OpRun) => isDeepStrictEqual(requested(a), requested(b));
+const sameRequest = (stored: OpRun, asked: OpRun) =>
+  stored.idempotency_fingerprint !== undefined
+    ? stored.idempotency_fingerprint === asked.idempotency_fingerprint
+    : isDeepStrictEqual(requested(stored), requested(asked));
 
 export async function createRunFromRequest(req: Request, res: Response, ctx: ApiContext, body: RunRequest) {
   const key = req.get('idempotency-key');
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
     throw ValidationError.field('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
+  }
+  const fingerprint = key === undefined ? undefined : requestFingerprint(body);
+  if (key !== undefined) {
+    // A replay is answered from the run its key made, before what it names is looked up again:
+    // the definition may have a newer version by now, or be gone.
+    const existing = await ctx.store.runs.getRunByIdempotencyKey(key);
+    if (existing?.idempotency_fingerprint !== undefined) {
+      if (existing.idempotency_fingerprint !== fingerprint) throw new IdempotencyConflictError(key);
+      res.status(200).json(runJson(existing));
+      return;
+    }
   }
   let definition = null;
   if (body.definition_id !== undefined) {
@@ -85,7 +120,11 @@ export async function createRunFromRequest(req: Request, res: Response, ctx: Api
     throw ValidationError.field('version', 'needs definition_id');
   }
   const now = ctx.clock();
-  const transition = createRun({ ...body, idempotency_key: key }, definition, now);
+  const transition = createRun(
+    { ...body, idempotency_key: key, idempotency_fingerprint: fingerprint },
+    definition,
+    now,
+  );
   const { run, created } = await ctx.store.runs.createRun(transition, now);
   if (!created && !sameRequest(run, transition.run)) throw new IdempotencyConflictError(key as string);
   if (created) ctx.scheduler.notifyRunnable({ runs: 1 });
