@@ -56,6 +56,26 @@ describe('assignments (the fencing token)', () => {
     expect(retried.attempts[0].assignment_id).toBe(assigned.assignment_id);
   });
 
+  it('takes a STARTED sent again by the worker that runs the attempt as delivered, and changes nothing', () => {
+    const assigned = assign(pending(), { worker_id: 'w1', gpu_ids: [] }, at(1)).run;
+    const report = { type: 'STARTED' as const, attempt: 1, assignment_id: assigned.assignment_id, worker_id: 'w1' };
+    const running = applyWorkerEvent(assigned, report, at(2)).run;
+    expect(running.state).toBe('RUNNING');
+    // Its answer was lost, and it comes again.
+    expect(applyWorkerEvent(running, report, at(3))).toEqual({ run: running, events: [] });
+    // Not so from another worker, without the assignment, or for another assignment.
+    expect(refusal(() => applyWorkerEvent(running, { ...report, worker_id: 'w2' }, at(3))).code).toBe(
+      'INVALID_TRANSITION',
+    );
+    expect(refusal(() => applyWorkerEvent(running, { ...report, assignment_id: undefined }, at(3))).code).toBe(
+      'INVALID_TRANSITION',
+    );
+    expect(
+      refusal(() => applyWorkerEvent(running, { ...report, assignment_id: 'asg_000000000000000000000000' }, at(3)))
+        .code,
+    ).toBe('STALE_ASSIGNMENT');
+  });
+
   it('refuses a report for an older assignment of the same attempt, and changes nothing', () => {
     const old = assign(pending(), { worker_id: 'w1', gpu_ids: [] }, at(1)).run;
     const current = assign(unassign(old, at(2)).run, { worker_id: 'w1', gpu_ids: [] }, at(3)).run;

@@ -78,8 +78,17 @@ export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transit
   switch (e.type) {
     case 'STARTED': {
       const gpu = (payload.gpu_id ?? undefined) as number | undefined;
-      const workerId = (payload.worker_id ?? undefined) as string | undefined;
-      return start(run, { worker_id: workerId ?? e.worker_id, gpu_id: gpu }, now);
+      const workerId = ((payload.worker_id ?? undefined) as string | undefined) ?? e.worker_id;
+      // Sent again because its answer was lost: this attempt already runs on this worker under
+      // this assignment (checked above), so it is delivered, and changes nothing.
+      const repeated =
+        run.state === 'RUNNING' &&
+        e.attempt !== undefined &&
+        e.assignment_id !== undefined &&
+        workerId !== undefined &&
+        workerId === run.worker_id;
+      if (repeated) return { run, events: [] };
+      return start(run, { worker_id: workerId, gpu_id: gpu }, now);
     }
     case 'PROGRESS':
       return progress(run, e.msg, now);
