@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import { GyozaClient } from './client';
-import { GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
+import { GyozaAnswerError, GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
 import type { EventJson } from './types';
 
 async function listen(server: Server): Promise<string> {
@@ -294,6 +294,24 @@ describe('retries, timeouts and connection errors', () => {
     await expect(client({ baseUrl: proxy.url }).getRun(run.id)).rejects.toMatchObject({ status: 400, code: 'X' });
     expect(proxy.log).toHaveLength(1);
     await proxy.close();
+  });
+
+  it('refuses a claim answer that is not a list of runs with a typed error', async () => {
+    const bodies: unknown[] = [{}, { ops: 'x' }, { ops: [null] }, { ops: [{ image: 'alpine:3' }] }];
+    const proxy = await startProxy(gyoza.url, (req, n) =>
+      req.url?.includes('/claim') ? { status: 200, body: bodies[(n - 1) % bodies.length] } : 'pass',
+    );
+    try {
+      for (let i = 0; i < bodies.length; i++) {
+        const error = await client({ baseUrl: proxy.url })
+          .claim('w1')
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(GyozaAnswerError);
+        expect((error as Error).message).toBe('unexpected answer from /workers/w1/claim: no list of runs (ops)');
+      }
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('names the URL it could not reach, and times out a silent server', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FINISHED_STATES, type OpDefinitionInput, type RunState } from '@gyoza/domain';
 import { type GyozaClientOptions, type ResolvedConfig, resolveConfig } from './config';
-import { GyozaWaitTimeoutError } from './errors';
+import { GyozaAnswerError, GyozaWaitTimeoutError } from './errors';
 import { buildUrl, HttpTransport, sleep } from './http';
 import { parseSse } from './sse';
 import type { SearchRunsFilter, StatsJson, ThroughputJson } from './stats';
@@ -327,14 +327,20 @@ export class GyozaClient {
    */
   async claim(workerId: string, options: ClaimOptions = {}): Promise<WorkerOpRun[]> {
     const waitSeconds = options.waitSeconds ?? 0;
-    const answer = await this.http.request<{ ops: WorkerOpRun[] }>({
+    const path = `/workers/${enc(workerId)}/claim`;
+    const answer = await this.http.request<{ ops?: unknown } | undefined>({
       method: 'POST',
-      path: `/workers/${enc(workerId)}/claim`,
+      path,
       query: { limit: options.limit, wait_seconds: waitSeconds || undefined },
       timeoutMs: this.config.timeoutMs + waitSeconds * 1000,
       signal: options.signal,
     });
-    return answer.ops;
+    // A worker starts what this answers: a body that is not a list of runs is refused here.
+    const ops = answer?.ops;
+    if (!Array.isArray(ops) || !ops.every((op) => typeof op === 'object' && op !== null && typeof op.id === 'string')) {
+      throw new GyozaAnswerError(path, 'no list of runs (ops)');
+    }
+    return ops as WorkerOpRun[];
   }
 
   listWorkers(): Promise<WorkerJson[]> {

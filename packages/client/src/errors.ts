@@ -55,6 +55,17 @@ function describeCause(cause: unknown): string {
   return cause.message;
 }
 
+/** The server answered success with a body the client cannot use (a proxy in the way, another service on the port). */
+export class GyozaAnswerError extends Error {
+  constructor(
+    readonly path: string,
+    what: string,
+  ) {
+    super(`unexpected answer from ${path}: ${what}`);
+    this.name = 'GyozaAnswerError';
+  }
+}
+
 /** `waitForRun` gave up before the run finished; the run itself is untouched. */
 export class GyozaWaitTimeoutError extends Error {
   constructor(

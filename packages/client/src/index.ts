@@ -1,7 +1,7 @@
 /**
  * The typed HTTP client for gyoza: `GyozaClient` (every route, `followEvents`, `waitForRun`),
  * `resolveConfig` and `readLocalApiKey` (server URL and key from options, environment or the
- * local key file), the errors it throws (`GyozaApiError`, `GyozaConnectionError`,
+ * local key file), the errors it throws (`GyozaApiError`, `GyozaConnectionError`, `GyozaAnswerError`,
  * `GyozaWaitTimeoutError`), the wire types (`RunJson`, `WorkerOpRun`, ...), `parseSse` and
  * `verifyWebhook` (checks a webhook's Standard Webhooks signature).
  */
@@ -21,7 +21,13 @@ export {
   readLocalApiKey,
   resolveConfig,
 } from './config';
-export { type ApiErrorDetail, GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
+export {
+  type ApiErrorDetail,
+  GyozaAnswerError,
+  GyozaApiError,
+  GyozaConnectionError,
+  GyozaWaitTimeoutError,
+} from './errors';
 export { parseSse, type SseMessage } from './sse';
 export type { SearchRunsFilter, StatsJson, ThroughputBucketJson, ThroughputJson } from './stats';
 export * from './types';
