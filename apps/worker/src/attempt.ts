@@ -107,7 +107,8 @@ export class Attempt {
         payload: { worker_id: this.workerId, ...(op.gpu_ids.length ? { gpu_id: op.gpu_ids[0] } : {}) },
       });
       await reporter.drain();
-      if (reporter.refused) return;
+      // Cancelled while STARTED was on its way (there was no container to remove then).
+      if (reporter.refused || this.abandonedFor) return;
       if (pulled) {
         reporter.send({
           type: 'FAILED',
@@ -116,6 +117,8 @@ export class Attempt {
         return;
       }
       await container.start((_stream, line) => this.onLine(line));
+      // Cancelled while its container was being made: it goes (finally), unwaited for.
+      if (this.abandonedFor) return;
       const outcome = await container.wait();
       if (this.abandonedFor) return;
       if (outcome.exitCode === 0 && !outcome.outputsError) {

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import type { Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createApp } from '@gyoza/api';
@@ -120,6 +120,86 @@ it('stops and removes the container of a run cancelled while it runs', async () 
     timeoutMs: 10_000,
   });
   expect((await client.getRun(run.id)).state).toBe('CANCELLED');
+});
+
+/**
+ * A proxy to the server that holds back the answer to the first report carrying STARTED (the
+ * server has applied it) until `release()`, and counts the heartbeats it answered.
+ */
+async function holdStartedAnswer(target: string) {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let holding = false;
+  let heartbeats = 0;
+  const upstream = new URL(target);
+  const proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const hold = !holding && req.url?.endsWith('/events') === true && body.includes('"STARTED"');
+      if (hold) holding = true;
+      const forward = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent: false,
+        },
+        async (answer) => {
+          if (hold) await released;
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          if (req.url?.endsWith('/heartbeat')) answer.on('end', () => heartbeats++);
+        },
+      );
+      forward.on('error', () => res.destroy());
+      // An agent that gives up a request (a long-poll at stop) hangs up on the server too.
+      res.on('close', () => {
+        if (!res.writableFinished) forward.destroy();
+      });
+      forward.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    release: () => release(),
+    heartbeats: () => heartbeats,
+    close: () => {
+      proxy.closeAllConnections();
+      return new Promise<void>((resolve) => proxy.close(() => resolve()));
+    },
+  };
+}
+
+it('never starts the container of a run cancelled while its STARTED report was on its way, and frees its slot', async () => {
+  const proxy = await holdStartedAnswer(url);
+  try {
+    await agents.start('w-early-cancel', {
+      client: new GyozaClient({ baseUrl: proxy.url, apiKey: KEY, retries: 0 }),
+      resources: { cpu_cores: 2, ram_mb: 2048, gpus: [] },
+      maxParallel: 1,
+    });
+    const run = await submit('echo started; sleep 300');
+    await inState(run.id, 'RUNNING'); // applied; its answer is held
+    await client.cancelRun(run.id, 'changed my mind');
+    // The agent hears of it in a heartbeat's stop_runs while it still waits for that answer.
+    const before = proxy.heartbeats();
+    await waitFor('heartbeats after the cancel', async () => proxy.heartbeats() >= before + 3 || undefined);
+    proxy.release();
+    const next = await submit('echo next');
+    await inState(next.id, 'COMPLETED');
+    expect(await containersOf('w-early-cancel')).toEqual([]);
+    expect((await client.getRun(run.id)).state).toBe('CANCELLED');
+  } finally {
+    await agents.stopAll();
+    await proxy.close();
+  }
 });
 
 it('runs two ops in parallel within its capacity and holds the third back', async () => {
