@@ -142,6 +142,9 @@ export class WorkerAgent implements RunningWorker {
           { runs: [...this.attempts.keys()] },
           'exiting without reporting these runs: the server is unreachable',
         );
+        // Their reports would otherwise be retried for as long as the process lives, and keep
+        // a process that embeds the agent from exiting.
+        for (const { attempt } of this.attempts.values()) attempt.stopReporting();
       }
     }
     if (this.beat) {

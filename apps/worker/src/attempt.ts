@@ -193,6 +193,11 @@ export class Attempt {
     await this.container.remove().catch(() => undefined);
   }
 
+  /** Gives up reporting (the server stayed unreachable past the agent's report timeout). */
+  stopReporting(): void {
+    this.reporter.close();
+  }
+
   private onLine(line: string): void {
     this.tail.push(line);
     if (this.tail.length > TAIL_LINES) this.tail.shift();

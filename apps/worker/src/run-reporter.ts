@@ -41,6 +41,9 @@ export class RunReporter {
   private timer?: NodeJS.Timeout;
   private readonly logBatchMs: number;
   private wasRefused = false;
+  private closed = false;
+  /** Ends the wait before the next retry (set while one is pending). */
+  private retryNow?: () => void;
 
   constructor(private readonly options: RunReporterOptions) {
     this.logBatchMs = options.logBatchMs ?? 250;
@@ -52,7 +55,7 @@ export class RunReporter {
   }
 
   line(text: string): void {
-    if (this.refused) return;
+    if (this.refused || this.closed) return;
     if (this.queue.length >= MAX_QUEUE) {
       this.droppedLines += 1;
       return;
@@ -63,9 +66,22 @@ export class RunReporter {
   }
 
   send(event: Omit<PostEventBody, 'attempt' | 'worker_id' | 'assignment_id'>): void {
-    if (this.refused) return;
+    if (this.refused || this.closed) return;
     this.flushLines();
     this.enqueue(event);
+  }
+
+  /**
+   * Stops for good: nothing more is sent or retried, what is queued is dropped, and `drain`
+   * resolves once a request in flight ends. For an agent that gives up on an unreachable server.
+   */
+  close(): void {
+    this.closed = true;
+    this.queue.length = 0;
+    this.lines = [];
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.retryNow?.();
   }
 
   /** Resolves once everything queued so far is delivered (or refused). */
@@ -100,7 +116,7 @@ export class RunReporter {
   private kick(): void {
     this.flushing ??= this.deliver().finally(() => {
       this.flushing = undefined;
-      if (this.queue.length > 0 && !this.refused) this.kick();
+      if (this.queue.length > 0 && !this.refused && !this.closed) this.kick();
     });
   }
 
@@ -112,7 +128,7 @@ export class RunReporter {
    */
   private async deliver(): Promise<void> {
     let backoff = 200;
-    while (this.queue.length > 0 && !this.refused) {
+    while (this.queue.length > 0 && !this.refused && !this.closed) {
       const sending = this.queue.slice(0, REPORT_BATCH);
       let failure: Error | undefined;
       try {
@@ -144,7 +160,14 @@ export class RunReporter {
         return;
       }
       this.options.logger.warn({ run: this.options.runId, err: failure.message }, 'cannot report an event; retrying');
-      await new Promise((resolve) => setTimeout(resolve, backoff));
+      await new Promise<void>((resolve) => {
+        const retry = setTimeout(() => resolve(), backoff);
+        this.retryNow = () => {
+          clearTimeout(retry);
+          resolve();
+        };
+      });
+      this.retryNow = undefined;
       backoff = Math.min(backoff * 2, 10_000);
     }
   }

@@ -6,7 +6,7 @@ import { createApp } from '@gyoza/api';
 import { type EventJson, GyozaClient, type RunJson } from '@gyoza/client';
 import { Scheduler } from '@gyoza/scheduler';
 import { openSqliteStore } from '@gyoza/store-sqlite';
-import { commitBusyboxImage, requireBuilt, SCRIPT_CMD, waitFor } from '@gyoza/test-support';
+import { commitBusyboxImage, requireBuilt, runNode, SCRIPT_CMD, waitFor } from '@gyoza/test-support';
 import type { Harness } from '@gyoza/test-support/api-harness';
 import { containerSpec, LABELS, type RunningWorker } from '../src';
 import { docker, startLiveServer, TestAgents } from './agents';
@@ -360,6 +360,41 @@ it('works through a server outage: events are buffered and delivered in order, h
     await ownScheduler.stop();
     await down().catch(() => undefined);
     await own.close();
+  }
+}, 60_000);
+
+it('lets a process that embeds the agent exit once stop() gave up on an unreachable server', async () => {
+  requireBuilt(join(__dirname, '..', 'dist', 'index.js'));
+  const own = await startLiveServer(KEY, 60);
+  let ownUp = true;
+  try {
+    const embedded = runNode(join(__dirname, 'embedded-agent.js'), [], {
+      env: { ...process.env, GYOZA_URL: own.server.url, GYOZA_API_KEY: KEY, WORKER_ID: 'w-embedded' },
+    });
+    children.push(embedded.child);
+    const run = await own.client.createRun({
+      image: IMAGE,
+      inputs: { script: 'echo started; sleep 60' },
+      constraints: { cpu_cores: 1, ram_mb: 64 },
+    });
+    await inStateOn(own.client)(run.id, 'RUNNING');
+    await own.server.close();
+    ownUp = false;
+    embedded.child.kill('SIGTERM');
+    // 200 ms of grace, the container removed, 500 ms of trying to report it: then nothing
+    // may keep the process alive (its reports were retried forever before).
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([
+      embedded.exited,
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('still running after 30 s'), 30_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    expect(exit).toBe(0);
+    expect(await containersOf('w-embedded')).toEqual([]);
+  } finally {
+    if (ownUp) await own.server.close();
   }
 }, 60_000);
 
