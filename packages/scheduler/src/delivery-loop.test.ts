@@ -150,6 +150,19 @@ describe('DeliveryLoop', () => {
     expect(receiver.received).toHaveLength(4);
   });
 
+  it('sends a redelivery asked for while an attempt hangs, whatever that attempt ends with', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    const id = `${run.id}-1`;
+    receiver.answer = (_webhook, index) => (index === 0 ? 'hang' : 204);
+    startLoop({ maxAttempts: 1, timeoutMs: 1000 });
+    await waitFor('the first attempt', async () => (receiver.received.length === 1 ? true : undefined));
+    await store.deliveries.redeliver(id, new Date());
+    // The hanging attempt times out (dead at the limit of 1): that outcome must not undo the redelivery.
+    await untilStatus(id, 'delivered');
+    expect(receiver.received).toHaveLength(2);
+    expect(await store.deliveries.getDelivery(id)).toMatchObject({ attempts: 1, last_status_code: 204 });
+  });
+
   it('refuses internal targets that are not allowed, on the resolved address', async () => {
     const run = await addRun(store, {
       event_delivery: { webhook_url: `http://localhost:${receiver.port}/hook`, event_types: ['CREATED'] },

@@ -186,15 +186,21 @@ export class DeliveryLoop {
     });
     const now = this.o.clock();
     const outcome = this.outcome(entry, result, started, now);
+    let recorded: boolean;
     try {
-      // Also ends the delivery's lease.
-      await this.o.store.deliveries.recordAttempt(entry.id, outcome, now);
+      // Also ends the delivery's lease; not if it was redelivered meanwhile (claimed as entry was).
+      recorded = await this.o.store.deliveries.recordAttempt(entry.id, outcome, now, entry.updated_at);
     } catch (error) {
       // The lease runs out and the attempt is made again: at least once.
       this.o.logger.error({ err: error, delivery_id: entry.id }, 'recording a webhook attempt failed');
       return;
     }
     const fields = { delivery_id: entry.id, run_id: entry.run_id, attempts: outcome.attempts, holder: this.holder };
+    if (!recorded) {
+      this.o.logger.info({ ...fields, status: outcome.status }, 'webhook attempt not recorded: redelivered meanwhile');
+      this.notify();
+      return;
+    }
     if (outcome.status === 'delivered') {
       this.o.observer.delivered?.(entry, now.getTime() - entry.created_at.getTime());
       this.o.logger.debug({ ...fields, status_code: outcome.status_code }, 'webhook delivered');

@@ -27,6 +27,11 @@ export class MongoDeliveryClaims {
     return this.insert({ delivery_id: id, attempts, takeover: latest.takeover + 1, holder, expires_at });
   }
 
+  /** Drops one claim by its id (its attempt's outcome was not recorded: the delivery changed). */
+  async dropClaim(claimId: string): Promise<void> {
+    await this.claims.deleteOne({ _id: claimId });
+  }
+
   /** Drops `holder`'s claim (a claim given back without an attempt, or one found stale). */
   async release(id: string, holder: string): Promise<void> {
     await this.claims.deleteMany({ delivery_id: id, holder });

@@ -169,7 +169,7 @@ export class MongoDeliveryStore implements DeliveryStore {
     return doc ? decode(doc) : null;
   }
 
-  async recordAttempt(id: string, outcome: DeliveryOutcome, now: Date): Promise<void> {
+  async recordAttempt(id: string, outcome: DeliveryOutcome, now: Date, claimedAt?: Date): Promise<boolean> {
     const set: Record<string, unknown> = {
       'delivery.status': outcome.status,
       'delivery.attempts': outcome.attempts,
@@ -181,15 +181,26 @@ export class MongoDeliveryStore implements DeliveryStore {
     };
     if (outcome.status === 'delivered') set['delivery.delivered_at'] = now;
     const result = await this.models.events.updateOne(
-      { ...this.filter(id), delivery: { $exists: true } },
+      {
+        ...this.filter(id),
+        delivery: { $exists: true },
+        ...(claimedAt ? { 'delivery.updated_at': claimedAt } : {}),
+      },
       { $set: set },
     );
-    if (result.matchedCount === 0) throw new NotFoundError('delivery', id);
-    // After the outcome: a sender that listed the old attempt and claims it now reads it back changed.
     const held = this.heldClaims.get(id);
     this.heldClaims.delete(id);
+    if (result.matchedCount === 0) {
+      if (!claimedAt || !(await this.find(id))) throw new NotFoundError('delivery', id);
+      // Redelivered (or recorded by another sender) since the claim: nothing is written, and
+      // this sender's claim goes, so the delivery can be claimed as it now is.
+      if (held) await this.claimDocs.dropClaim(held);
+      return false;
+    }
+    // After the outcome: a sender that listed the old attempt and claims it now reads it back changed.
     await this.claimDocs.clear(id, outcome.attempts, held);
     if (!OPEN_DELIVERY_STATUSES.includes(outcome.status)) this.docIds.delete(id);
+    return true;
   }
 
   async listDeliveries(query: DeliveryQuery): Promise<OutboxEntry[]> {
@@ -205,6 +216,10 @@ export class MongoDeliveryStore implements DeliveryStore {
   }
 
   async redeliver(id: string, now: Date): Promise<OutboxEntry> {
+    const before = await this.getDelivery(id);
+    if (!before) throw new NotFoundError('delivery', id);
+    // updated_at always moves: an attempt in flight compares it (recordAttempt's claimedAt).
+    const updatedAt = new Date(Math.max(now.getTime(), before.updated_at.getTime() + 1));
     const result = await this.models.events.updateOne(
       { ...this.filter(id), delivery: { $exists: true } },
       {
@@ -212,7 +227,7 @@ export class MongoDeliveryStore implements DeliveryStore {
           'delivery.status': 'pending',
           'delivery.attempts': 0,
           'delivery.next_attempt_at': now,
-          'delivery.updated_at': now,
+          'delivery.updated_at': updatedAt,
         },
       },
     );

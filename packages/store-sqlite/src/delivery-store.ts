@@ -170,11 +170,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return row ? decode(row) : null;
   }
 
-  async recordAttempt(id: string, outcome: DeliveryOutcome, now: Date): Promise<void> {
+  async recordAttempt(id: string, outcome: DeliveryOutcome, now: Date, claimedAt?: Date): Promise<boolean> {
     const result = this.db
       .prepare(`UPDATE deliveries SET status = ?, attempts = ?, last_attempt_at = ?, next_attempt_at = ?,
         last_status_code = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at), updated_at = ?,
-        lease_until = NULL, leased_by = NULL WHERE id = ?`)
+        lease_until = NULL, leased_by = NULL WHERE id = ? AND (? IS NULL OR updated_at = ?)`)
       .run(
         outcome.status,
         outcome.attempts,
@@ -185,8 +185,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
         outcome.status === 'delivered' ? now.getTime() : null,
         now.getTime(),
         id,
+        claimedAt?.getTime() ?? null,
+        claimedAt?.getTime() ?? null,
       );
-    if (result.changes === 0) throw new NotFoundError('delivery', id);
+    if (result.changes > 0) return true;
+    if (!this.selectOne.get(id)) throw new NotFoundError('delivery', id);
+    return false;
   }
 
   async listDeliveries(query: DeliveryQuery): Promise<OutboxEntry[]> {
@@ -214,8 +218,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.db
       .transaction(() => {
         const result = this.db
-          .prepare(`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
-            WHERE id = ?`)
+          // updated_at always moves (an attempt in flight compares it), and the lease ends: the
+          // redelivery may go at once.
+          .prepare(`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,
+            updated_at = MAX(?, updated_at + 1), lease_until = NULL, leased_by = NULL WHERE id = ?`)
           .run(now.getTime(), now.getTime(), id);
         if (result.changes === 0) throw new NotFoundError('delivery', id);
         return decode(this.selectOne.get(id) as DeliveryRow);

@@ -103,11 +103,20 @@ export interface DeliveryStore {
   /** Gives a claimed delivery back without recording an attempt (no-op when `holder` does not hold it). */
   releaseClaim(id: string, holder: string): Promise<void>;
   getDelivery(id: string): Promise<OutboxEntry | null>;
-  /** Writes an attempt's outcome and ends the delivery's lease. Unknown id -> NotFoundError. */
-  recordAttempt(id: string, outcome: DeliveryOutcome, now: Date): Promise<void>;
+  /**
+   * Writes an attempt's outcome and ends the delivery's lease; true when written. With
+   * `claimedAt` (the claimed entry's `updated_at`), only if the delivery is still as it was
+   * claimed: after a redelivery (or another sender's outcome, its lease having run out) the
+   * attempt's outcome is dropped, answers false, and the delivery goes as it now says.
+   * Unknown id -> NotFoundError.
+   */
+  recordAttempt(id: string, outcome: DeliveryOutcome, now: Date, claimedAt?: Date): Promise<boolean>;
   /** A run's deliveries in event order, or (no run) the newest first. */
   listDeliveries(query: DeliveryQuery): Promise<OutboxEntry[]>;
-  /** Queues the delivery again now, from attempt 0, whatever its status. Unknown id -> NotFoundError. */
+  /**
+   * Queues the delivery again now, from attempt 0, whatever its status; an attempt in flight
+   * then records nothing (see `recordAttempt`). Unknown id -> NotFoundError.
+   */
   redeliver(id: string, now: Date): Promise<OutboxEntry>;
   countDeliveries(): Promise<Record<DeliveryStatus, number>>;
   /** Per-delivery claim state held right now (leases, claim documents); 0 once every claim is recorded or swept. */

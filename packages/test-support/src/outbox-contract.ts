@@ -126,6 +126,50 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       expect(await store.deliveries.getDelivery('nonsense')).toBeNull();
     });
 
+    it('drops the outcome of an attempt in flight when its delivery was redelivered meanwhile', async () => {
+      const store = current();
+      const run = await insert(0, withHook(['CREATED']));
+      const id = `${run.id}-1`;
+      const [inFlight] = await claimDeliveries(store, { limit: 10, leaseMs: 60_000, now: at(1) });
+      expect(inFlight?.entry.id).toBe(id);
+      expect(await store.deliveries.redeliver(id, at(2))).toMatchObject({ status: 'pending', attempts: 0 });
+      // The attempt claimed before ends (its receiver said 410): its outcome is not written.
+      const gone = { status: 'dead', attempts: 1, attempted_at: at(3), status_code: 410, error: 'HTTP 410' } as const;
+      expect(await store.deliveries.recordAttempt(id, gone, at(3), inFlight.entry.updated_at)).toBe(false);
+      expect(await store.deliveries.getDelivery(id)).toMatchObject({ status: 'pending', attempts: 0 });
+      // The redelivery is claimed and recorded as any attempt.
+      const [again] = await claimDeliveries(store, { limit: 10, leaseMs: 60_000, now: at(4) });
+      expect(again?.entry.id).toBe(id);
+      const ok = { status: 'delivered', attempts: 1, attempted_at: at(5), status_code: 204 } as const;
+      expect(await store.deliveries.recordAttempt(id, ok, at(5), again.entry.updated_at)).toBe(true);
+      expect(await store.deliveries.getDelivery(id)).toMatchObject({ status: 'delivered', attempts: 1 });
+      expect(await store.deliveries.countClaims()).toBe(0);
+      await expect(store.deliveries.recordAttempt(`${run.id}-99`, ok, at(6), at(0))).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+    });
+
+    it('drops a late outcome of a sender whose lease ran out once the sender that took over recorded', async () => {
+      const store = current();
+      const other = await connect();
+      const run = await insert(0, withHook(['CREATED']));
+      const id = `${run.id}-1`;
+      const [slow] = await claimDeliveries(store, { limit: 10, leaseMs: 10_000, now: at(1) });
+      const [takeover] = await claimDeliveries(other, { limit: 10, leaseMs: 10_000, now: at(20) });
+      expect(takeover?.entry.id).toBe(id);
+      const ok = { status: 'delivered', attempts: 1, attempted_at: at(21), status_code: 204 } as const;
+      expect(await other.deliveries.recordAttempt(id, ok, at(21), takeover.entry.updated_at)).toBe(true);
+      const late = {
+        status: 'failing',
+        attempts: 1,
+        attempted_at: at(22),
+        next_attempt_at: at(30),
+        error: 'HTTP 500',
+      } as const;
+      expect(await store.deliveries.recordAttempt(id, late, at(22), slow.entry.updated_at)).toBe(false);
+      expect(await store.deliveries.getDelivery(id)).toMatchObject({ status: 'delivered', attempts: 1 });
+    });
+
     it('gives each due delivery to exactly one of several contending connections', async () => {
       const runs = [];
       for (let i = 0; i < 6; i++) runs.push(await insert(i, withHook(['CREATED'])));
