@@ -133,6 +133,8 @@ export class WorkerAgent implements RunningWorker {
     await this.starting?.catch(() => undefined);
     await this.claiming;
     await this.releaseUnstarted();
+    // Runs still waiting for their image have not started: handed back now, not after the grace.
+    for (const { attempt } of this.attempts.values()) if (!attempt.hasStarted) await attempt.abandon();
     const ended = Promise.all([...this.attempts.values()].map((a) => a.ended));
     if (!(await settlesWithin(ended, graceMs))) {
       for (const { attempt } of this.attempts.values()) await attempt.abandon();

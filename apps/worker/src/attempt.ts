@@ -57,6 +57,8 @@ export class Attempt {
   private readonly pullPolicy: PullPolicy;
   private readonly release: () => Promise<void>;
   private started = false;
+  /** Aborted when the attempt is cancelled or abandoned: a wait for its image ends then. */
+  private readonly ended = new AbortController();
 
   constructor(options: AttemptOptions) {
     this.op = options.op;
@@ -82,6 +84,11 @@ export class Attempt {
       options.networkMode,
       options.hardening,
     );
+  }
+
+  /** Whether its op has started (STARTED sent): before that, it waits for its image. */
+  get hasStarted(): boolean {
+    return this.started;
   }
 
   /** Set once the attempt is cancelled or abandoned; its own outcome is then not reported. */
@@ -168,7 +175,7 @@ export class Attempt {
       });
     };
     try {
-      await this.puller.ensure(op.image, this.pullPolicy, onProgress);
+      await this.puller.ensure(op.image, this.pullPolicy, onProgress, this.ended.signal);
       return undefined;
     } catch (error) {
       if (error instanceof ImagePullError) {
@@ -183,6 +190,7 @@ export class Attempt {
   async cancel(): Promise<void> {
     if (this.abandonedFor) return;
     this.abandonedFor = 'cancelled';
+    this.ended.abort();
     await this.container.remove();
   }
 
@@ -190,6 +198,7 @@ export class Attempt {
   async abandon(): Promise<void> {
     if (this.abandonedFor) return;
     this.abandonedFor = 'shutdown';
+    this.ended.abort();
     await this.container.remove().catch(() => undefined);
   }
 

@@ -53,7 +53,10 @@ export interface ImagePullerOptions {
  * follows its progress. Credentials go to the engine only (`X-Registry-Auth`).
  */
 export class ImagePuller {
-  private readonly pulls = new Map<string, { done: Promise<void>; listeners: Set<(p: PullProgress) => void> }>();
+  private readonly pulls = new Map<
+    string,
+    { done: Promise<void>; listeners: Set<(p: PullProgress) => void>; waiters: number; stop: AbortController }
+  >();
 
   constructor(private readonly options: ImagePullerOptions) {}
 
@@ -70,9 +73,15 @@ export class ImagePuller {
 
   /**
    * Makes `image` present as `policy` says; resolves at once when nothing is to pull.
-   * Rejects with an {@link ImagePullError}.
+   * Rejects with an {@link ImagePullError}, or with `signal`'s reason as soon as it aborts:
+   * the caller stops waiting, the pull goes on for whoever else waits on it (to its timeout).
    */
-  async ensure(image: string, policy: PullPolicy, onProgress?: (p: PullProgress) => void): Promise<void> {
+  async ensure(
+    image: string,
+    policy: PullPolicy,
+    onProgress?: (p: PullProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     if (policy !== 'always' && (await this.has(image))) return;
     if (policy === 'never') {
       throw new ImagePullError(`image ${image} is not on this worker and the pull policy is never`, true);
@@ -80,24 +89,49 @@ export class ImagePuller {
     let pull = this.pulls.get(image);
     if (!pull) {
       const listeners = new Set<(p: PullProgress) => void>();
-      const done = this.pull(image, (p) => {
-        for (const listener of listeners) listener(p);
-      }).finally(() => this.pulls.delete(image));
-      pull = { done, listeners };
+      const stop = new AbortController();
+      const started = this.pull(
+        image,
+        (p) => {
+          for (const listener of listeners) listener(p);
+        },
+        stop.signal,
+      );
+      const entry = { done: started, listeners, waiters: 0, stop };
+      // Only this pull's own entry: one stopped for want of waiters may have a successor.
+      entry.done = started.finally(() => {
+        if (this.pulls.get(image) === entry) this.pulls.delete(image);
+      });
+      pull = entry;
       this.pulls.set(image, pull);
     }
-    if (onProgress) pull.listeners.add(onProgress);
+    const waiting = pull;
+    waiting.waiters += 1;
+    if (onProgress) waiting.listeners.add(onProgress);
     try {
-      await pull.done;
+      await (signal ? untilAborted(waiting.done, signal) : waiting.done);
     } finally {
-      if (onProgress) pull.listeners.delete(onProgress);
+      if (onProgress) waiting.listeners.delete(onProgress);
+      waiting.waiters -= 1;
+      // Nobody waits for it any more (the last one gave up): the engine's pull is stopped too,
+      // and a later ensure starts a pull of its own.
+      if (waiting.waiters === 0 && signal?.aborted) {
+        if (this.pulls.get(image) === waiting) this.pulls.delete(image);
+        waiting.stop.abort();
+      }
     }
   }
 
-  private async pull(image: string, onProgress: (p: PullProgress) => void): Promise<void> {
+  private async pull(image: string, onProgress: (p: PullProgress) => void, stopped: AbortSignal): Promise<void> {
     const { docker, auth, logger, timeoutMs } = this.options;
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, timeoutMs);
+    const stop = () => abort.abort();
+    stopped.addEventListener('abort', stop, { once: true });
     const layers = new Map<string, { current: number; total: number }>();
     const startedAt = Date.now();
     logger.info({ image }, 'pulling image');
@@ -130,13 +164,25 @@ export class ImagePuller {
       });
       logger.info({ image, ms: Date.now() - startedAt }, 'pulled image');
     } catch (error) {
-      if (abort.signal.aborted) {
+      if (timedOut) {
         throw new ImagePullError(`pulling ${image} took longer than ${Math.round(timeoutMs / 1000)}s`, false);
       }
+      if (abort.signal.aborted) throw new ImagePullError(`pulling ${image} stopped: nobody waits for it`, false);
       const message = (error as Error).message.replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '').trim();
       throw new ImagePullError(`cannot pull ${image}: ${message}`, PERMANENT.test(message));
     } finally {
       clearTimeout(timer);
+      stopped.removeEventListener('abort', stop);
     }
   }
+}
+
+/** `done`'s outcome, or `signal`'s reason as soon as it aborts. */
+function untilAborted(done: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const stop = () => reject(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    done.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
 }

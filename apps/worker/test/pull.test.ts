@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { GyozaClient, RunJson } from '@gyoza/client';
 import { commitBusyboxImage, temporaryDirectory, waitFor } from '@gyoza/test-support';
@@ -184,6 +186,53 @@ it('fails a private image without credentials as permanent (unauthorized), and p
   const reported = JSON.stringify(await eventsOf(allowed.id));
   expect(reported).not.toContain(CREDENTIALS.password);
   await removeLocalImage(image);
+}, 90_000);
+
+/** A registry on loopback that answers its API check and never a manifest: a pull that hangs. */
+async function hangingRegistry() {
+  const waiting = new Set<ServerResponse>();
+  let manifests = 0;
+  const registry = createServer((req, res) => {
+    if (req.url === '/v2/' || req.url === '/v2') {
+      res.writeHead(200, { 'Docker-Distribution-API-Version': 'registry/2.0', 'content-type': 'application/json' });
+      res.end('{}');
+      return;
+    }
+    if (req.url?.includes('/manifests/')) manifests++;
+    waiting.add(res);
+  });
+  await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(registry.address() as AddressInfo).port}`,
+    manifests: () => manifests,
+    close: () => {
+      for (const res of waiting) res.destroy();
+      registry.closeAllConnections();
+      return new Promise<void>((resolve) => registry.close(() => resolve()));
+    },
+  };
+}
+
+it('frees the slot of a run cancelled while its image is pulled, and hands back one still pulling at stop', async () => {
+  const registry = await hangingRegistry();
+  try {
+    const worker = await agent('w-pull-hang', { maxParallel: 1 });
+    const first = await submit(`${registry.host}/hang/a:1`);
+    await waitFor('the pull to ask for the manifest', async () => registry.manifests() >= 1 || undefined);
+    await client.cancelRun(first.id, 'not this one');
+    // The slot is free at once, not at the pull's timeout (30 min).
+    const local = await submit(SOURCE);
+    expect((await finished(local.id)).state).toBe('COMPLETED');
+
+    const second = await submit(`${registry.host}/hang/b:1`);
+    await waitFor('the second pull to ask', async () => registry.manifests() >= 2 || undefined);
+    // Not started, so not waited for: handed back (PENDING again) rather than left ASSIGNED.
+    await worker.stop(60_000);
+    expect((await client.getRun(second.id)).state).toBe('PENDING');
+    await client.cancelRun(second.id, 'done with it');
+  } finally {
+    await registry.close();
+  }
 }, 90_000);
 
 it('retries a pull the registry could not answer (transient), and succeeds once it is back', async () => {
