@@ -38,6 +38,18 @@ describe('validateInputs rules', () => {
     ]);
   });
 
+  it('does not take the methods every object inherits for given inputs', () => {
+    const named: InputSpecs = {
+      valueOf: { type: 'string', default: 'x' },
+      toString: { type: 'integer', required: false },
+      hasOwnProperty: { type: 'object' },
+    };
+    expect(issues(() => validateInputs(named, {}))).toEqual([
+      { field: 'inputs.hasOwnProperty', message: 'is required' },
+    ]);
+    expect(validateInputs(named, { hasOwnProperty: {} })).toEqual({ valueOf: 'x', hasOwnProperty: {} });
+  });
+
   it('fills defaults and leaves optional inputs without default absent', () => {
     const out = validateInputs(specs, { prompt: 'a cat' });
     expect(out).toEqual({ prompt: 'a cat', steps: 20, options: { fast: true } });

@@ -75,7 +75,9 @@ export function validateInputs(specs: InputSpecs | undefined, inputs: Inputs | u
     if (!Object.hasOwn(specs, name)) issues.push({ field: `inputs.${name}`, message: 'unknown input' });
   }
   for (const [name, spec] of Object.entries(specs)) {
-    const value = given[name];
+    // Own keys only: an input named like an Object method (valueOf, toString) is not given
+    // because every object inherits one.
+    const value = Object.hasOwn(given, name) ? given[name] : undefined;
     if (value === undefined || value === null) {
       if (spec.default !== undefined) out[name] = structuredClone(spec.default);
       else if (spec.required !== false) issues.push({ field: `inputs.${name}`, message: 'is required' });
