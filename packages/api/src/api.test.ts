@@ -454,6 +454,20 @@ describe('runs', () => {
       .expect(200);
     expect(completed.body).toMatchObject({ state: 'COMPLETED', outputs: { a: 1 } });
     await h.api().patch(`/runs/${other.id}`).send({ priority: 1 }).expect(400);
+
+    // A finished run queued again with a new priority in one PATCH: the retry comes first.
+    const failed = (
+      await h
+        .api()
+        .post('/runs')
+        .send({ image: 'busybox', retry_policy: { max_attempts: 2 } })
+        .expect(201)
+    ).body;
+    await claimOne();
+    await h.api().patch(`/runs/${failed.id}`).send({ state: 'RUNNING' }).expect(200);
+    await h.api().patch(`/runs/${failed.id}`).send({ state: 'FAILED' }).expect(200);
+    const requeued = await h.api().patch(`/runs/${failed.id}`).send({ state: 'PENDING', priority: 5 }).expect(200);
+    expect(requeued.body).toMatchObject({ state: 'PENDING', priority: 5, current_attempt: 2 });
   });
 
   it('tells a worker in its heartbeat to stop cancelled runs', async () => {

@@ -150,12 +150,12 @@ function patchTransition(dto: PatchRunDto, now: Date): (run: OpRun) => Transitio
       run = t.run;
       events.push(...t.events);
     };
+    // A retry (PENDING) first: a finished run takes a new priority only once it is queued again.
+    const retrying = dto.state === 'PENDING';
+    if (retrying) step(retry(run, now));
     if (dto.priority !== undefined) step(reprioritize(run, dto.priority, now));
-    switch (dto.state) {
+    switch (retrying ? undefined : dto.state) {
       case undefined:
-        break;
-      case 'PENDING':
-        step(retry(run, now));
         break;
       case 'RUNNING':
         step(start(run, {}, now));
