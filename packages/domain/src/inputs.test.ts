@@ -39,11 +39,12 @@ describe('validateInputs rules', () => {
   });
 
   it('does not take the methods every object inherits for given inputs', () => {
-    const named: InputSpecs = {
-      valueOf: { type: 'string', default: 'x' },
-      toString: { type: 'integer', required: false },
-      hasOwnProperty: { type: 'object' },
-    };
+    // Built from entries: an object literal's valueOf or toString is typed as the method.
+    const named: InputSpecs = Object.fromEntries([
+      ['valueOf', { type: 'string', default: 'x' }],
+      ['toString', { type: 'integer', required: false }],
+      ['hasOwnProperty', { type: 'object' }],
+    ] as const);
     expect(issues(() => validateInputs(named, {}))).toEqual([
       { field: 'inputs.hasOwnProperty', message: 'is required' },
     ]);
