@@ -470,6 +470,40 @@ describe('runs', () => {
     expect(requeued.body).toMatchObject({ state: 'PENDING', priority: 5, current_attempt: 2 });
   });
 
+  it('refuses a LOG or INFO that loses a race with the run finishing, instead of writing it after the end', async () => {
+    await h.api().post('/workers/heartbeat').send(worker('w1')).expect(200);
+    for (let i = 0; i < 10; i++) {
+      const run = (await h.api().post('/runs').send({ image: 'busybox' }).expect(201)).body;
+      await h.api().post('/workers/w1/claim').expect(200);
+      await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(200);
+      // Over the listening server (one app, requests in flight together), not one app per request.
+      const report = async (body: object) => {
+        const answer = await fetch(`${h.url}/runs/${run.id}/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+          body: JSON.stringify(body),
+        });
+        return { status: answer.status, body: (await answer.json()) as { error: { code: string } } };
+      };
+      const [done, log, info] = await Promise.all([
+        report({ type: 'COMPLETED' }),
+        report({ type: 'LOG', msg: 'late' }),
+        report({ type: 'INFO', msg: 'late' }),
+      ]);
+      expect(done.status).toBe(200);
+      const events = (await h.api().get(`/runs/${run.id}/events`).expect(200)).body.events as { type: string }[];
+      // The end is the last event; a report that came too late was refused, not written.
+      expect(events.at(-1)?.type).toBe('COMPLETED');
+      for (const answer of [log, info]) {
+        expect([200, 400]).toContain(answer.status);
+        if (answer.status === 400) expect(answer.body.error.code).toBe('RUN_LOCKED');
+      }
+      expect(events.filter((e) => e.type === 'LOG' || e.type === 'INFO')).toHaveLength(
+        [log, info].filter((a) => a.status === 200).length,
+      );
+    }
+  });
+
   it('tells a worker in its heartbeat to stop cancelled runs', async () => {
     const run = await deployAndRun();
     await claimOne();

@@ -214,10 +214,16 @@ export class MongoRunStore implements RunStore {
     return saved;
   }
 
-  async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
+  async appendEvents(
+    runId: string,
+    events: RunEventDraft[],
+    now: Date,
+    check?: (run: OpRun) => void,
+  ): Promise<RunEvent[]> {
     // getRun, not a bare existence check: a committed transition's events go in first.
     const run = await this.getRun(runId);
     if (!run) throw new NotFoundError('run', runId);
+    check?.(run);
     return this.insertEvents(run, events, now);
   }
 

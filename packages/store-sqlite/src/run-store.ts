@@ -272,11 +272,18 @@ export class SqliteRunStore implements RunStore, ClaimStore {
     return this.grouped(() => this.save(transition, now));
   }
 
-  async appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]> {
+  async appendEvents(
+    runId: string,
+    events: RunEventDraft[],
+    now: Date,
+    check?: (run: OpRun) => void,
+  ): Promise<RunEvent[]> {
     return this.grouped(() => {
       const row = this.selectRun.get(runId);
       if (!row) throw new NotFoundError('run', runId);
-      return this.appendDrafts(decodeRun(row.doc, row.rev), events, now);
+      const run = decodeRun(row.doc, row.rev);
+      check?.(run);
+      return this.appendDrafts(run, events, now);
     });
   }
 

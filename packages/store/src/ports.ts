@@ -84,8 +84,12 @@ export interface RunStore {
    * Unknown run -> NotFoundError.
    */
   saveTransition(transition: Transition, now: Date): Promise<SavedTransition>;
-  /** Appends events that do not change the run (LOG, INFO) without touching its rev. */
-  appendEvents(runId: string, events: RunEventDraft[], now: Date): Promise<RunEvent[]>;
+  /**
+   * Appends events that do not change the run (LOG, INFO) without touching its rev. `check`
+   * sees the run as the events are written and refuses them by throwing (a report on a run
+   * that finished meanwhile): on SQLite in the same transaction, on MongoDB just before.
+   */
+  appendEvents(runId: string, events: RunEventDraft[], now: Date, check?: (run: OpRun) => void): Promise<RunEvent[]>;
   /** Events in index order. Unknown run -> NotFoundError. */
   listEvents(runId: string, query?: EventQuery): Promise<RunEvent[]>;
   /** What ASSIGNED and RUNNING runs hold on a worker (server truth for fit). */

@@ -26,7 +26,11 @@ export async function reportEvent(ctx: ApiContext, runId: string, event: WorkerE
     if (!run) throw new NotFoundError('run', runId);
     const noted = applyWorkerEvent(run, event, ctx.clock());
     if (noted.run === run) {
-      await ctx.store.runs.appendEvents(runId, noted.events, ctx.clock());
+      // Checked again on the run as the events are written: a terminal report (or a retry)
+      // that got in since refuses them, as it would have before.
+      await ctx.store.runs.appendEvents(runId, noted.events, ctx.clock(), (current) => {
+        applyWorkerEvent(current, event, ctx.clock());
+      });
       return run;
     }
   }
