@@ -358,6 +358,25 @@ describe('following runs', () => {
     }
   });
 
+  it('reads every page of a finished run whose stream dropped, past the 1,000 events of one page', async () => {
+    const api0 = client();
+    const run = await api0.createRun({ image: 'alpine:3' });
+    const lines = Array.from({ length: 1200 }, (_, i) => ({ attempt: 1, type: 'LOG' as const, msg: `line ${i}` }));
+    await gyoza.store.runs.appendEvents(run.id, lines, new Date());
+    await api0.cancelRun(run.id, 'enough');
+    const proxy = await startProxy(gyoza.url, (req) =>
+      req.url?.includes('/events/stream') ? 'cut-after-first-message' : 'pass',
+    );
+    try {
+      const seen = await collect(client({ baseUrl: proxy.url }).followEvents(run.id, { pollIntervalMs: 50 }));
+      expect(seen).toHaveLength(1202);
+      expect(seen.map((e) => e.index)).toEqual(Array.from({ length: 1202 }, (_, i) => i + 1));
+      expect(seen.at(-1)?.type).toBe('CANCELLED');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('resumes a dropped stream with Last-Event-ID, without repeating or losing events', async () => {
     const api0 = client();
     const run = await api0.createRun({ image: 'alpine:3' });

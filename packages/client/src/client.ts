@@ -465,9 +465,17 @@ export class GyozaClient {
     }
   }
 
+  /** The events after `after`, page by page (the server answers 1,000 at most), to the last. */
   private async *drainEvents(runId: string, after: number, signal?: AbortSignal): AsyncGenerator<EventJson> {
-    const page = await this.listEvents(runId, after, signal);
-    for (const event of page.events) if (event.index > after) yield event;
+    let last = after;
+    for (;;) {
+      const fresh = (await this.listEvents(runId, last, signal)).events.filter((event) => event.index > last);
+      if (fresh.length === 0) return;
+      for (const event of fresh) {
+        last = event.index;
+        yield event;
+      }
+    }
   }
 
   private idempotencyKey(given: string | undefined): string | undefined {
