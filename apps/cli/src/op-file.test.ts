@@ -43,6 +43,14 @@ describe('parseOpFile', () => {
     ]);
   });
 
+  it('follows YAML anchors and aliases, in inputs and outputs alike', () => {
+    const { definition } = parseOpFile(
+      'id: a\nversion: 1\nimage: busybox\ninputs:\n  x: &text {type: string}\n  y: *text\noutputs:\n  a: &o {type: integer}\n  b: *o\n',
+    );
+    expect(definition.input_specs).toEqual({ x: { type: 'string' }, y: { type: 'string' } });
+    expect(definition.output_specs).toEqual({ a: { type: 'integer' }, b: { type: 'integer' } });
+  });
+
   it('keeps an unquoted version as written and accepts `retry` for retry_policy', () => {
     const { definition } = parseOpFile('id: a\nversion: 1.0\nimage: busybox\nretry:\n  max_attempts: 2\n');
     expect(definition.version).toBe('1.0');

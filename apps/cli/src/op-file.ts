@@ -112,7 +112,8 @@ export function parseOpFile(text: string, file = 'gyoza.yml'): OpFile {
     if (field === 'version' && isScalar(value) && typeof value.value === 'number') {
       definition[field] = value.source ?? String(value.value);
     } else {
-      definition[field] = value ? (value as Node).toJSON() : null;
+      // With the document, so aliases (*name) resolve to what their anchor holds.
+      definition[field] = value ? (value as Node).toJS(doc) : null;
     }
   }
   if (definition.input_specs && typeof definition.input_specs === 'object' && !Array.isArray(definition.input_specs)) {
