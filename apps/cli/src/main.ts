@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from '@gyoza/client';
+import { GyozaApiError, GyozaConfigError, GyozaConnectionError, GyozaWaitTimeoutError } from '@gyoza/client';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT_FAILED, EXIT_USAGE, UsageError } from './cli-error';
@@ -14,7 +14,7 @@ import { workersCommand } from './commands/workers';
 /** Prints an error the way a user can act on it and picks the exit code. */
 export function reportError(error: unknown): number {
   const write = (text: string) => process.stderr.write(`gyoza: ${text}\n`);
-  if (error instanceof GyozaConnectionError) {
+  if (error instanceof GyozaConnectionError || error instanceof GyozaConfigError) {
     write(error.message);
     return EXIT_USAGE;
   }
@@ -58,6 +58,15 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<numb
         describe: 'API key (GYOZA_API_KEY, or the key file of a local server)',
       })
       .option('json', { type: 'boolean', global: true, describe: 'machine-readable JSON output' })
+      // yargs reads `--priority abc` as NaN, which would be sent as null and defaulted: refused.
+      .check((argv) => {
+        for (const [name, value] of Object.entries(argv)) {
+          if (typeof value === 'number' && !Number.isFinite(value) && !/[A-Z]/.test(name)) {
+            throw new UsageError(`--${name} must be a number`);
+          }
+        }
+        return true;
+      }, true)
       .command(serverCommand)
       .command(workerCommand)
       .command(devCommand)

@@ -251,6 +251,11 @@ describe('gyoza run', () => {
 
   it('refuses bad usage with exit 2 before calling the server', async () => {
     expect((await gyoza(['run', 'create'])).code).toBe(2);
+    const notNumber = await gyoza(['run', 'create', '--image', 'busybox', '--priority', 'abc']);
+    expect(notNumber).toMatchObject({ code: 2, stderr: expect.stringContaining('--priority must be a number') });
+    const notUrl = await gyoza(['run', 'ls', '--server', '127.0.0.1:5555']);
+    expect(notUrl).toMatchObject({ code: 2, stderr: expect.stringContaining('must be an http:// or https:// URL') });
+    expect(notUrl.stderr).not.toContain('    at ');
     const badInput = await gyoza(['run', 'create', 'greet', '--input', 'times=lots', '--input', 'name=x']);
     expect(badInput).toMatchObject({
       code: 2,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { GyozaConfigError } from './errors';
 
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5555';
 
@@ -84,6 +85,11 @@ export function readLocalApiKey(files: string[] = [LOCAL_API_KEY_FILE], env = pr
 export function resolveConfig(options: GyozaClientOptions = {}): ResolvedConfig {
   const env = options.env ?? process.env;
   const baseUrl = (options.baseUrl || env.GYOZA_SERVER_URL || DEFAULT_SERVER_URL).replace(/\/+$/, '');
+  if (!isHttpUrl(baseUrl)) {
+    throw new GyozaConfigError(
+      `the server URL must be an http:// or https:// URL, e.g. ${DEFAULT_SERVER_URL} (got ${baseUrl})`,
+    );
+  }
   const apiKey = options.apiKey || env.GYOZA_API_KEY || readLocalApiKey(options.apiKeyFiles, env);
   const config: ResolvedConfig = {
     baseUrl,
@@ -93,4 +99,13 @@ export function resolveConfig(options: GyozaClientOptions = {}): ResolvedConfig 
   };
   if (apiKey) config.apiKey = apiKey;
   return config;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

@@ -55,6 +55,14 @@ function describeCause(cause: unknown): string {
   return cause.message;
 }
 
+/** The client's own settings are unusable (a server URL that is not an http(s) URL). */
+export class GyozaConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GyozaConfigError';
+  }
+}
+
 /** The server answered success with a body the client cannot use (a proxy in the way, another service on the port). */
 export class GyozaAnswerError extends Error {
   constructor(

@@ -25,6 +25,7 @@ export {
   type ApiErrorDetail,
   GyozaAnswerError,
   GyozaApiError,
+  GyozaConfigError,
   GyozaConnectionError,
   GyozaWaitTimeoutError,
 } from './errors';
