@@ -26,6 +26,8 @@ type Verdict =
   | 'drop-answer'
   /** Forward a stream, and cut it after the first SSE message. */
   | 'cut-after-first-message'
+  /** Forward a stream's first SSE message, then nothing more, the connection left open. */
+  | 'freeze-after-first-message'
   | { status: number; body: unknown };
 
 interface Proxy {
@@ -55,7 +57,7 @@ async function startProxy(target: string, decide: (req: IncomingMessage, n: numb
           return;
         }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        if (verdict === 'cut-after-first-message') {
+        if (verdict === 'cut-after-first-message' || verdict === 'freeze-after-first-message') {
           res.flushHeaders();
           // Forward exactly one SSE message (comments aside), then break the connection.
           let pending = '';
@@ -68,6 +70,12 @@ async function startProxy(target: string, decide: (req: IncomingMessage, n: numb
               pos = end + 2;
               if (block.split('\n').every((line) => line.startsWith(':'))) continue;
               cut = true;
+              if (verdict === 'freeze-after-first-message') {
+                // Nothing more reaches the client, and nothing tells it so.
+                res.write(pending.slice(0, pos));
+                answer.pause();
+                return;
+              }
               answer.destroy();
               res.write(pending.slice(0, pos), () => res.socket?.destroy());
               return;
@@ -372,6 +380,27 @@ describe('following runs', () => {
       expect(seen).toHaveLength(1202);
       expect(seen.map((e) => e.index)).toEqual(Array.from({ length: 1202 }, (_, i) => i + 1));
       expect(seen.at(-1)?.type).toBe('CANCELLED');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('notices a stream that went silent without closing, and still ends with the run', async () => {
+    const api0 = client();
+    const run = await api0.createRun({ image: 'alpine:3' });
+    let streams = 0;
+    const proxy = await startProxy(gyoza.url, (req) => {
+      if (!req.url?.includes('/events/stream')) return 'pass';
+      streams++;
+      return streams === 1 ? 'freeze-after-first-message' : 'pass';
+    });
+    try {
+      const follow = client({ baseUrl: proxy.url }).followEvents(run.id, { pollIntervalMs: 50, idleTimeoutMs: 300 });
+      const first = await follow.next();
+      await api0.cancelRun(run.id, 'enough');
+      const seen = [first.value as EventJson, ...(await collect(follow))];
+      // The frozen stream never says CANCELLED: it came because the silence was noticed.
+      expect(seen.map((e) => e.type)).toEqual(['CREATED', 'CANCELLED']);
     } finally {
       await proxy.close();
     }

@@ -88,6 +88,12 @@ export interface FollowOptions {
    * @defaultValue false
    */
   polling?: boolean;
+  /**
+   * A stream silent this long (the server sends a keep-alive comment every 15 s) is taken as
+   * dead and reopened from the last event: a connection that hangs without closing.
+   * @defaultValue 45000
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface WaitOptions {
@@ -392,23 +398,40 @@ export class GyozaClient {
     const interval = options.pollIntervalMs ?? 1000;
     let last = options.after ?? 0;
     let useSse = !options.polling;
+    const idleMs = options.idleTimeoutMs ?? 45_000;
     for (;;) {
       if (useSse) {
         const streamed: EventJson[] = [];
         let opened = false;
+        const idle = new AbortController();
+        let watchdog: NodeJS.Timeout | undefined;
+        const quiet = () => {
+          clearTimeout(watchdog);
+          watchdog = setTimeout(() => idle.abort(new Error('the event stream went silent')), idleMs);
+        };
         try {
           const res = await this.http.open(
             buildUrl(this.config.baseUrl, `/runs/${enc(runId)}/events/stream`),
             { headers: this.http.headers({ accept: 'text/event-stream', 'last-event-id': String(last) }) },
             this.config.timeoutMs,
-            signal,
+            signal ? AbortSignal.any([signal, idle.signal]) : idle.signal,
           );
           if (!res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
             await res.body?.cancel();
             throw new Error('not an event stream');
           }
           opened = true;
-          for await (const message of parseSse(res.body)) {
+          quiet();
+          // Every chunk (a keep-alive comment too) shows the connection is alive.
+          const watched = res.body.pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              transform(chunk, controller) {
+                quiet();
+                controller.enqueue(chunk);
+              },
+            }),
+          );
+          for await (const message of parseSse(watched)) {
             const event = parseEvent(message.data);
             if (!event || event.index <= last) continue;
             last = event.index;
@@ -417,8 +440,11 @@ export class GyozaClient {
           }
         } catch {
           if (signal?.aborted) throw signal.reason;
-          // Could not open the stream at all: poll from here on. A drop mid-stream reconnects.
+          // Could not open the stream at all: poll from here on. A drop mid-stream (or a
+          // stream gone silent) reconnects.
           if (!opened) useSse = false;
+        } finally {
+          clearTimeout(watchdog);
         }
         if (!useSse) continue;
         // The stream ended or dropped: finished, or reconnect where we left off.
