@@ -34,6 +34,9 @@ describe('parseInputFlags', () => {
 
   it.each([
     ['i=1.5', "--input i: '1.5' is not an integer"],
+    ['i=0x10', "--input i: '0x10' is not an integer"],
+    ['i=1e3', "--input i: '1e3' is not an integer"],
+    ['i=9007199254740993', "--input i: '9007199254740993' is not an integer"],
     ['n=abc', "--input n: 'abc' is not a number"],
     ['b=maybe', "--input b: 'maybe' is not a boolean (true/false)"],
     ['o={', "--input o: '{' is not JSON object"],

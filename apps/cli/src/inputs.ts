@@ -23,8 +23,9 @@ function coerce(name: string, raw: string, type: string | undefined): unknown {
     case 'string':
       return raw;
     case 'integer': {
+      // Decimal digits only (not 0x10 or 1e3), and exactly representable (not rounded).
       const n = Number(raw);
-      if (raw.trim() === '' || !Number.isInteger(n)) throw bad('an integer');
+      if (!/^\s*[-+]?\d+\s*$/.test(raw) || !Number.isSafeInteger(n)) throw bad('an integer');
       return n;
     }
     case 'number': {
