@@ -77,18 +77,22 @@ describe('background checkpoints', () => {
     db.close();
   });
 
+  /** The main connection checkpoints by itself: past its 1000 pages, its WAL is copied and restarts. */
+  function expectForegroundCheckpoints(db: Database.Database) {
+    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
+    const blob = Buffer.alloc(4096, 1);
+    for (let i = 0; i < 1500; i++) insert.run(blob);
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
+    expect(result?.log).toBeLessThan(1500);
+  }
+
   it('hands checkpoints back to the main connection when its thread fails', async () => {
     // The thread opens the file with fileMustExist: a path that is not there makes it fail at start.
     const { db, checkpointer, autocheckpoint } = walDatabase({ path: join(dir, 'gone', 'missing.db') });
     checkpointer.noteCommit();
     expect(autocheckpoint()).toBe(100_000);
     await until(() => autocheckpoint() === 1000, 'the foreground threshold to come back');
-    // The main connection checkpoints by itself again: past 1000 pages its WAL is copied and restarts.
-    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
-    const blob = Buffer.alloc(4096, 1);
-    for (let i = 0; i < 1500; i++) insert.run(blob);
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
-    expect(result?.log).toBeLessThan(1500);
+    expectForegroundCheckpoints(db);
     await checkpointer.close();
     db.close();
   });
@@ -100,11 +104,7 @@ describe('background checkpoints', () => {
     expect(() => checkpointer.noteCommit()).not.toThrow();
     expect(() => checkpointer.noteCommit()).not.toThrow();
     expect(autocheckpoint()).toBe(1000);
-    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
-    const blob = Buffer.alloc(4096, 1);
-    for (let i = 0; i < 1500; i++) insert.run(blob);
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
-    expect(result?.log).toBeLessThan(1500);
+    expectForegroundCheckpoints(db);
     await checkpointer.close();
     db.close();
   });
