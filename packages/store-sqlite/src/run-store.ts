@@ -97,7 +97,7 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private readonly selectHolders: Statement<[], string>;
   private readonly selectTimedOut: Statement<[number], RunRow>;
   private queuedWrites: QueuedWrite[] = [];
-  /** Runs a write inside `commitWrites`' transaction, so as a savepoint of its own. */
+  /** Runs a write inside `flushWrites`' transaction, so as a savepoint of its own. */
   private readonly savepoint: (write: () => unknown) => unknown;
 
   constructor(
@@ -182,16 +182,12 @@ export class SqliteRunStore implements RunStore, ClaimStore {
   private grouped<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const queued: QueuedWrite = { write, resolve: resolve as (value: unknown) => void, reject };
-      if (this.queuedWrites.push(queued) === 1) setImmediate(() => this.commitWrites());
+      if (this.queuedWrites.push(queued) === 1) setImmediate(() => this.flushWrites());
     });
   }
 
-  /** Commits the writes still waiting for the end of this turn (the store is closing). */
+  /** Commits the writes waiting for the end of this turn (run then, or now when the store closes). */
   flushWrites(): void {
-    this.commitWrites();
-  }
-
-  private commitWrites(): void {
     const batch = this.queuedWrites;
     if (batch.length === 0) return;
     this.queuedWrites = [];
