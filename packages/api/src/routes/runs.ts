@@ -98,8 +98,9 @@ export async function createRunFromRequest(req: Request, res: Response, ctx: Api
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
     throw ValidationError.field('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
   }
-  const fingerprint = key === undefined ? undefined : requestFingerprint(body);
+  let fingerprint: string | undefined;
   if (key !== undefined) {
+    fingerprint = requestFingerprint(body);
     // A replay is answered from the run its key made, before what it names is looked up again:
     // the definition may have a newer version by now, or be gone.
     const existing = await ctx.store.runs.getRunByIdempotencyKey(key);
@@ -151,11 +152,11 @@ function patchTransition(dto: PatchRunDto, now: Date): (run: OpRun) => Transitio
       events.push(...t.events);
     };
     // A retry (PENDING) first: a finished run takes a new priority only once it is queued again.
-    const retrying = dto.state === 'PENDING';
-    if (retrying) step(retry(run, now));
+    if (dto.state === 'PENDING') step(retry(run, now));
     if (dto.priority !== undefined) step(reprioritize(run, dto.priority, now));
-    switch (retrying ? undefined : dto.state) {
+    switch (dto.state) {
       case undefined:
+      case 'PENDING': // applied above, before the priority
         break;
       case 'RUNNING':
         step(start(run, {}, now));
