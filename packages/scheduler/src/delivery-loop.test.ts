@@ -137,6 +137,30 @@ describe('DeliveryLoop', () => {
     expect(receiver.received).toHaveLength(2);
   });
 
+  it('keeps a receiver that hangs to half the slots, so it does not hold back another receiver', async () => {
+    receiver.answer = () => 'hang';
+    const other = await startWebhookReceiver();
+    try {
+      for (let i = 0; i < 40; i++) await addRun(store, hook({ event_types: ['CREATED'] }));
+      const run = await addRun(store, { event_delivery: { webhook_url: other.url, event_types: ['CREATED'] } });
+      // Each failed attempt is due again at once (retryBaseMs 20): all 40 stay ahead of the other run.
+      startLoop({ timeoutMs: 600 });
+      await waitFor('the other receiver', async () => (other.received.length === 1 ? true : undefined));
+      // 16 before the receiver was known slow, then 8 at a time beside the other run (40 before: all of them first).
+      expect(receiver.received.length).toBeLessThanOrEqual(24);
+      await untilStatus(`${run.id}-1`, 'delivered');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('lets a receiver that is not slow use every slot', async () => {
+    receiver.answer = () => 'hang';
+    for (let i = 0; i < 20; i++) await addRun(store, hook({ event_types: ['CREATED'] }));
+    startLoop({ slowReceiverMs: 60_000 });
+    await waitFor('16 attempts at once', async () => (receiver.received.length === 16 ? true : undefined));
+  });
+
   it('is dead after the attempt limit, and a redelivery sends it again', async () => {
     const run = await addRun(store, hook({ event_types: ['CREATED'] }));
     receiver.answer = () => 503;

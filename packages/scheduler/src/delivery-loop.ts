@@ -4,6 +4,7 @@ import {
   claimDeliveries,
   type DeliveryOutcome,
   type OutboxEntry,
+  receiverOf,
   type Store,
 } from '@gyoza/store';
 import type { SchedulerLogger } from './scheduler';
@@ -39,6 +40,17 @@ export interface DeliveryLoopOptions {
   /** Deliveries sent at once by this process. @defaultValue 16 */
   concurrency?: number;
   /**
+   * Deliveries sent at once by this process to one slow receiver (a URL's origin), so a
+   * receiver that hangs holds at most these slots and the others go on. @defaultValue half of `concurrency`
+   */
+  perSlowReceiver?: number;
+  /**
+   * A receiver is slow while an attempt to it has been in flight this long, or since its last
+   * attempt took this long; a faster attempt makes it fast again. Fast receivers may use every slot.
+   * @defaultValue 1000, or half of `timeoutMs` when that is shorter
+   */
+  slowReceiverMs?: number;
+  /**
    * How often the outbox is read when idle, for events other processes write (this process's
    * own writes wake the loop at once through `DeliveryStore.onDeliveriesWritten`).
    * @defaultValue 500
@@ -71,10 +83,20 @@ export class DeliveryLoop {
   private state: LoopState = 'stopped';
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Each attempt in flight: its receiver and when it started (ms). */
+  private readonly sending = new Map<string, { receiver: string; since: number }>();
+  /** Receivers whose last finished attempt took `slowReceiverMs` or more. */
+  private readonly slow = new Set<string>();
   private poll: Promise<void> | undefined;
   private again = false;
-  /** The last poll claimed all the room there was: more may be due, so refill in batches. */
-  private backlog = false;
+  /**
+   * Attempts to finish before the outbox is read again: 1, or, when the last read filled all
+   * the room there was (or a receiver's share of it), half that room, so a backlog is refilled
+   * in batches; each read costs the same (a scan, on FerretDB) whether it claims one delivery
+   * or eight.
+   */
+  private refillAfter = 1;
+  private finishedSinceRead = 0;
   private readonly guard: TargetGuard;
   private readonly holder = randomUUID();
   private unsubscribe: (() => void) | undefined;
@@ -95,6 +117,8 @@ export class DeliveryLoop {
       maxAttempts: options.maxAttempts ?? 20,
       maxAgeMs: options.maxAgeMs ?? 86_400_000,
       concurrency: options.concurrency ?? 16,
+      perSlowReceiver: options.perSlowReceiver ?? Math.max(1, Math.ceil((options.concurrency ?? 16) / 2)),
+      slowReceiverMs: options.slowReceiverMs ?? Math.min(1000, (options.timeoutMs ?? 10_000) / 2),
       pollIntervalMs: options.pollIntervalMs ?? 500,
       recoverIntervalMs: options.recoverIntervalMs ?? 60_000,
       maxResponseBytes: options.maxResponseBytes ?? 4096,
@@ -147,7 +171,9 @@ export class DeliveryLoop {
     await this.recoverIfDue();
     const room = this.o.concurrency - this.inFlight.size;
     if (room <= 0) return;
-    this.backlog = false;
+    this.refillAfter = 1;
+    this.finishedSinceRead = 0;
+    const slowBusy = this.slowReceiversBusy();
     let claimed: ClaimedDelivery[];
     try {
       claimed = await claimDeliveries(this.o.store, {
@@ -157,22 +183,46 @@ export class DeliveryLoop {
         now: this.o.clock(),
         holder: this.holder,
         skip: new Set(this.inFlight.keys()),
+        perReceiver: this.o.perSlowReceiver,
+        capped: slowBusy,
       });
     } catch (error) {
       this.o.logger.error({ err: error }, 'reading the webhook outbox failed');
       return;
     }
-    this.backlog = claimed.length === room;
     for (const claim of claimed) {
+      const receiver = receiverOf(claim.entry.url);
+      const since = performance.now();
+      this.sending.set(claim.entry.id, { receiver, since });
       const attempt = this.attempt(claim).finally(() => {
         this.inFlight.delete(claim.entry.id);
-        // A finished attempt may have unblocked the run's next event. With a backlog the
-        // outbox is read once half the room is free rather than after every attempt: each
-        // read costs the same (a scan, on FerretDB) whether it claims one delivery or eight.
-        if (!this.backlog || this.inFlight.size <= this.o.concurrency / 2) this.notify();
+        this.sending.delete(claim.entry.id);
+        if (performance.now() - since >= this.o.slowReceiverMs) this.slow.add(receiver);
+        else this.slow.delete(receiver);
+        // A finished attempt may have unblocked the run's next event.
+        if (++this.finishedSinceRead >= this.refillAfter) this.notify();
       });
       this.inFlight.set(claim.entry.id, attempt);
     }
+    if (claimed.length === room) this.refillAfter = Math.floor(this.o.concurrency / 2);
+    else if ([...this.slowReceiversBusy().values()].some((n) => n >= this.o.perSlowReceiver))
+      this.refillAfter = Math.floor(this.o.perSlowReceiver / 2);
+    this.refillAfter = Math.max(1, this.refillAfter);
+  }
+
+  /** The slow receivers (see `slowReceiverMs`), with how many attempts to each are in flight. */
+  private slowReceiversBusy(): Map<string, number> {
+    const now = performance.now();
+    const slow = new Set(this.slow);
+    for (const { receiver, since } of this.sending.values()) {
+      if (now - since >= this.o.slowReceiverMs) slow.add(receiver);
+    }
+    const busy = new Map([...slow].map((receiver) => [receiver, 0]));
+    for (const { receiver } of this.sending.values()) {
+      const n = busy.get(receiver);
+      if (n !== undefined) busy.set(receiver, n + 1);
+    }
+    return busy;
   }
 
   private async attempt(claim: ClaimedDelivery): Promise<void> {

@@ -2,6 +2,7 @@ import { NotFoundError, type OpRun, type RunEvent } from '@gyoza/domain';
 import {
   type DeliveryLeaseRequest,
   type DeliveryOutcome,
+  DeliveryPicker,
   type DeliveryQuery,
   type DeliveryStatus,
   type DeliveryStore,
@@ -21,6 +22,15 @@ import type { DeliveryClaimDocument } from './models/delivery-claim.model';
 import type { EventDocument } from './models/event.model';
 import type { RevisionDocument } from './models/revision.model';
 import type { RunDocument } from './models/run.model';
+
+/**
+ * The widest listing a claim makes past a capped receiver's deliveries (`listDue` reads four
+ * times as many documents): others further back wait until that backlog's failures move behind them.
+ */
+const PAST_CAPPED = 256;
+
+/** The most pages of due candidates one `listDue` reads. */
+const LIST_DUE_PAGES = 8;
 
 /** The `delivery` field of the event document, or undefined when the run does not want this event. */
 export function deliveryFieldsFor(run: OpRun, event: RunEvent): DeliveryFields | undefined {
@@ -108,31 +118,54 @@ export class MongoDeliveryStore implements DeliveryStore {
     return () => this.listeners.delete(listener);
   }
 
-  /** Two reads: the due candidates, then the heads of their runs (per-run order) in one query. */
+  /**
+   * Pages of due candidates, soonest first, each followed by one read of the heads of its runs
+   * (per-run order), until `limit` heads are found or nothing due is left (at most
+   * LIST_DUE_PAGES pages). A run seen once is left out of the next pages, so one run with many
+   * events waiting behind its head does not fill every page.
+   */
   async listDue(now: Date, limit: number): Promise<OutboxEntry[]> {
-    const docs = (await this.models.events
-      .find({ 'delivery.status': OPEN, 'delivery.next_attempt_at': { $lte: now } })
-      .sort({ 'delivery.next_attempt_at': 1 })
-      .limit(limit * 4)
-      .lean()) as WithDelivery[];
-    if (docs.length === 0) return [];
-    const runIds = [...new Set(docs.map((d) => d.run_id))];
-    const open = await this.models.events
-      .find({ run_id: { $in: runIds }, 'delivery.status': OPEN }, { run_id: 1, index: 1 })
-      .lean();
-    const heads = new Map<string, number>();
-    for (const { run_id, index } of open) heads.set(run_id, Math.min(index, heads.get(run_id) ?? index));
-    const due = docs.filter((doc) => heads.get(doc.run_id) === doc.index).slice(0, limit);
+    const due: WithDelivery[] = [];
+    const seen = new Set<string>();
+    const pageSize = limit * 4;
+    for (let page = 0; page < LIST_DUE_PAGES && due.length < limit; page++) {
+      const filter: QueryFilter<EventDocument> = { 'delivery.status': OPEN, 'delivery.next_attempt_at': { $lte: now } };
+      if (seen.size > 0) filter.run_id = { $nin: [...seen] };
+      const docs = (await this.models.events
+        .find(filter)
+        .sort({ 'delivery.next_attempt_at': 1 })
+        .limit(pageSize)
+        .lean()) as WithDelivery[];
+      if (docs.length === 0) break;
+      const runIds = [...new Set(docs.map((d) => d.run_id))];
+      const open = await this.models.events
+        .find({ run_id: { $in: runIds }, 'delivery.status': OPEN }, { run_id: 1, index: 1 })
+        .lean();
+      const heads = new Map<string, number>();
+      for (const { run_id, index } of open) heads.set(run_id, Math.min(index, heads.get(run_id) ?? index));
+      for (const doc of docs) if (heads.get(doc.run_id) === doc.index) due.push(doc);
+      for (const id of runIds) seen.add(id);
+      if (docs.length < pageSize) break;
+    }
+    const listed = due.slice(0, limit);
     if (this.docIds.size > REMEMBERED_IDS) this.docIds.clear();
-    for (const doc of due) this.docIds.set(deliveryId(doc.run_id, doc.index), doc._id as string);
-    return due.map(decode);
+    for (const doc of listed) this.docIds.set(deliveryId(doc.run_id, doc.index), doc._id as string);
+    return listed.map(decode);
   }
 
   async claimDue(request: DeliveryLeaseRequest): Promise<OutboxEntry[]> {
-    const listed = (await this.listDue(request.now, request.limit + (request.skip?.size ?? 0)))
-      .filter((entry) => !request.skip?.has(entry.id))
-      .slice(0, request.limit);
-    const claimed = await Promise.all(listed.map((entry) => this.claimOne(entry, request)));
+    // Listed again with a wider window (once or twice, bounded) when a capped receiver's
+    // deliveries filled the first one and left room for others further back.
+    let window = request.limit + (request.skip?.size ?? 0);
+    let picked: OutboxEntry[];
+    for (;;) {
+      const listed = await this.listDue(request.now, window);
+      const picker = new DeliveryPicker(request);
+      picked = listed.filter((entry) => picker.offer(entry));
+      if (picker.full || !picker.passedOver || listed.length < window || window >= PAST_CAPPED) break;
+      window = Math.min(window * 8, PAST_CAPPED);
+    }
+    const claimed = await Promise.all(picked.map((entry) => this.claimOne(entry, request)));
     return claimed.filter((entry): entry is OutboxEntry => entry !== null);
   }
 

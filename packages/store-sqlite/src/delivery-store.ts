@@ -1,7 +1,9 @@
 import { NotFoundError, type OpRun, type RunEvent } from '@gyoza/domain';
 import {
+  cappedReceivers,
   type DeliveryLeaseRequest,
   type DeliveryOutcome,
+  DeliveryPicker,
   type DeliveryQuery,
   type DeliveryStatus,
   type DeliveryStore,
@@ -10,6 +12,7 @@ import {
   type OutboxEntry,
   type OutboxRecovery,
   outboxEntryFor,
+  receiverOf,
 } from '@gyoza/store';
 import type { Database, Statement } from 'better-sqlite3';
 
@@ -33,6 +36,9 @@ interface DeliveryRow {
   lease_until: number | null;
   leased_by: string | null;
 }
+
+/** How many more due deliveries a claim reads, past those of receivers that reach their cap in it. */
+const PAST_CAPPED = 64;
 
 function decode(row: DeliveryRow): OutboxEntry {
   const entry: OutboxEntry = {
@@ -65,15 +71,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
   private readonly insert: Statement;
   private readonly selectOne: Statement<[string], DeliveryRow>;
   private readonly selectDue: Statement<[number, number], DeliveryRow>;
-  private readonly selectClaimable: Statement<[number, number, number], DeliveryRow>;
-  private readonly lease: Statement<[number, string, string]>;
+  private readonly selectClaimable: Statement<[number, number, string, number], Pick<DeliveryRow, 'id' | 'url'>>;
+  private readonly lease: Statement<[number, string, string], DeliveryRow>;
   private readonly listeners = new Set<() => void>();
   private announced = false;
 
   constructor(private readonly db: Database) {
-    this.insert = db.prepare(`INSERT INTO deliveries (id, run_id, event_index, event_type, url, secret, body, status,
-      attempts, next_attempt_at, created_at, updated_at)
-      VALUES (@id, @run_id, @event_index, @event_type, @url, @secret, @body, 'pending', 0, @next_attempt_at, @created_at, @created_at)`);
+    this.insert = db.prepare(`INSERT INTO deliveries (id, run_id, event_index, event_type, url, receiver, secret, body,
+      status, attempts, next_attempt_at, created_at, updated_at)
+      VALUES (@id, @run_id, @event_index, @event_type, @url, @receiver, @secret, @body, 'pending', 0, @next_attempt_at,
+        @created_at, @created_at)`);
     this.selectOne = db.prepare('SELECT * FROM deliveries WHERE id = ?');
     // The run's earliest open delivery only: per-run order.
     this.selectDue = db.prepare(`SELECT * FROM deliveries d INDEXED BY deliveries_due
@@ -82,13 +89,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
         AND e.event_index < d.event_index)
       ORDER BY next_attempt_at LIMIT ?`);
     // The same, without deliveries whose lease still runs (a leased head still holds back its run).
-    this.selectClaimable = db.prepare(`SELECT * FROM deliveries d INDEXED BY deliveries_due
+    // Not those of the receivers at their cap (a JSON array): SQLite passes over their backlog.
+    this.selectClaimable = db.prepare(`SELECT id, url FROM deliveries d INDEXED BY deliveries_due
       WHERE status IN ('pending', 'failing') AND next_attempt_at <= ?
-      AND (lease_until IS NULL OR lease_until <= ?)
+      AND (lease_until IS NULL OR lease_until <= ?) AND receiver NOT IN (SELECT value FROM json_each(?))
       AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.run_id = d.run_id AND e.status IN ('pending', 'failing')
         AND e.event_index < d.event_index)
       ORDER BY next_attempt_at LIMIT ?`);
-    this.lease = db.prepare('UPDATE deliveries SET lease_until = ?, leased_by = ? WHERE id = ?');
+    this.lease = db.prepare('UPDATE deliveries SET lease_until = ?, leased_by = ? WHERE id = ? RETURNING *');
   }
 
   /** Must run inside the write transaction that appends `events`. */
@@ -102,6 +110,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         event_index: entry.event_index,
         event_type: entry.event_type,
         url: entry.url,
+        receiver: receiverOf(entry.url),
         secret: entry.secret ?? null,
         body: entry.body,
         next_attempt_at: entry.next_attempt_at.getTime(),
@@ -135,10 +144,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const until = now + request.leaseMs;
     return this.db
       .transaction(() => {
-        const rows = this.selectClaimable.all(now, now, request.limit + (request.skip?.size ?? 0));
-        const claimed = rows.filter((row) => !request.skip?.has(row.id)).slice(0, request.limit);
-        for (const row of claimed) this.lease.run(until, request.holder, row.id);
-        return claimed.map(decode);
+        // Read in order until enough are taken; those of receivers that reach their cap in this
+        // claim are passed over here, a bounded number.
+        const picker = new DeliveryPicker(request);
+        const scan = request.limit + (request.skip?.size ?? 0) + (request.capped?.size ? PAST_CAPPED : 0);
+        const picked: string[] = [];
+        for (const row of this.selectClaimable.iterate(now, now, JSON.stringify(cappedReceivers(request)), scan)) {
+          if (picker.offer(row)) picked.push(row.id);
+          if (picker.full) break;
+        }
+        return picked.map((id) => decode(this.lease.get(until, request.holder, id) as DeliveryRow));
       })
       .immediate();
   }

@@ -1,12 +1,15 @@
 import { runIdHash } from '@gyoza/domain';
+import { receiverOf } from '@gyoza/store';
 import type { Database } from 'better-sqlite3';
 
 /**
  * The SQL functions the triggers call, registered on a connection before anything writes
  * through it: `gyoza_run_hash(id)` (the domain's `runIdHash`, as a signed 64-bit integer) and
- * the aggregate `gyoza_run_digest(id)` (their XOR; 0 for none).
+ * the aggregate `gyoza_run_digest(id)` (their XOR; 0 for none); `gyoza_receiver(url)` for
+ * step 9 (`receiverOf`).
  */
 export function sqlFunctions(db: Database): void {
+  db.function('gyoza_receiver', { deterministic: true }, (url: unknown) => receiverOf(String(url)));
   db.function('gyoza_run_hash', { deterministic: true }, (id: unknown) => BigInt.asIntN(64, runIdHash(String(id))));
   db.aggregate('gyoza_run_digest', {
     start: 0n,
@@ -268,6 +271,12 @@ const MIGRATIONS: readonly string[] = [
   -- 8: claims read pending runs through runs_pending_shape (step 4) only; the first pending
   -- index was still written by every create and every claim (~2-3 us of a ~40 us create).
   DROP INDEX IF EXISTS runs_pending;
+  `,
+  `
+  -- 9: who each delivery goes to (receiverOf in @gyoza/store: its URL's origin), so a claim
+  -- passes over the deliveries of receivers at their cap inside SQLite, not row by row in JS.
+  ALTER TABLE deliveries ADD COLUMN receiver TEXT NOT NULL DEFAULT '';
+  UPDATE deliveries SET receiver = gyoza_receiver(url);
   `,
 ];
 

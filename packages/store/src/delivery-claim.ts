@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { OutboxEntry } from './outbox';
+import type { DeliveryLeaseRequest, OutboxEntry } from './outbox';
 import type { Store } from './ports';
 
 /** A delivery this process holds the lease of, until it records the outcome or the lease ends. */
@@ -9,13 +9,8 @@ export interface ClaimedDelivery {
   holder: string;
 }
 
-export interface DeliveryClaimRequest {
-  limit: number;
-  /** Longer than one attempt can take (its timeout), so a live sender never loses its lease. */
-  leaseMs: number;
-  now: Date;
-  /** Deliveries this process is already sending (never claimed twice by one process). */
-  skip?: ReadonlySet<string>;
+/** What `claimDeliveries` takes: `claimDue`'s request, its holder named for you unless given. */
+export interface DeliveryClaimRequest extends Omit<DeliveryLeaseRequest, 'holder'> {
   /** @defaultValue a new random name */
   holder?: string;
 }

@@ -73,6 +73,74 @@ export interface DeliveryLeaseRequest {
   holder: string;
   /** Deliveries this process is already sending (never claimed twice by one process). */
   skip?: ReadonlySet<string>;
+  /**
+   * The receivers (`receiverOf` a URL) held to at most `perReceiver` deliveries in flight, with
+   * how many this process is sending to each now: deliveries past the cap are passed over, not
+   * claimed, and later ones to other receivers are taken instead. @defaultValue none
+   */
+  capped?: ReadonlyMap<string, number>;
+  perReceiver?: number;
+}
+
+/**
+ * Who a delivery is sent to, for the per-receiver cap: its URL's origin (scheme, host, port),
+ * so every path of one service shares it. A URL that does not parse is its own receiver.
+ */
+export function receiverOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+/** The receivers at their cap already: an adapter may leave their deliveries unread. */
+export function cappedReceivers(request: DeliveryLeaseRequest): string[] {
+  const { perReceiver, capped } = request;
+  if (perReceiver === undefined || !capped) return [];
+  return [...capped].filter(([, sending]) => sending >= perReceiver).map(([receiver]) => receiver);
+}
+
+/**
+ * What an adapter's `claimDue` takes from its claimable deliveries, offered in order: not
+ * those in `skip`, at most `limit`, at most `perReceiver` to each receiver in `capped`.
+ */
+export class DeliveryPicker {
+  private readonly taken = new Map<string, number>();
+  private count = 0;
+  private passed = false;
+
+  constructor(private readonly request: DeliveryLeaseRequest) {}
+
+  /** Whether to claim this one (it is then counted against the limit and its receiver). */
+  offer(entry: { id: string; url: string }): boolean {
+    const { limit, skip, perReceiver, capped } = this.request;
+    if (this.count >= limit || skip?.has(entry.id)) return false;
+    if (perReceiver !== undefined && capped?.size) {
+      const receiver = receiverOf(entry.url);
+      const sending = capped.get(receiver);
+      if (sending !== undefined) {
+        const taken = this.taken.get(receiver) ?? 0;
+        if (sending + taken >= perReceiver) {
+          this.passed = true;
+          return false;
+        }
+        this.taken.set(receiver, taken + 1);
+      }
+    }
+    this.count++;
+    return true;
+  }
+
+  /** `limit` deliveries taken: read no further. */
+  get full(): boolean {
+    return this.count >= this.request.limit;
+  }
+
+  /** A receiver's cap passed a delivery over: others may be due past what was read. */
+  get passedOver(): boolean {
+    return this.passed;
+  }
 }
 
 /** What `recover` repaired. */

@@ -1,5 +1,5 @@
 import { assign, ConcurrentModificationError, type CreateRunInput, cancel, NotFoundError } from '@gyoza/domain';
-import { claimDeliveries, publicDelivery, releaseDelivery, type Store } from '@gyoza/store';
+import { claimDeliveries, publicDelivery, receiverOf, releaseDelivery, type Store } from '@gyoza/store';
 import { heartbeat, newRun } from './fixtures';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -109,6 +109,22 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       expect((await store.deliveries.listDeliveries({ status: 'dead' })).map((d) => d.id)).toEqual([`${a.id}-1`]);
     });
 
+    it("lists another run's due delivery past many events waiting behind a run's failing head", async () => {
+      const store = current();
+      const blocked = await insert(0, withHook());
+      const logs = Array.from({ length: 30 }, (_, i) => ({ attempt: 1, type: 'LOG' as const, msg: `line ${i}` }));
+      await store.runs.appendEvents(blocked.id, logs, at(1));
+      await store.deliveries.recordAttempt(
+        `${blocked.id}-1`,
+        { status: 'failing', attempts: 1, attempted_at: at(2), next_attempt_at: at(3600), error: 'HTTP 500' },
+        at(2),
+      );
+      const other = await insert(5, withHook(['CREATED']));
+      expect((await store.deliveries.listDue(at(10), 2)).map((d) => d.id)).toEqual([`${other.id}-1`]);
+      const claimed = await claimDeliveries(store, { limit: 2, leaseMs: 10_000, now: at(10) });
+      expect(claimed.map((c) => c.entry.id)).toEqual([`${other.id}-1`]);
+    });
+
     it('redelivers a dead delivery from attempt 0, and refuses an unknown one', async () => {
       const store = current();
       const run = await insert(0, withHook(['CREATED']));
@@ -193,6 +209,32 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       // A lease that ran out (a crashed sender) lets another process take the attempt.
       const retaken = await claimDeliveries(connections[2], { limit: 10, leaseMs: 60_000, now: at(100) });
       expect(retaken).toHaveLength(5);
+    });
+
+    it("passes over a capped receiver's deliveries and claims other receivers' further back", async () => {
+      const store = current();
+      const hook = (url: string) => ({ event_delivery: { webhook_url: url, event_types: ['CREATED'] } });
+      const busyOnes = [];
+      for (let i = 0; i < 40; i++) busyOnes.push(await insert(i, hook(HOOK)));
+      const sameReceiver = await insert(40, hook('https://hooks.example.com:443/another/path'));
+      const others = [
+        await insert(41, hook('https://other.example.com/hook')),
+        await insert(42, hook('http://hooks.example.com/gyoza')),
+      ];
+      const claimed = await claimDeliveries(store, {
+        limit: 16,
+        leaseMs: 60_000,
+        now: at(100),
+        perReceiver: 4,
+        capped: new Map([[receiverOf(HOOK), 1]]),
+      });
+      expect(claimed.map((c) => c.entry.id)).toEqual([
+        ...busyOnes.slice(0, 3).map((r) => `${r.id}-1`),
+        ...others.map((r) => `${r.id}-1`),
+      ]);
+      // Without a cap, the rest in order, soonest due first as always.
+      const rest = await claimDeliveries(store, { limit: 50, leaseMs: 60_000, now: at(100) });
+      expect(rest.map((c) => c.entry.id)).toEqual([...busyOnes.slice(3), sameReceiver].map((r) => `${r.id}-1`));
     });
 
     it('leaves no per-delivery claim state once the claimed attempts are recorded', async () => {
