@@ -468,6 +468,24 @@ describe('runs', () => {
     await h.api().patch(`/runs/${failed.id}`).send({ state: 'FAILED' }).expect(200);
     const requeued = await h.api().patch(`/runs/${failed.id}`).send({ state: 'PENDING', priority: 5 }).expect(200);
     expect(requeued.body).toMatchObject({ state: 'PENDING', priority: 5, current_attempt: 2 });
+
+    // A FAILED run waiting for its automatic retry can be cancelled: the retry is not made.
+    await h.api().post(`/runs/${failed.id}/cancel`).send({}).expect(200);
+    const waiting = (
+      await h
+        .api()
+        .post('/runs')
+        .send({ image: 'busybox', retry_policy: { max_attempts: 3, backoff_seconds: 3600 } })
+        .expect(201)
+    ).body;
+    await claimOne();
+    await h.api().patch(`/runs/${waiting.id}`).send({ state: 'RUNNING' }).expect(200);
+    const failedOnce = await h.api().patch(`/runs/${waiting.id}`).send({ state: 'FAILED' }).expect(200);
+    expect(failedOnce.body.not_before).toBeDefined();
+    const stopped = await h.api().post(`/runs/${waiting.id}/cancel`).send({ reason: 'enough' }).expect(200);
+    expect(stopped.body).toMatchObject({ state: 'CANCELLED', error_message: 'enough', current_attempt: 1 });
+    expect(stopped.body.not_before).toBeUndefined();
+    expect(stopped.body.attempts[0].state).toBe('FAILED');
   });
 
   it('refuses a LOG or INFO that loses a race with the run finishing, instead of writing it after the end', async () => {

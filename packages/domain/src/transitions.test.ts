@@ -196,6 +196,13 @@ const allowed: Record<string, Partial<Record<RunState, Expected>>> = {
     PENDING: cancelled({ ...base, state: 'PENDING', gpu_ids: [] }),
     ASSIGNED: cancelled({ ...assigned1, state: 'ASSIGNED' }),
     RUNNING: cancelled(running1),
+    // The default policy scheduled a retry (see the cancel tests below): the failed attempt stays FAILED.
+    FAILED: {
+      state: 'CANCELLED',
+      events: ['CANCELLED'],
+      attempt: { ...running1, state: 'FAILED', error_message: 'boom', finished_at: at(3) },
+      run: { finished_at: now, not_before: undefined },
+    },
   },
   retry: { FAILED: retried('FAILED'), CANCELLED: retried('CANCELLED') },
   timeOut: {
@@ -252,6 +259,26 @@ describe('every (state, transition) pair', () => {
       expect(error.code).toBe(locked ? 'RUN_LOCKED' : 'INVALID_TRANSITION');
     }
     expect(run).toEqual(before);
+  });
+});
+
+describe('cancel', () => {
+  it('stops a FAILED run whose automatic retry is scheduled, leaving the failed attempt as it was', () => {
+    const failed = deepFreeze(runIn('FAILED', { max_attempts: 3, backoff_seconds: 3600 }));
+    expect(failed.not_before).toBeDefined();
+    const { run, events } = cancel(failed, now, 'not needed');
+    expect(run).toMatchObject({
+      state: 'CANCELLED',
+      error_message: 'not needed',
+      finished_at: now,
+      current_attempt: 1,
+    });
+    expect(run).not.toHaveProperty('not_before');
+    expect(attemptOf(run)).toEqual(attemptOf(failed));
+    expect(events.map((e) => [e.type, e.msg])).toEqual([['CANCELLED', 'not needed']]);
+    expect(() => retry(run, at(99_999), { automatic: true })).toThrow(InvalidTransitionError);
+    // Without a retry scheduled, FAILED is final: nothing to cancel.
+    expect(() => cancel(runIn('FAILED', { max_attempts: 1 }), now)).toThrow(InvalidTransitionError);
   });
 });
 

@@ -257,10 +257,13 @@ export function workerLost(run: OpRun, now: Date, reason?: string): Transition {
 
 /** PENDING | ASSIGNED | RUNNING -> CANCELLED. A running worker learns of it from its heartbeat. */
 export function cancel(run: OpRun, now: Date, reason?: string): Transition {
-  ensureAllowed(run, 'cancel');
+  // A FAILED run with an automatic retry scheduled is not over yet: cancelling it stops the
+  // retry; the attempt that failed stays FAILED.
+  const retryScheduled = run.state === 'FAILED' && run.not_before !== undefined;
+  if (!retryScheduled) ensureAllowed(run, 'cancel');
   const patch = { state: 'CANCELLED' as const, finished_at: now, error_message: reason };
   return {
-    run: update(run, now, { ...patch, not_before: undefined }, patch),
+    run: update(run, now, { ...patch, not_before: undefined }, retryScheduled ? {} : patch),
     events: [event(run, 'CANCELLED', reason)],
   };
 }

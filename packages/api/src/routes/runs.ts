@@ -256,7 +256,8 @@ export const runRoutes: RouteSpec[] = [
     method: 'post',
     path: '/runs/:id/cancel',
     tag: 'runs',
-    summary: 'Cancel a PENDING, ASSIGNED or RUNNING run (its worker is told to stop on its next heartbeat)',
+    summary:
+      'Cancel a PENDING, ASSIGNED or RUNNING run (its worker is told to stop on its next heartbeat), or a FAILED run whose automatic retry is scheduled (the retry is not made)',
     params: { id: RUN_ID_PATTERN },
     body: CancelRunDto,
     bodyOptional: true,
