@@ -786,4 +786,33 @@ describe('event stream', () => {
     expect([...byQuery.text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([5]);
     expect((await readSse('/runs/run_missing/events/stream')).status).toBe(404);
   });
+
+  it('stays open on a FAILED run whose retry is scheduled, until the run is final', async () => {
+    const run = (
+      await h
+        .api()
+        .post('/runs')
+        .send({ image: 'busybox', retry_policy: { max_attempts: 3, backoff_seconds: 3600 } })
+        .expect(201)
+    ).body;
+    await claimOne();
+    await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(200);
+    await h.api().post(`/runs/${run.id}/events`).send({ type: 'FAILED', msg: 'exit 1' }).expect(200);
+    let ended = false;
+    const stream = readSse(`/runs/${run.id}/events/stream`).finally(() => {
+      ended = true;
+    });
+    // Three polls of the stream later it is still open (it ended at FAILED before).
+    await new Promise((r) => setTimeout(r, 700));
+    expect(ended).toBe(false);
+    await h.api().post(`/runs/${run.id}/cancel`).send({}).expect(200);
+    const { text } = await stream;
+    expect([...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1])).toEqual([
+      'CREATED',
+      'ASSIGNED',
+      'STARTED',
+      'FAILED',
+      'CANCELLED',
+    ]);
+  });
 });

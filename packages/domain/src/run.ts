@@ -20,6 +20,14 @@ export function isFinished(state: RunState): boolean {
   return FINISHED_STATES.includes(state);
 }
 
+/**
+ * True when a run will not change by itself any more: COMPLETED, CANCELLED, or FAILED with
+ * no automatic retry scheduled (`not_before` unset).
+ */
+export function isRunFinal(run: { state: RunState; not_before?: unknown }): boolean {
+  return isFinished(run.state) && !(run.state === 'FAILED' && run.not_before);
+}
+
 /** Event types a worker may post. */
 export const WORKER_EVENT_TYPES = ['STARTED', 'PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOG', 'INFO'] as const;
 export type WorkerEventType = (typeof WORKER_EVENT_TYPES)[number];
