@@ -33,6 +33,22 @@ async function deployAndRun(inputs: Record<string, unknown> = { url: 'http://x/y
   return (await h.api().post('/definitions/resize/runs').send({ inputs }).expect(201)).body;
 }
 
+/** A run claimed, started and FAILED once, its automatic retry scheduled an hour later. */
+async function failedWithRetryScheduled() {
+  const run = (
+    await h
+      .api()
+      .post('/runs')
+      .send({ image: 'busybox', retry_policy: { max_attempts: 3, backoff_seconds: 3600 } })
+      .expect(201)
+  ).body;
+  await claimOne();
+  await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(200);
+  const failed = await h.api().post(`/runs/${run.id}/events`).send({ type: 'FAILED', msg: 'exit 1' }).expect(200);
+  expect(failed.body.not_before).toBeDefined();
+  return run;
+}
+
 async function claimOne(workerId = 'w1') {
   await h.api().post('/workers/heartbeat').send(worker(workerId)).expect(200);
   const { body } = await h.api().post(`/workers/${workerId}/claim`).expect(200);
@@ -471,17 +487,7 @@ describe('runs', () => {
 
     // A FAILED run waiting for its automatic retry can be cancelled: the retry is not made.
     await h.api().post(`/runs/${failed.id}/cancel`).send({}).expect(200);
-    const waiting = (
-      await h
-        .api()
-        .post('/runs')
-        .send({ image: 'busybox', retry_policy: { max_attempts: 3, backoff_seconds: 3600 } })
-        .expect(201)
-    ).body;
-    await claimOne();
-    await h.api().patch(`/runs/${waiting.id}`).send({ state: 'RUNNING' }).expect(200);
-    const failedOnce = await h.api().patch(`/runs/${waiting.id}`).send({ state: 'FAILED' }).expect(200);
-    expect(failedOnce.body.not_before).toBeDefined();
+    const waiting = await failedWithRetryScheduled();
     const stopped = await h.api().post(`/runs/${waiting.id}/cancel`).send({ reason: 'enough' }).expect(200);
     expect(stopped.body).toMatchObject({ state: 'CANCELLED', error_message: 'enough', current_attempt: 1 });
     expect(stopped.body.not_before).toBeUndefined();
@@ -788,16 +794,7 @@ describe('event stream', () => {
   });
 
   it('stays open on a FAILED run whose retry is scheduled, until the run is final', async () => {
-    const run = (
-      await h
-        .api()
-        .post('/runs')
-        .send({ image: 'busybox', retry_policy: { max_attempts: 3, backoff_seconds: 3600 } })
-        .expect(201)
-    ).body;
-    await claimOne();
-    await h.api().post(`/runs/${run.id}/events`).send({ type: 'STARTED' }).expect(200);
-    await h.api().post(`/runs/${run.id}/events`).send({ type: 'FAILED', msg: 'exit 1' }).expect(200);
+    const run = await failedWithRetryScheduled();
     let ended = false;
     const stream = readSse(`/runs/${run.id}/events/stream`).finally(() => {
       ended = true;
