@@ -226,6 +226,64 @@ it('shows live log lines and progress as a worker reports them, and cancels the 
   await visible(page.getByRole('button', { name: 'Retry' }));
 });
 
+it('follows the new attempt after Retry: its events join the timeline and the log under the old ones', async () => {
+  const run = await client.createRun({ image: 'busybox', priority: 80, retry_policy: { max_attempts: 3 } });
+  await claimAs('w-retry', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-retry' } });
+  await client.postEvent(run.id, { type: 'LOG', msg: 'attempt one line' });
+  await client.cancelRun(run.id);
+  await signIn();
+  // The page stops following a final run after one last read of its events (?after=).
+  const followed = page.waitForEvent('requestfinished', {
+    predicate: (r) => r.url().includes(`/runs/${run.id}/events?after=`),
+    timeout: WAIT_MS,
+  });
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  const log = page.getByRole('log', { name: 'Log lines' });
+  await hasText(log, 'attempt one line');
+  await followed;
+
+  await page.getByRole('button', { name: 'Retry' }).click();
+  await page.getByRole('button', { name: 'Yes, retry' }).click();
+  await hasText(page.getByRole('heading', { name: run.id }), 'PENDING');
+  await claimAs('w-retry', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-retry' } });
+  await client.postEvent(run.id, { type: 'LOG', msg: 'attempt two line' });
+  await hasText(log, 'attempt two line');
+  await hasText(log, 'attempt one line');
+  const timeline = page.getByRole('region', { name: 'Timeline' });
+  await hasText(timeline, 'Attempt 2');
+  await hasText(timeline, 'RETRIED');
+  await hasText(page.getByRole('heading', { name: run.id }), 'RUNNING');
+  await client.cancelRun(run.id);
+});
+
+it('shows the progress of the current attempt only, not what the failed one reached', async () => {
+  const run = await client.createRun({
+    image: 'busybox',
+    priority: 80,
+    retry_policy: { max_attempts: 3, backoff_seconds: 0 },
+  });
+  await signIn();
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  const bar = page.getByRole('progressbar', { name: 'Run progress' });
+  await claimAs('w-progress', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-progress' } });
+  await client.postEvent(run.id, { type: 'PROGRESS', msg: 90 });
+  await hasAttribute(bar, 'aria-valuenow', '90');
+  await client.postEvent(run.id, { type: 'FAILED', payload: { error_message: 'exit 1' } });
+  // The server retries it by itself (no backoff); the second attempt starts and reports less.
+  await eventually(async () => claimAs('w-progress', run.id));
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-progress' } });
+  // The attempt first: once it shows 2, RUNNING is the second attempt's.
+  await visible(page.getByText('attempt 2 of 3'));
+  await hasText(page.getByRole('heading', { name: run.id }), 'RUNNING');
+  await hasAttribute(bar, 'aria-valuenow', '0');
+  await client.postEvent(run.id, { type: 'PROGRESS', msg: 30 });
+  await hasAttribute(bar, 'aria-valuenow', '30');
+  await client.cancelRun(run.id);
+});
+
 it('shows that a run is pulling its image, live, on its page and in the runs table, until it starts', async () => {
   const image = 'registry.local/gyoza/op:1';
   const run = await client.createRun({ image, priority: 70 });

@@ -11,19 +11,37 @@ import { useSession } from '../session';
 
 const LIFECYCLE = new Set(['LOG', 'INFO']);
 
-/** The run's events, live: the SSE stream through fetch (the key goes in a header), polling as fallback. */
-function useRunEvents(id: string, onLifecycle: () => void): { events: EventJson[]; error?: unknown } {
+/**
+ * The run's events, live: the SSE stream through fetch (the key goes in a header), polling as
+ * fallback. Following ends once the run is final; a new attempt (a retry) or a run no longer
+ * final starts it again after the last event shown, so the shown events stay.
+ */
+function useRunEvents(
+  id: string,
+  run: RunJson | undefined,
+  onLifecycle: () => void,
+): { events: EventJson[]; error?: unknown } {
   const { client } = useSession();
   const [events, setEvents] = useState<EventJson[]>([]);
   const [error, setError] = useState<unknown>();
   const changed = useRef(onLifecycle);
   changed.current = onLifecycle;
+  const shown = useRef({ id, last: 0 });
+  // Changes with the attempt and with finality; empty until the run is read.
+  const wake = run ? `${run.current_attempt}:${isRunFinal(run)}` : '';
   useEffect(() => {
+    if (wake === '') return;
+    if (shown.current.id !== id) {
+      shown.current = { id, last: 0 };
+      setEvents([]);
+    }
+    const from = shown.current;
     const abort = new AbortController();
-    setEvents([]);
     setError(undefined);
     (async () => {
-      for await (const event of client.followEvents(id, { signal: abort.signal })) {
+      for await (const event of client.followEvents(id, { signal: abort.signal, after: from.last })) {
+        if (event.index <= from.last) continue;
+        from.last = event.index;
         setEvents((all) => [...all, event]);
         if (!LIFECYCLE.has(event.type)) changed.current();
       }
@@ -32,7 +50,7 @@ function useRunEvents(id: string, onLifecycle: () => void): { events: EventJson[
       if (!abort.signal.aborted) setError(e);
     });
     return () => abort.abort();
-  }, [client, id]);
+  }, [client, id, wake]);
   return { events, error };
 }
 
@@ -46,7 +64,7 @@ export function RunPage() {
     refetchInterval: (q) => (q.state.data && isRunFinal(q.state.data) ? false : 5000),
   });
   const refresh = () => queryClient.invalidateQueries({ queryKey: ['run', id] });
-  const { events, error: eventsError } = useRunEvents(id, refresh);
+  const { events, error: eventsError } = useRunEvents(id, run.data, refresh);
   const action = useMutation({
     mutationFn: (kind: 'cancel' | 'retry') => (kind === 'cancel' ? client.cancelRun(id) : client.retryRun(id)),
     onSuccess: (updated) => queryClient.setQueryData(['run', id], updated),
@@ -55,7 +73,8 @@ export function RunPage() {
   const r = run.data;
   if (run.error && !r) return <ErrorNote error={run.error} />;
   if (!r) return <p aria-busy="true">Loading…</p>;
-  const progress = events.filter((e) => e.type === 'PROGRESS').at(-1);
+  // An earlier attempt's progress says nothing about this one.
+  const progress = events.filter((e) => e.type === 'PROGRESS' && e.attempt === r.current_attempt).at(-1);
   const shownProgress = r.state === 'RUNNING' && progress ? Math.max(r.progress, Number(progress.msg)) : r.progress;
   const waiting = explainWaiting(r, formatTime);
   const pull = pullStatus(r, events);
