@@ -12,13 +12,19 @@ NEEDS=(
   "go|golang-go"             # scripts/install-ferretdb.sh builds FerretDB
   "htpasswd|apache2-utils"   # packages/test-support/src/registry.ts writes the test registry's bcrypt htpasswd
   "chromium|chromium"        # apps/dashboard/test drives the dashboard in a real browser
+  "initdb|postgresql"        # scripts/postgres.js starts a PostgreSQL for FerretDB's PostgreSQL handler (tests) and the bench
 )
+
+# Debian keeps PostgreSQL's server binaries off the PATH, in /usr/lib/postgresql/<version>/bin
+# (where scripts/postgres.js looks too).
+PG_LIB=${GYOZA_POSTGRESQL_LIB:-/usr/lib/postgresql}
+has() { command -v "$1" >/dev/null 2>&1 || compgen -G "$PG_LIB/*/bin/$1" >/dev/null; }
 
 missing=()
 for need in "${NEEDS[@]}"; do
   bin=${need%%|*}
   pkg=${need##*|}
-  command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+  has "$bin" || missing+=("$pkg")
 done
 
 if [ "${1:-}" = "--install" ]; then
@@ -28,7 +34,7 @@ if [ "${1:-}" = "--install" ]; then
   fi
   for need in "${NEEDS[@]}"; do
     bin=${need%%|*}
-    command -v "$bin" >/dev/null 2>&1 || { echo "still missing after install: $bin (${need##*|})" >&2; exit 1; }
+    has "$bin" || { echo "still missing after install: $bin (${need##*|})" >&2; exit 1; }
   done
 else
   printf '%s\n' "${missing[@]+"${missing[@]}"}"

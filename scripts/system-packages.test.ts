@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const script = join(__dirname, 'system-packages.sh');
 
 /** Runs the script with a PATH holding only bash, env and the given fake binaries. */
-function missingWith(binaries: string[]): string[] {
+function missingWith(binaries: string[], postgresqlLib = '/nonexistent'): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'gyoza-path-'));
   try {
     symlinkSync(execFileSync('bash', ['-c', 'command -v bash']).toString().trim(), join(dir, 'bash'));
@@ -14,7 +14,8 @@ function missingWith(binaries: string[]): string[] {
       writeFileSync(join(dir, name), '#!/bin/sh\nexit 0\n');
       chmodSync(join(dir, name), 0o755);
     }
-    const out = execFileSync(join(dir, 'bash'), [script], { env: { PATH: dir } }).toString();
+    const env = { PATH: dir, GYOZA_POSTGRESQL_LIB: postgresqlLib };
+    const out = execFileSync(join(dir, 'bash'), [script], { env }).toString();
     return out.split('\n').filter(Boolean);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -33,6 +34,19 @@ describe('scripts/system-packages.sh', () => {
 
   it('asks for go when it is missing', () => {
     expect(missingWith(['dockerd'])).toContain('golang-go');
+  });
+
+  it('asks for postgresql when initdb is neither on the PATH nor in /usr/lib/postgresql/<version>/bin', () => {
+    expect(missingWith(['dockerd', 'go'])).toContain('postgresql');
+    expect(missingWith(['dockerd', 'go', 'initdb'])).not.toContain('postgresql');
+    const lib = mkdtempSync(join(tmpdir(), 'gyoza-pglib-'));
+    try {
+      mkdirSync(join(lib, '15', 'bin'), { recursive: true });
+      writeFileSync(join(lib, '15', 'bin', 'initdb'), '');
+      expect(missingWith(['dockerd', 'go'], lib)).not.toContain('postgresql');
+    } finally {
+      rmSync(lib, { recursive: true, force: true });
+    }
   });
 
   it('asks for apache2-utils when htpasswd (for the test registry password file) is missing', () => {

@@ -57,6 +57,7 @@ function toEvent(doc: EventDocument): RunEvent {
     created_at: doc.created_at,
   };
   if (doc.msg !== undefined && doc.msg !== null) event.msg = doc.msg;
+  else if (doc.msg_json !== undefined) event.msg = JSON.parse(doc.msg_json);
   if (doc.payload !== undefined && doc.payload !== null) event.payload = JSON.parse(doc.payload);
   return event;
 }
@@ -92,7 +93,9 @@ function eventDocument(run: OpRun, id: string, index: number, draft: RunEventDra
     index,
     attempt: draft.attempt,
     type: draft.type,
-    msg: draft.msg ?? null,
+    ...(draft.msg?.includes('\u0000')
+      ? { msg: null, msg_json: JSON.stringify(draft.msg) }
+      : { msg: draft.msg ?? null }),
     payload: draft.payload === undefined ? null : JSON.stringify(draft.payload),
     created_at: now,
   };

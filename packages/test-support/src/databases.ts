@@ -18,9 +18,15 @@ export interface TemporaryMongoDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, uniquely named database on the test server; nothing is created until used. */
-export function temporaryMongoDatabase(prefix: string): TemporaryMongoDatabase {
-  const uri = mongoTestUri();
+/** The jest run's FerretDB on its PostgreSQL handler (started by the global setup). */
+export function mongoPostgresqlTestUri(): string {
+  const uri = process.env.GYOZA_TEST_MONGODB_POSTGRESQL_URI;
+  if (!uri) throw new Error('GYOZA_TEST_MONGODB_POSTGRESQL_URI is not set: the jest global setup starts it');
+  return uri;
+}
+
+/** A fresh, uniquely named database on the test server (or `uri`); nothing is created until used. */
+export function temporaryMongoDatabase(prefix: string, uri: string = mongoTestUri()): TemporaryMongoDatabase {
   const dbName = `${prefix}_${randomBytes(6).toString('hex')}`;
   return {
     uri,

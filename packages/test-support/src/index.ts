@@ -4,7 +4,7 @@
  * - `describeStoreContract`, `StoreHarness`, `fitPlanner`: the behaviour every store adapter must have.
  * - `heartbeat`, `WorkerShape`, `newRun`, `addRun`: worker and run fixtures.
  * - `expectWorkersFilled`: the capacity check every claim-race test ends with.
- * - `temporaryDirectory`, `temporaryMongoDatabase`, `mongoTestUri`, `openTemporarySqliteStore`: a fresh database per test.
+ * - `temporaryDirectory`, `temporaryMongoDatabase`, `mongoTestUri`, `mongoPostgresqlTestUri`, `openTemporarySqliteStore`: a fresh database per test.
  * - `ManualClock`: time that moves only when the test says so.
  * - `commitWithoutApplying`: what a MongoDB writer that died between commit and apply leaves.
  * - `startWebhookReceiver`: a real HTTP receiver on 127.0.0.1 recording webhooks.
@@ -19,6 +19,7 @@
 export { expectWorkersFilled } from './capacity';
 export { ManualClock, openTemporarySqliteStore, type TemporarySqliteStore } from './clock';
 export {
+  mongoPostgresqlTestUri,
   mongoTestUri,
   type TemporaryDirectory,
   type TemporaryMongoDatabase,

@@ -334,6 +334,24 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(await store.runs.getRun(run.id)).toStrictEqual(saved.run);
       });
 
+      it('keeps any character in messages, a NUL too, and the run stays writable after', async () => {
+        const odd = 'a\u0000b \u{1F600} \\u0000 \t';
+        const run = await insert(1);
+        await store.runs.appendEvents(run.id, [{ attempt: 1, type: 'LOG', msg: odd }], at(2));
+        const cancelled = await store.runs.saveTransition(cancel(run, at(3), odd), at(3));
+        expect(cancelled.run.error_message).toBe(odd);
+        const retried = await store.runs.saveTransition(retry(cancelled.run, at(4)), at(4));
+        expect(retried.run.state).toBe('PENDING');
+        expect(await store.runs.getRun(run.id)).toStrictEqual(retried.run);
+        const events = await store.runs.listEvents(run.id);
+        expect(events.map((e) => [e.type, e.msg])).toEqual([
+          ['CREATED', undefined],
+          ['LOG', odd],
+          ['CANCELLED', odd],
+          ['RETRIED', undefined],
+        ]);
+      });
+
       it('refuses a stale revision and writes nothing', async () => {
         const run = await insert(1);
         await store.runs.saveTransition(assign(run, { worker_id: 'a', gpu_ids: [] }, at(2)), at(2));

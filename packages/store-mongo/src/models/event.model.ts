@@ -9,6 +9,11 @@ export interface EventDocument {
   attempt: number;
   type: string;
   msg?: string | null;
+  /**
+   * The message as JSON text, instead of `msg`, when it holds a NUL: FerretDB's PostgreSQL
+   * handler stores documents as jsonb, whose strings cannot hold one.
+   */
+  msg_json?: string;
   /** JSON text, like run documents, so payload keys are free. */
   payload?: string | null;
   created_at: Date;
@@ -24,6 +29,7 @@ const schema = new Schema<EventDocument>(
     attempt: { type: Number, required: true },
     type: { type: String, required: true },
     msg: { type: String },
+    msg_json: { type: String },
     payload: { type: String },
     created_at: { type: Date, required: true },
     delivery: { type: deliverySchema, required: false },
