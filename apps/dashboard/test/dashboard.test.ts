@@ -223,7 +223,6 @@ it('shows live log lines and progress as a worker reports them, and cancels the 
   await page.getByRole('button', { name: 'Yes, cancel it' }).click();
   await hasText(page.getByRole('heading', { name: run.id }), 'CANCELLED');
   expect((await client.getRun(run.id)).state).toBe('CANCELLED');
-  await visible(page.getByRole('button', { name: 'Retry' }));
 });
 
 it('follows the new attempt after Retry: its events join the timeline and the log under the old ones', async () => {
@@ -282,6 +281,40 @@ it('shows the progress of the current attempt only, not what the failed one reac
   await client.postEvent(run.id, { type: 'PROGRESS', msg: 30 });
   await hasAttribute(bar, 'aria-valuenow', '30');
   await client.cancelRun(run.id);
+});
+
+it('offers Retry only while the run has attempts left', async () => {
+  const spent = await client.createRun({ image: 'busybox', retry_policy: { max_attempts: 1 } });
+  const left = await client.createRun({ image: 'busybox', retry_policy: { max_attempts: 2 } });
+  await client.cancelRun(spent.id);
+  await client.cancelRun(left.id);
+  await signIn();
+  await page.goto(`${base}/ui/runs/${left.id}`);
+  await visible(page.getByRole('button', { name: 'Retry' }));
+  await page.goto(`${base}/ui/runs/${spent.id}`);
+  // The buttons come with the state: once CANCELLED shows, so would Retry.
+  await hasText(page.getByRole('heading', { name: spent.id }), 'CANCELLED');
+  await visible(page.getByText('attempt 1 of 1'));
+  expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+});
+
+it('cancels a failed run whose automatic retry is scheduled, as its notice suggests', async () => {
+  const run = await client.createRun({
+    image: 'busybox',
+    priority: 80,
+    retry_policy: { max_attempts: 5, backoff_seconds: 600 },
+  });
+  await claimAs('w-hint', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-hint' } });
+  await client.postEvent(run.id, { type: 'FAILED', payload: { error_message: 'exit 1' } });
+  await signIn();
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  await hasText(page.getByRole('region', { name: 'Why it waits' }), 'Cancel it to stop the retries.');
+  await page.getByRole('button', { name: 'Cancel run' }).click();
+  await page.getByRole('button', { name: 'Yes, cancel it' }).click();
+  await hasText(page.getByRole('heading', { name: run.id }), 'CANCELLED');
+  expect(await client.getRun(run.id)).toMatchObject({ state: 'CANCELLED', current_attempt: 1 });
+  expect((await client.getRun(run.id)).not_before).toBeUndefined();
 });
 
 it('shows that a run is pulling its image, live, on its page and in the runs table, until it starts', async () => {

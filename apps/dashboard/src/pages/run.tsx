@@ -119,7 +119,8 @@ export function RunPage() {
         </section>
       )}
       <div className="actions">
-        {!isRunFinal(r) && ['PENDING', 'ASSIGNED', 'RUNNING'].includes(r.state) && (
+        {/* Whatever is not final can be cancelled: a FAILED run with a retry scheduled too. */}
+        {!isRunFinal(r) && (
           <ConfirmButton
             label="Cancel run"
             question="Cancel this run?"
@@ -129,7 +130,7 @@ export function RunPage() {
             onConfirm={() => action.mutate('cancel')}
           />
         )}
-        {(r.state === 'FAILED' || r.state === 'CANCELLED') && (
+        {(r.state === 'FAILED' || r.state === 'CANCELLED') && r.current_attempt < r.retry_policy.max_attempts && (
           <ConfirmButton
             label="Retry"
             question={`Start attempt ${r.current_attempt + 1}?`}
