@@ -6,7 +6,7 @@ import { ApiMetrics, createApp } from '@gyoza/api';
 import { type RunnableChange, Scheduler, strategyByName } from '@gyoza/scheduler';
 import pino, { type Logger } from 'pino';
 import { ensureApiKey } from './api-key';
-import { type ConfigOverrides, loadConfig, type ServerConfig, settingsEnvironment } from './config';
+import { ConfigError, type ConfigOverrides, loadConfig, type ServerConfig, settingsEnvironment } from './config';
 import { withDashboard } from './dashboard';
 import { startDeliveryLoop } from './delivery-loop';
 import { dataDirectory, openStore, parseDatabaseUrl } from './store-url';
@@ -94,10 +94,17 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     withDashboard(app, { logger }),
   );
   server.keepAliveTimeout = config.keepAliveTimeoutSeconds * 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (error) {
+    await scheduler.stop();
+    await deliveries.stop();
+    await store.close();
+    throw listenError(error, config);
+  }
   const url = urlOf(server, config.host);
   logger.info({ url, store: store.kind, strategy: config.strategy }, 'gyoza server listening');
   let closing: Promise<void> | undefined;
@@ -120,6 +127,26 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
       return closing;
     },
   };
+}
+
+/** Start-up stopped for a reason a server process has already written out; one line. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+/** Why the server could not listen, as one line naming the setting to change. */
+function listenError(error: unknown, config: ServerConfig): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') return new ConfigError('GYOZA_PORT', `${where} is in use`);
+  if (code === 'EACCES') return new ConfigError('GYOZA_PORT', `not allowed to listen on ${where}`);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
+    return new ConfigError('GYOZA_HOST', `cannot listen on ${config.host} (${code})`);
+  }
+  return error;
 }
 
 function resolveKey(dataDir: string, logger: Logger): string {
@@ -182,18 +209,43 @@ async function startCluster(config: ServerConfig, logger: Logger): Promise<Runni
     });
     return child;
   };
+  // A process that dies before the cluster listens stops start-up (its own error, one line,
+  // is on stderr already); one that dies later is replaced, after a pause that doubles while
+  // they keep dying (a database gone away), so a crash loop does not spin.
+  let started = false;
+  let failStart: (error: Error) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    failStart = reject;
+  });
   const listening = Promise.all(
     Array.from(
       { length: config.workers },
       () => new Promise<void>((resolve) => fork().once('listening', () => resolve())),
     ),
   );
+  let pauseMs = 0;
+  let lastDeath = 0;
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
-    logger.warn({ worker: worker.process.pid, code, signal }, 'server process died; starting another');
-    fork();
+    if (!started) {
+      stopping = true;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+      failStart(new StartupError(`a server process exited before listening (${signal ?? `code ${code}`})`));
+      return;
+    }
+    const now = Date.now();
+    pauseMs = now - lastDeath < 60_000 ? Math.min(Math.max(pauseMs * 2, 250), 30_000) : 0;
+    lastDeath = now;
+    logger.warn(
+      { worker: worker.process.pid, code, signal, pause_ms: pauseMs },
+      'server process died; starting another',
+    );
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, pauseMs).unref();
   });
-  await listening;
+  await Promise.race([listening, failed]);
+  started = true;
   const url = `http://${config.host}:${config.port}`;
   logger.info({ url, processes: config.workers }, 'gyoza server cluster listening');
   return {

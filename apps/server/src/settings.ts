@@ -55,6 +55,11 @@ function text(spec: Common<string | undefined> & { minLength?: number }): Settin
           minLength === 1 ? 'must not be empty' : `must be at least ${minLength} characters`,
         );
       }
+      if (raw !== raw.trim()) throw new ConfigError(spec.variable, 'must not begin or end with whitespace');
+      if (spec.secret && !/^[\x20-\x7e]+$/.test(raw)) {
+        // A header carries it: anything else cannot be sent as typed.
+        throw new ConfigError(spec.variable, 'must be printable ASCII characters');
+      }
       return raw;
     },
   };

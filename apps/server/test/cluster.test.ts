@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   apiRequest,
@@ -63,3 +66,49 @@ it('serves one pool from two processes on one database, keeps the key out of the
 
   expect(await server.kill('SIGTERM')).toBe(0);
 });
+
+it.each([
+  ['1', 'port in use', 'GYOZA_PORT'],
+  ['2', 'port in use', 'GYOZA_PORT'],
+  ['2', 'unknown host', 'GYOZA_HOST'],
+])(
+  'with GYOZA_WORKERS=%s and a %s, stops start-up with exit 2 and one line naming %s',
+  async (workers, what, variable) => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    const host = what === 'unknown host' ? 'no-such-host.invalid' : '127.0.0.1';
+    try {
+      const child = spawn(process.execPath, [main], {
+        env: {
+          PATH: process.env.PATH,
+          GYOZA_API_KEY: KEY,
+          GYOZA_DATABASE_URL: `sqlite:${dir.dir}/bad-listen-${workers}-${variable}.db`,
+          GYOZA_LOG_LEVEL: 'warn',
+          GYOZA_WORKERS: workers,
+          GYOZA_HOST: host,
+          GYOZA_PORT: String(port),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      let stdout = '';
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      child.stdout.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      // Before: with two processes, children were forked again and again and start-up never ended.
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(2);
+      const lines = stderr.split('\n').filter((line) => line.startsWith('gyoza: '));
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines[0]).toMatch(new RegExp(`^gyoza: ${variable}: `));
+      expect(stderr).not.toMatch(/\n\s+at /);
+      expect(stdout).not.toContain('starting another');
+    } finally {
+      blocker.close();
+    }
+  },
+);

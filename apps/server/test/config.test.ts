@@ -58,6 +58,9 @@ describe('loadConfig', () => {
     [{ GYOZA_WORKER_TIMEOUT_SECONDS: '-5' }, 'GYOZA_WORKER_TIMEOUT_SECONDS'],
     [{ GYOZA_LOG_LEVEL: 'warning' }, 'GYOZA_LOG_LEVEL'],
     [{ GYOZA_HOST: '  ' }, 'GYOZA_HOST'],
+    [{ GYOZA_HOST: ' 127.0.0.1' }, 'GYOZA_HOST'],
+    [{ GYOZA_API_KEY: 'abcdefgh ' }, 'GYOZA_API_KEY'],
+    [{ GYOZA_API_KEY: 'abcdéfgh' }, 'GYOZA_API_KEY'],
     [{ GYOZA_REQUEST_TIMEOUT_SECONDS: '0' }, 'GYOZA_REQUEST_TIMEOUT_SECONDS'],
     [{ GYOZA_HEADERS_TIMEOUT_SECONDS: '40' }, 'GYOZA_HEADERS_TIMEOUT_SECONDS'],
   ])('refuses %p naming %s in one line', (env, variable) => {
