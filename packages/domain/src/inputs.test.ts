@@ -159,6 +159,27 @@ describe('validateInputSpecs', () => {
     [{ a: {} }, 'input_specs.a.type', 'must be one of string, integer, number, boolean, object, array'],
     [JSON.parse('{"__proto__": {"type": "string"}}'), 'input_specs.__proto__', 'invalid input name'],
     [{ '1st': { type: 'string' } }, 'input_specs.1st', 'invalid input name'],
+    // A misspelt key used to be ignored: here the input stayed required.
+    [
+      { a: { type: 'string', requierd: false } },
+      'input_specs.a.requierd',
+      'unknown key (allowed: type, required, default, description)',
+    ],
+    [
+      { a: { type: 'string', enum: ['x'] } },
+      'input_specs.a.enum',
+      'unknown key (allowed: type, required, default, description)',
+    ],
+    [
+      { a: { type: 'string', description: { oops: 1 } } },
+      'input_specs.a.description',
+      'must be a string of at most 2000 characters',
+    ],
+    [
+      { a: { type: 'string', description: 'x'.repeat(2001) } },
+      'input_specs.a.description',
+      'must be a string of at most 2000 characters',
+    ],
   ])('refuses %j at %s', (specs, field, message) => {
     expect(issues(() => validateInputSpecs(specs as never))).toEqual([{ field, message }]);
   });

@@ -31,6 +31,9 @@ export function matchesType(type: InputType, value: unknown): boolean {
   }
 }
 
+/** The keys an input spec may have: a misspelt one (`requierd`) would otherwise be ignored. */
+const SPEC_KEYS = ['type', 'required', 'default', 'description'];
+
 /** Checks the specs themselves (when a definition is deployed). */
 export function validateInputSpecs(specs: InputSpecs | undefined | null, field = 'input_specs'): InputSpecs {
   if (specs === undefined || specs === null) return {};
@@ -44,6 +47,13 @@ export function validateInputSpecs(specs: InputSpecs | undefined | null, field =
     if (!spec || typeof spec !== 'object') {
       issues.push({ field: at, message: 'must be an object' });
       continue;
+    }
+    for (const key of Object.keys(spec)) {
+      if (!SPEC_KEYS.includes(key))
+        issues.push({ field: `${at}.${key}`, message: `unknown key (allowed: ${SPEC_KEYS.join(', ')})` });
+    }
+    if (spec.description !== undefined && (typeof spec.description !== 'string' || spec.description.length > 2000)) {
+      issues.push({ field: `${at}.description`, message: 'must be a string of at most 2000 characters' });
     }
     if (!INPUT_TYPES.includes(spec.type)) {
       issues.push({ field: `${at}.type`, message: `must be one of ${INPUT_TYPES.join(', ')}` });
