@@ -362,13 +362,14 @@ it('shows that a run is pulling its image, live, on its page and in the runs tab
 });
 
 it('says in plain words why a waiting run waits', async () => {
-  await client.heartbeat({ worker_id: 'w-small', resources: { cpu_cores: 2, ram_mb: 2048, gpus: [] } });
+  // Named to sort first: the reason names five workers at most, and other tests add theirs.
+  await client.heartbeat({ worker_id: 'a-small', resources: { cpu_cores: 2, ram_mb: 2048, gpus: [] } });
   const run = await client.createRun({ image: 'busybox', constraints: { gpu_count: 1, vram_mb: 100_000 } });
   await signIn();
   await page.goto(`${base}/ui/runs/${run.id}`);
   const why = page.getByRole('region', { name: 'Why it waits' });
   await hasText(why, 'No connected worker can ever run it.');
-  await hasText(why, 'w-small — needs 1 GPU(s)');
+  await hasText(why, 'a-small — needs 1 GPU(s)');
   await shot('run-waiting');
 });
 
