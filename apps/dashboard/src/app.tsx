@@ -1,5 +1,6 @@
 import { lazy, Suspense, useEffect } from 'react';
-import { NavLink, Route, Routes } from 'react-router';
+import { NavLink, Route, Routes, useLocation } from 'react-router';
+import { ErrorBoundary } from './error-boundary';
 import { SignIn } from './pages/sign-in';
 import { SessionProvider, useSession } from './session';
 
@@ -20,6 +21,7 @@ export function App() {
 
 function Shell() {
   const { signOut } = useSession();
+  const { pathname } = useLocation();
   useEffect(() => {
     window.addEventListener('gyoza:signed-out', signOut);
     return () => window.removeEventListener('gyoza:signed-out', signOut);
@@ -44,17 +46,19 @@ function Shell() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <Suspense fallback={<p aria-busy="true">Loading…</p>}>
-          <Routes>
-            <Route path="/" element={<OverviewPage />} />
-            <Route path="/runs" element={<RunsPage />} />
-            <Route path="/runs/:id" element={<RunPage />} />
-            <Route path="/workers" element={<WorkersPage />} />
-            <Route path="/ops" element={<OpsPage />} />
-            <Route path="/ops/:id" element={<OpsPage />} />
-            <Route path="*" element={<p>Nothing here. Pick a page above.</p>} />
-          </Routes>
-        </Suspense>
+        <ErrorBoundary resetKey={pathname}>
+          <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+            <Routes>
+              <Route path="/" element={<OverviewPage />} />
+              <Route path="/runs" element={<RunsPage />} />
+              <Route path="/runs/:id" element={<RunPage />} />
+              <Route path="/workers" element={<WorkersPage />} />
+              <Route path="/ops" element={<OpsPage />} />
+              <Route path="/ops/:id" element={<OpsPage />} />
+              <Route path="*" element={<p>Nothing here. Pick a page above.</p>} />
+            </Routes>
+          </Suspense>
+        </ErrorBoundary>
       </main>
     </div>
   );

@@ -317,6 +317,29 @@ it('cancels a failed run whose automatic retry is scheduled, as its notice sugge
   expect((await client.getRun(run.id)).not_before).toBeUndefined();
 });
 
+it('shows a page whose chunk is gone (an old tab after an upgrade) as an error with a reload, keeping the app', async () => {
+  await signIn();
+  // The tab asks for a chunk name of the previous build, which this server does not have.
+  const stale = /\/ui\/assets\/workers-[^/]*\.js$/;
+  await page.route(stale, (route) => route.continue({ url: `${base}/ui/assets/workers-0ldHash0.js` }));
+  await page.getByRole('link', { name: 'Workers', exact: true }).click();
+  const error = page.getByRole('alert').filter({ hasText: 'This page could not be shown' });
+  await visible(error);
+  await visible(page.getByRole('navigation', { name: 'Main' }));
+  await shot('page-error');
+  await page.unroute(stale);
+  await error.getByRole('button', { name: 'Reload' }).click();
+  await visible(page.getByRole('heading', { name: 'Workers' }));
+  // Another page clears the error.
+  await page.route(stale, (route) => route.continue({ url: `${base}/ui/assets/workers-0ldHash0.js` }));
+  await page.goto(`${base}/ui/runs`);
+  await page.getByRole('link', { name: 'Workers', exact: true }).click();
+  await visible(error);
+  await page.getByRole('link', { name: 'Runs', exact: true }).click();
+  await visible(page.getByRole('heading', { name: 'Runs' }));
+  expect(await error.count()).toBe(0);
+});
+
 it('shows that a run is pulling its image, live, on its page and in the runs table, until it starts', async () => {
   const image = 'registry.local/gyoza/op:1';
   const run = await client.createRun({ image, priority: 70 });

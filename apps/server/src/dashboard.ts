@@ -21,11 +21,12 @@ export interface DashboardOptions {
 }
 
 /**
- * The API app with the dashboard in front of it: its files at `/ui` (any other path under
- * `/ui` gets index.html, for the app's own routes) and `/` redirecting there. These files
- * are public, like any login page: every API call the dashboard makes still needs the key.
- * Requests for any other path go straight to the API app, as the front app would have sent
- * them, without passing through a second Express app first (~5 us a request).
+ * The API app with the dashboard in front of it: its files at `/ui` (a missing file under
+ * `/ui/assets` is a 404; any other path under `/ui` gets index.html, for the app's own
+ * routes) and `/` redirecting there. These files are public, like any login page: every API
+ * call the dashboard makes still needs the key. Requests for any other path go straight to
+ * the API app, as the front app would have sent them, without passing through a second
+ * Express app first (~5 us a request).
  */
 export function withDashboard(api: Express, options: DashboardOptions = {}): RequestListener {
   const directory = options.directory ?? dashboardDirectory();
@@ -62,6 +63,12 @@ export function withDashboard(api: Express, options: DashboardOptions = {}): Req
         },
       }),
     );
+    // A bundle this build lacks (a tab opened before an upgrade asks for its old chunks): index.html
+    // in its place would be run as a script and fail obscurely, so say it is not here.
+    ui.use('/assets', (_req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.status(404).type('text/plain').send('No such file in this build of the dashboard: reload the page.\n');
+    });
     ui.get('/{*path}', (_req, res) => {
       res.setHeader('Cache-Control', 'no-cache');
       res.sendFile(index);

@@ -1,7 +1,12 @@
 // The dashboard's front app and the API behind it: which one answers which path.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type RunningServer, start } from '@gyoza/server';
 import { type TemporaryDirectory, temporaryDirectory } from '@gyoza/test-support';
+import express from 'express';
+import { withDashboard } from '../src/dashboard';
 
 let tmp: TemporaryDirectory;
 let server: RunningServer;
@@ -57,4 +62,32 @@ it('hands every other path to the API, with its error body and headers', async (
   const runs = await get('/runs', { headers: { 'x-api-key': 'routing-key-0123456789' } });
   expect(runs.status).toBe(200);
   expect(runs.headers.get('x-request-id')).toMatch(/^\d+-\d+$/);
+});
+
+it('answers 404 for a bundle the build lacks (an old tab after an upgrade), not index.html', async () => {
+  const dist = join(tmp.dir, 'dist');
+  mkdirSync(join(dist, 'assets'), { recursive: true });
+  writeFileSync(join(dist, 'index.html'), '<!doctype html><div id="root"></div>');
+  writeFileSync(join(dist, 'assets', 'workers-N3wHash1.js'), 'export const x = 1;');
+  const front = createServer(withDashboard(express(), { directory: dist }));
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  try {
+    const there = await fetch(`${base}/ui/assets/workers-N3wHash1.js`);
+    expect([there.status, there.headers.get('content-type')]).toEqual([200, expect.stringContaining('javascript')]);
+    for (const path of ['/ui/assets/workers-0ldHash0.js', '/UI/Assets/workers-0ldHash0.js', '/ui/assets/']) {
+      const gone = await fetch(`${base}${path}`);
+      expect([path, gone.status, gone.headers.get('content-type')]).toEqual([
+        path,
+        404,
+        expect.stringContaining('text/plain'),
+      ]);
+      expect(gone.headers.get('cache-control')).toBe('no-store');
+    }
+    // The app's own routes still get index.html.
+    const route = await fetch(`${base}/ui/runs/run_x`);
+    expect([route.status, route.headers.get('content-type')]).toEqual([200, expect.stringContaining('text/html')]);
+  } finally {
+    await new Promise((resolve) => front.close(resolve));
+  }
 });
