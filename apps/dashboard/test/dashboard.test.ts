@@ -340,6 +340,35 @@ it('shows a page whose chunk is gone (an old tab after an upgrade) as an error w
   expect(await error.count()).toBe(0);
 });
 
+it('renders the last 5000 lines of a long log, says how many earlier ones are not shown, and finds them by search', async () => {
+  const run = await client.createRun({ image: 'busybox', priority: 80 });
+  await claimAs('w-long-log', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-long-log' } });
+  for (let e = 0; e < 6; e++) {
+    const msg = Array.from({ length: 1000 }, (_, i) => `line ${e * 1000 + i + 1}`).join('\n');
+    await client.postEvent(run.id, { type: 'LOG', msg });
+  }
+  await signIn();
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  const region = page.getByRole('region', { name: 'Log' });
+  const log = page.getByRole('log', { name: 'Log lines' });
+  await hasText(region, '6000 lines');
+  await hasText(log, '1000 earlier lines are not shown');
+  expect(await log.locator('.line').count()).toBe(5000);
+  expect(await log.locator('.line').first().textContent()).toBe('#1line 1001');
+  expect(await log.locator('.line').last().textContent()).toBe('#1line 6000');
+  // A new line comes in at the end; the oldest shown one makes room.
+  await client.postEvent(run.id, { type: 'LOG', msg: 'line 6001' });
+  await hasText(region, '6001 lines');
+  await hasText(log, '1001 earlier lines are not shown');
+  expect(await log.locator('.line').last().textContent()).toBe('#1line 6001');
+  await page.getByRole('searchbox').fill('line 7');
+  await hasText(region, '111 of 6001 lines');
+  await lacksText(log, 'not shown');
+  expect(await log.locator('.line').first().textContent()).toBe('#1line 7');
+  await client.cancelRun(run.id);
+});
+
 it('shows that a run is pulling its image, live, on its page and in the runs table, until it starts', async () => {
   const image = 'registry.local/gyoza/op:1';
   const run = await client.createRun({ image, priority: 70 });

@@ -13,7 +13,11 @@ export interface LogLine {
 
 /** The lines of the LOG and INFO events, in order. */
 export function logLines(events: readonly EventJson[]): LogLine[] {
-  const lines: LogLine[] = [];
+  return appendLogLines([], events);
+}
+
+/** Adds the lines of `events` to `lines` (in place, so a long log is not copied per batch) and returns it. */
+export function appendLogLines(lines: LogLine[], events: readonly EventJson[]): LogLine[] {
   for (const event of events) {
     if (event.type !== 'LOG' && event.type !== 'INFO') continue;
     const parts = String(event.msg ?? '').split('\n');

@@ -3,13 +3,17 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { ConfirmButton, ErrorNote, Json, ProgressBar, StateBadge } from '../components';
-import { logLines, searchLines, timelineByAttempt } from '../lib/events';
+import { appendLogLines, type LogLine, searchLines, timelineByAttempt } from '../lib/events';
 import { formatTime } from '../lib/format';
 import { explainWaiting } from '../lib/pending';
 import { pullStatus } from '../lib/pull';
 import { useSession } from '../session';
 
 const LIFECYCLE = new Set(['LOG', 'INFO']);
+/** Events reach the page at most this often: a long history arrives in a few renders, not one per event. */
+const BATCH_MS = 100;
+/** The log renders this many lines at most, the last ones; search reaches the others. */
+const SHOWN_LINES = 5000;
 
 /**
  * The run's events, live: the SSE stream through fetch (the key goes in a header), polling as
@@ -37,19 +41,39 @@ function useRunEvents(
     }
     const from = shown.current;
     const abort = new AbortController();
+    let batch: EventJson[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flush = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      const fresh = batch;
+      batch = [];
+      if (fresh.length > 0 && !abort.signal.aborted) setEvents((all) => all.concat(fresh));
+    };
     setError(undefined);
     (async () => {
+      let lifecycle = false;
       for await (const event of client.followEvents(id, { signal: abort.signal, after: from.last })) {
         if (event.index <= from.last) continue;
         from.last = event.index;
-        setEvents((all) => [...all, event]);
-        if (!LIFECYCLE.has(event.type)) changed.current();
+        batch.push(event);
+        timer ??= setTimeout(() => {
+          flush();
+          if (lifecycle) changed.current();
+          lifecycle = false;
+        }, BATCH_MS);
+        if (!LIFECYCLE.has(event.type)) lifecycle = true;
       }
+      flush();
       changed.current();
     })().catch((e: unknown) => {
       if (!abort.signal.aborted) setError(e);
     });
-    return () => abort.abort();
+    return () => {
+      // What was read stays shown: following again starts after it.
+      flush();
+      abort.abort();
+    };
   }, [client, id, wake]);
   return { events, error };
 }
@@ -206,9 +230,10 @@ function LogTail({ events }: { events: EventJson[] }) {
   const [follow, setFollow] = useState(true);
   const [query, setQuery] = useState('');
   const box = useRef<HTMLDivElement>(null);
-  const all = logLines(events);
-  const lines = searchLines(all, query);
+  const all = useLogLines(events);
+  const lines = query.trim() === '' ? all : searchLines(all, query);
   const count = lines.length;
+  const hidden = Math.max(0, count - SHOWN_LINES);
   useEffect(() => {
     if (follow && box.current && count >= 0) box.current.scrollTop = box.current.scrollHeight;
   }, [follow, count]);
@@ -228,10 +253,15 @@ function LogTail({ events }: { events: EventJson[] }) {
       </div>
       {/* biome-ignore lint/a11y/noNoninteractiveTabindex: the log scrolls, so the keyboard must reach it */}
       <div className="log" ref={box} tabIndex={0} role="log" aria-label="Log lines">
+        {hidden > 0 && (
+          <p className="muted">
+            {hidden === 1 ? '1 earlier line is' : `${hidden} earlier lines are`} not shown: search to find them.
+          </p>
+        )}
         {lines.length === 0 ? (
           <p className="muted">{all.length === 0 ? 'No output yet.' : 'No line matches.'}</p>
         ) : (
-          lines.map((l) => (
+          lines.slice(hidden).map((l) => (
             <div key={l.key} className={l.info ? 'line info' : 'line'}>
               <span className="attempt">#{l.attempt}</span>
               {l.text}
@@ -241,4 +271,16 @@ function LogTail({ events }: { events: EventJson[] }) {
       </div>
     </section>
   );
+}
+
+/** The log lines of `events`, adding only those of events appended since the last render. */
+function useLogLines(events: EventJson[]): LogLine[] {
+  const cache = useRef<{ events: EventJson[]; lines: LogLine[] }>({ events: [], lines: [] });
+  const { events: seen, lines } = cache.current;
+  if (events === seen) return lines;
+  // The hook only ever appends to `events`, or starts over for another run.
+  const appended = events.length >= seen.length && (seen.length === 0 || events[seen.length - 1] === seen.at(-1));
+  const next = appended ? appendLogLines(lines, events.slice(seen.length)) : appendLogLines([], events);
+  cache.current = { events, lines: next };
+  return next;
 }
