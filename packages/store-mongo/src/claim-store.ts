@@ -14,11 +14,11 @@ import {
   type ClaimStore,
   decodeRun,
   decodeWorker,
-  type LeaseStore,
   planClaimAsync,
 } from '@gyoza/store';
 import type { Model, QueryFilter } from 'mongoose';
 import { keepLease } from './lease-keeper';
+import type { MongoLeaseStore } from './lease-store';
 import type { MongoStoreLogger } from './logger';
 import type { ClaimIntentDocument } from './models/claim-intent.model';
 import type { ClaimVersions } from './models/claim-version.model';
@@ -83,6 +83,9 @@ interface BatchState {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Another batch took the claim lock while this one planned. */
+class ClaimLockLost extends Error {}
+
 /**
  * Claims without transactions, in batches: the claims that arrive while a batch is running
  * wait and form the next one (one batch at a time per process). A batch takes one lock shared
@@ -98,7 +101,7 @@ export class MongoClaimStore implements ClaimStore {
     private readonly workers: Model<WorkerDocument>,
     private readonly intents: Model<ClaimIntentDocument>,
     private readonly runStore: MongoRunStore,
-    private readonly leases: LeaseStore,
+    private readonly leases: MongoLeaseStore,
     private readonly claimState: { shapes: Model<RunShapeDocument>; versions: ClaimVersions },
     private readonly logger: MongoStoreLogger,
   ) {}
@@ -173,11 +176,14 @@ export class MongoClaimStore implements ClaimStore {
         this.claimState.versions.read(),
       ]);
       // The intent left by a claim batch this process finished needs no settling: its commits
-      // were applied before it returned. Any other is settled, and its worker's reservations
-      // read again.
+      // were applied before it returned. Any other is settled and fenced (its claimer may be
+      // stalled, not dead, and commit after us), and its worker's reservations read again.
       const unsettled = intents.filter((i) => i.holder === undefined || i.holder !== this.finished.get(String(i._id)));
       if (unsettled.length > 0) {
-        await this.runStore.settle(unsettled.flatMap((i) => i.run_ids));
+        await this.runStore.settleAndFence(
+          unsettled.flatMap((i) => i.run_ids),
+          new Date(),
+        );
         for (const intent of unsettled) {
           const id = String(intent._id);
           reservations.set(id, await this.runStore.listReservations(id));
@@ -186,7 +192,13 @@ export class MongoClaimStore implements ClaimStore {
       const state: BatchState = { shapes: shapes.map((d) => String(d._id)), pending: version.pending };
       let open = claims;
       while (open.length > 0) {
-        await this.planAndCommit(open, reservations, state, holder);
+        try {
+          await this.planAndCommit(open, reservations, state, holder);
+        } catch (error) {
+          // Each claim answers what it won before; the worker asks again.
+          if (error instanceof ClaimLockLost) break;
+          throw error;
+        }
         // A claim that lost every choice plans again without them (concurrent claimers of
         // other processes read the same head of the queue).
         open = open.filter((c) => c.claimed.length === 0 && c.lost.length > 0 && c.attempts < CLAIM_ATTEMPTS);
@@ -240,6 +252,13 @@ export class MongoClaimStore implements ClaimStore {
         })),
         { ordered: false },
       );
+      // The intents are written: from here a batch that takes the lock after ours fences these
+      // runs. Before it, one may have taken it already (this process stalled past the lock's
+      // TTL, its renewals with it): then nothing of this plan is committed.
+      if (!(await this.leases.holdsLease(CLAIM_LOCK, holder))) {
+        this.logger.warn({ holder }, 'the claim lock was taken while this batch planned; its plan is dropped');
+        throw new ClaimLockLost();
+      }
       const saved = await this.runStore.commitGrouped(
         planned.map(({ claim, run, gpu_ids }) => ({
           transition: assign(run, { worker_id: claim.worker.id, gpu_ids }, claim.request.now),

@@ -52,6 +52,14 @@ export class MongoLeaseStore implements LeaseStore {
     return taken.matchedCount === 1;
   }
 
+  /**
+   * Whether `holder` still has the lease it took: nobody took it over since (it may have run
+   * out meanwhile, untaken). A lease is never held by two, so once this is false it stays false.
+   */
+  async holdsLease(name: string, holder: string): Promise<boolean> {
+    return (await this.leases.findById(name, { holder: 1 }).lean())?.holder === holder;
+  }
+
   async releaseLease(name: string, holder: string): Promise<void> {
     await this.leases.updateOne({ _id: name, holder }, { $set: { expires_at: new Date(0) } });
   }

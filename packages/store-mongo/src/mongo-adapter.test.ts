@@ -311,6 +311,70 @@ it('serialises claims for one worker, so planners that disagree cannot over-comm
   expect(isWithinCapacity(freeCapacity(w, await store.runs.listReservations('w1')))).toBe(true);
 });
 
+describe('a claimer that stalls past the claim lock (a GC pause, SIGSTOP) and then goes on', () => {
+  /**
+   * Connection A's claim batch, held at `where` (before its intents are written, or between
+   * its lock check and its commit) until `resume` is called; while held its lease renewals do
+   * not happen, as in a stalled process. Connection B claims meanwhile.
+   */
+  async function stalledClaims(where: 'before intents' | 'before commit') {
+    const w = await worker('w1', 4);
+    for (let i = 0; i < 4; i++) await pending(1, i);
+    const a = store;
+    const b = await openMongoStore({ uri, dbName });
+    // biome-ignore lint/suspicious/noExplicitAny: reaching into the adapter to hold it mid-batch
+    const claimsA = a.claims as any;
+    let stalled = false;
+    let resume: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    let reached: () => void = () => {};
+    const atStall = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const acquire = a.leases.acquireLease.bind(a.leases);
+    a.leases.acquireLease = (...args) => (stalled ? Promise.resolve(true) : acquire(...args));
+    const target = where === 'before intents' ? claimsA.intents : claimsA.runStore;
+    const method = where === 'before intents' ? 'bulkWrite' : 'commitGrouped';
+    const original = target[method].bind(target);
+    target[method] = async (...args: unknown[]) => {
+      stalled = true;
+      reached();
+      await held;
+      stalled = false;
+      return original(...args);
+    };
+    const claimA = a.claims.claimRuns({ worker_id: 'w1', limit: 4, now: T, plan: fitPlanner() });
+    await atStall;
+    // Meanwhile a run that B's claim takes first, and B, waiting out A's lock (3 s).
+    await pending(1, 10, 10);
+    const claimB = await b.claims.claimRuns({ worker_id: 'w1', limit: 4, now: T, plan: fitPlanner() });
+    resume();
+    const fromA = await claimA;
+    const reservations = await a.runs.listReservations('w1');
+    await b.close();
+    return { w, fromA, claimB, reservations };
+  }
+
+  it('commits nothing of a plan made before its intents were written, once another batch took the lock', async () => {
+    const { w, fromA, claimB, reservations } = await stalledClaims('before intents');
+    expect(claimB).toHaveLength(4);
+    expect(fromA).toEqual([]);
+    expect(reservations).toHaveLength(4);
+    expect(isWithinCapacity(freeCapacity(w, reservations))).toBe(true);
+  });
+
+  it('loses the runs of a plan whose intents another batch found, when it commits late', async () => {
+    // Before: A committed the run B had not taken as well: 5 cores held of 4.
+    const { w, fromA, claimB, reservations } = await stalledClaims('before commit');
+    expect(claimB).toHaveLength(4);
+    expect(fromA).toEqual([]);
+    expect(reservations).toHaveLength(4);
+    expect(isWithinCapacity(freeCapacity(w, reservations))).toBe(true);
+  });
+});
+
 it('plans claims that arrive together one after another, each against what the earlier ones took', async () => {
   const workers = await Promise.all(['w1', 'w2', 'w3', 'w4'].map((id) => worker(id, 2)));
   for (let i = 0; i < 12; i++) await pending(1, i);

@@ -177,11 +177,20 @@ export class MongoRunStore implements RunStore {
   }
 
   /**
-   * Brings these runs up to their newest committed revisions. Point reads by id: FerretDB
-   * pushes `_id` equality down but scans the collection for `$in`.
+   * Brings these runs up to their newest committed revisions, and fences the ones still
+   * PENDING: each gets a revision of its own (the run unchanged), the one a claimer that
+   * planned them would need next, so a claimer that stalled past its lock and commits them
+   * late loses them. Point reads by id: FerretDB pushes `_id` equality down but scans the
+   * collection for `$in`.
    */
-  async settle(ids: readonly string[]): Promise<void> {
-    await Promise.all(ids.map((id) => this.getRun(id)));
+  async settleAndFence(ids: readonly string[], now: Date): Promise<void> {
+    await Promise.all(
+      ids.map(async (id) => {
+        const run = await this.getRun(id);
+        // Lost to another writer: that one changed it, which fences it as well.
+        if (run?.state === 'PENDING') await this.commit({ run, events: [] }, now);
+      }),
+    );
   }
 
   async listRuns(query: RunQuery): Promise<RunPage> {
