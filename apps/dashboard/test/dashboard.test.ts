@@ -369,6 +369,18 @@ it('renders the last 5000 lines of a long log, says how many earlier ones are no
   await client.cancelRun(run.id);
 });
 
+it('opens a run from its link in the runs table with one history entry, so Back returns to the table', async () => {
+  const run = await client.createRun({ image: 'busybox' });
+  await signIn();
+  await page.goto(`${base}/ui/runs?state=PENDING`);
+  await page.getByRole('row').filter({ hasText: run.id }).getByRole('link', { name: run.id }).click();
+  await visible(page.getByRole('heading', { name: run.id }));
+  await page.goBack();
+  await visible(page.getByRole('heading', { name: 'Runs' }));
+  expect(page.url()).toBe(`${base}/ui/runs?state=PENDING`);
+  await client.cancelRun(run.id);
+});
+
 it('shows that a run is pulling its image, live, on its page and in the runs table, until it starts', async () => {
   const image = 'registry.local/gyoza/op:1';
   const run = await client.createRun({ image, priority: 70 });

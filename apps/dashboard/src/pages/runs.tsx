@@ -157,7 +157,14 @@ export function RunsPage() {
             </thead>
             <tbody>
               {(runs.data?.runs ?? []).map((run) => (
-                <tr key={run.id} className="clickable" onClick={() => navigate(`/runs/${run.id}`)}>
+                <tr
+                  key={run.id}
+                  className="clickable"
+                  // A click on a link in the row is the link's: navigating here too adds a second history entry.
+                  onClick={(e) => {
+                    if (!(e.target as Element).closest('a')) navigate(`/runs/${run.id}`);
+                  }}
+                >
                   <td>
                     <Link to={`/runs/${run.id}`} className="mono">
                       {run.id}
