@@ -71,6 +71,9 @@ export interface DeliveryLoopOptions {
 
 type LoopState = 'stopped' | 'idle' | 'polling' | 'stopping';
 
+/** The most receivers remembered slow (each a URL origin) before the set starts afresh. */
+const MAX_SLOW_RECEIVERS = 1000;
+
 const silent: SchedulerLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
@@ -197,8 +200,9 @@ export class DeliveryLoop {
       const attempt = this.attempt(claim).finally(() => {
         this.inFlight.delete(claim.entry.id);
         this.sending.delete(claim.entry.id);
-        if (performance.now() - since >= this.o.slowReceiverMs) this.slow.add(receiver);
-        else this.slow.delete(receiver);
+        if (performance.now() - since < this.o.slowReceiverMs) this.slow.delete(receiver);
+        // Bounded: past it, receivers are learnt slow again from their next slow attempt.
+        else if (this.slow.add(receiver).size > MAX_SLOW_RECEIVERS) this.slow.clear();
         // A finished attempt may have unblocked the run's next event.
         if (++this.finishedSinceRead >= this.refillAfter) this.notify();
       });
