@@ -12,16 +12,27 @@ export class MongoDefinitionStore implements DefinitionStore {
       const existing = await this.definitions
         .findOne({ id: definition.id, version: definition.version }, { created_at: 1 })
         .lean();
-      const stored = existing ? { ...definition, created_at: existing.created_at } : definition;
-      try {
+      if (existing) {
+        // The version keeps its first created_at, in its document as in the column.
+        const stored = { ...definition, created_at: existing.created_at };
         await this.definitions.updateOne(
           { id: stored.id, version: stored.version },
-          { $set: { doc: encodeDefinition(stored) }, $setOnInsert: { created_at: stored.created_at } },
-          { upsert: true },
+          { $set: { doc: encodeDefinition(stored) } },
         );
         return stored;
+      }
+      try {
+        // An insert, not an upsert: FerretDB lets two racing upserts both "insert", the
+        // second then rewriting the first's document with its own created_at.
+        await this.definitions.create({
+          id: definition.id,
+          version: definition.version,
+          created_at: definition.created_at,
+          doc: encodeDefinition(definition),
+        });
+        return definition;
       } catch (error) {
-        // Two first deploys of one version raced on the upsert: read the winner and replace it.
+        // Two first deploys of one version raced: read the winner and update it.
         if (!isDuplicateKey(error)) throw error;
       }
     }

@@ -139,6 +139,26 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(await store.definitions.listDefinitionVersions('op')).toHaveLength(1);
       });
 
+      it('keeps one created_at when two first deploys of a version race from two connections', async () => {
+        const other = await connect();
+        for (let i = 0; i < 10; i++) {
+          const id = `race${i}`;
+          const [a, b] = await Promise.all([
+            store.definitions.putDefinition(def(id, '1', 10 * i, 'img:a')),
+            other.definitions.putDefinition(def(id, '1', 10 * i + 2, 'img:b')),
+          ]);
+          const stored = await store.definitions.getDefinition(id, '1');
+          expect(b.created_at).toEqual(a.created_at);
+          expect(stored?.created_at).toEqual(a.created_at);
+          // A version made between the two instants is latest exactly when it is newer.
+          await store.definitions.putDefinition(def(id, '2', 10 * i + 1));
+          const versions = await store.definitions.listDefinitionVersions(id);
+          const times = versions.map((v) => v.created_at.getTime());
+          expect(times).toEqual([...times].sort((x, y) => y - x));
+          expect((await store.definitions.getDefinition(id))?.version).toBe(versions[0].version);
+        }
+      });
+
       it('"latest" is the most recently created version', async () => {
         await store.definitions.putDefinition(def('op', '2.0', 1));
         await store.definitions.putDefinition(def('op', '10.0', 2));
