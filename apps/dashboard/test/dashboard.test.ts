@@ -381,6 +381,28 @@ it('opens a run from its link in the runs table with one history entry, so Back 
   await client.cancelRun(run.id);
 });
 
+it("lists each op once, at its latest version, in the Ops list and the runs table's Op filter", async () => {
+  for (const version of ['1', '2', '3']) await client.putDefinition({ id: 'multi', version, image: 'busybox' });
+  await signIn();
+  await page.goto(`${base}/ui/ops`);
+  const ops = page.getByRole('navigation', { name: 'Ops' });
+  await visible(ops.getByRole('link', { name: 'multi' }));
+  expect(
+    await ops
+      .locator('li')
+      .filter({ hasText: /^multi/ })
+      .allTextContents(),
+  ).toEqual(['multi 3']);
+  await ops.getByRole('link', { name: 'multi' }).click();
+  // The op's own page still offers every version.
+  const versions = page.getByRole('region', { name: 'Op multi' }).getByRole('combobox');
+  await eventually(async () => expect(await versions.locator('option').count()).toBe(3));
+  await page.goto(`${base}/ui/runs`);
+  const filter = page.getByRole('combobox', { name: 'Op' });
+  await eventually(async () => expect(await filter.locator('option', { hasText: 'multi' }).count()).toBeGreaterThan(0));
+  expect(await filter.locator('option', { hasText: 'multi' }).count()).toBe(1);
+});
+
 it('shows that a run is pulling its image, live, on its page and in the runs table, until it starts', async () => {
   const image = 'registry.local/gyoza/op:1';
   const run = await client.createRun({ image, priority: 70 });

@@ -10,7 +10,11 @@ import { useSession } from '../session';
 export function OpsPage() {
   const { id } = useParams();
   const { client } = useSession();
-  const definitions = useQuery({ queryKey: ['definitions'], queryFn: () => client.listDefinitions() });
+  const definitions = useQuery({
+    queryKey: ['definitions', 'latest'],
+    // One entry per op: its latest version (the op page lists the others).
+    queryFn: () => client.listDefinitions({ latest: true }),
+  });
   return (
     <>
       <h1>Ops</h1>

@@ -39,7 +39,11 @@ export function RunsPage() {
     refetchInterval: 3000,
     placeholderData: keepPreviousData,
   });
-  const definitions = useQuery({ queryKey: ['definitions'], queryFn: () => client.listDefinitions() });
+  const definitions = useQuery({
+    queryKey: ['definitions', 'latest'],
+    // One entry per op: its latest version (the op page lists the others).
+    queryFn: () => client.listDefinitions({ latest: true }),
+  });
   const workers = useQuery({ queryKey: ['workers'], queryFn: () => client.listWorkers() });
 
   const setFilter = (name: string, value: string) => {
