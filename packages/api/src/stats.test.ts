@@ -112,6 +112,11 @@ describe('GET /search/runs', () => {
     expect(third.runs.map((r: { id: string }) => r.id)).toEqual([ids[1]]);
     expect(third.next_cursor).toBeUndefined();
 
+    // A range holding exactly a page: no cursor to an empty page (there was one before).
+    const exact = (await h.api().get(`/search/runs?${range}&limit=5`).expect(200)).body;
+    expect(exact.runs).toHaveLength(5);
+    expect(exact.next_cursor).toBeUndefined();
+
     await h.api().post(`/runs/${ids[3]}/cancel`).expect(200);
     const cancelled = (await h.api().get(`/search/runs?${range}&state=CANCELLED`).expect(200)).body;
     expect(cancelled.runs.map((r: { id: string }) => r.id)).toEqual([ids[3]]);

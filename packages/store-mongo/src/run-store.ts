@@ -201,6 +201,12 @@ export class MongoRunStore implements RunStore {
     if (query.definition_id !== undefined) filter.definition_id = query.definition_id;
     if (query.worker_id !== undefined) filter.worker_id = query.worker_id;
     if (query.due_before !== undefined) filter.not_before = { $ne: null, $lte: query.due_before };
+    if (query.created_after !== undefined || query.created_before !== undefined) {
+      filter.created_at = {
+        ...(query.created_after !== undefined ? { $gte: query.created_after } : {}),
+        ...(query.created_before !== undefined ? { $lt: query.created_before } : {}),
+      };
+    }
     if (query.cursor !== undefined) {
       const after = decodeRunCursor(query.cursor);
       filter.$or = [

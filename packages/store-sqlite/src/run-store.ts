@@ -250,6 +250,14 @@ export class SqliteRunStore implements RunStore, ClaimStore {
       where.push('not_before IS NOT NULL AND not_before <= ?');
       params.push(query.due_before.getTime());
     }
+    if (query.created_after !== undefined) {
+      where.push('created_at >= ?');
+      params.push(query.created_after.getTime());
+    }
+    if (query.created_before !== undefined) {
+      where.push('created_at < ?');
+      params.push(query.created_before.getTime());
+    }
     if (query.cursor !== undefined) {
       const after = decodeRunCursor(query.cursor);
       where.push('(created_at < ? OR (created_at = ? AND id < ?))');

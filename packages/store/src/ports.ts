@@ -40,6 +40,10 @@ export interface RunQuery {
   worker_id?: string;
   /** Only runs whose `not_before` is set and <= this time (due retries). */
   due_before?: Date;
+  /** Only runs created at or after this time. */
+  created_after?: Date;
+  /** Only runs created before this time. */
+  created_before?: Date;
   /** Page size; adapters cap it at 1000. Default 100. */
   limit?: number;
   /** Opaque cursor from a previous page's `next_cursor`. */

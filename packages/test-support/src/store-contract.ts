@@ -531,6 +531,21 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         }
       });
 
+      it('filters runs by creation time, paging without an empty last page', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 7; i++) ids.push((await insert(i)).id);
+        const range = { created_after: at(2), created_before: at(5) };
+        const first = await store.runs.listRuns({ ...range, limit: 2 });
+        expect(first.runs.map((r) => r.id)).toEqual([ids[4], ids[3]]);
+        const last = await store.runs.listRuns({ ...range, limit: 2, cursor: first.next_cursor });
+        expect(last.runs.map((r) => r.id)).toEqual([ids[2]]);
+        expect(last.next_cursor).toBeUndefined();
+        // Exactly a page's worth: no cursor to an empty page.
+        const exact = await store.runs.listRuns({ ...range, limit: 3 });
+        expect(exact.runs).toHaveLength(3);
+        expect(exact.next_cursor).toBeUndefined();
+      });
+
       it('filters runs by state, definition, worker and due retry', async () => {
         const a = await insert(1);
         const b = await insert(2);
