@@ -1,5 +1,5 @@
-import { freeCapacity, type OpRun, RUN_STATES } from '@gyoza/domain';
-import type { RunQuery, Store } from '@gyoza/store';
+import { freeCapacity, RUN_STATES } from '@gyoza/domain';
+import type { Store } from '@gyoza/store';
 import type { Request } from 'express';
 import { SearchRunsQuery, ThroughputQuery } from '../dto/stats.dto';
 import type { RouteSpec } from '../route';
