@@ -459,6 +459,25 @@ it('says in plain words why a waiting run waits', async () => {
   await shot('run-waiting');
 });
 
+it("scrolls to the worker a run's page links to, once the workers are shown", async () => {
+  // Enough workers that the last one's card is far below the first screen.
+  for (let i = 0; i < 24; i++) {
+    await client.heartbeat({
+      worker_id: `zz-scroll-${String(i).padStart(2, '0')}`,
+      resources: { cpu_cores: 1, ram_mb: 512 },
+    });
+  }
+  await signIn();
+  await page.goto(`${base}/ui/workers#zz-scroll-23`);
+  const card = page.locator('section[aria-label="Worker zz-scroll-23"]');
+  await visible(card);
+  // Before, the page stayed at the top: the card was rendered after the browser looked for it.
+  await eventually(async () => {
+    const box = await card.boundingBox();
+    expect(box && box.y >= 0 && box.y < 800).toBe(true);
+  });
+});
+
 it('shows each worker with CPU, RAM and per-GPU VRAM as used/total bars and its runs', async () => {
   const run = await client.createRun({
     image: 'busybox',

@@ -1,6 +1,7 @@
 import type { RunJson } from '@gyoza/client';
 import { useQuery } from '@tanstack/react-query';
-import { Link } from 'react-router';
+import { useEffect, useRef } from 'react';
+import { Link, useLocation } from 'react-router';
 import { Empty, ErrorNote, StateBadge, UsageBar } from '../components';
 import { formatAgo, gpuLabel } from '../lib/format';
 import { useSession } from '../session';
@@ -17,6 +18,17 @@ export function WorkersPage() {
   for (const run of busy.data?.runs ?? []) {
     if (run.worker_id) runsOf.set(run.worker_id, [...(runsOf.get(run.worker_id) ?? []), run]);
   }
+  // A link to one worker (/workers#<id>, from a run's page) scrolls to its card once the
+  // cards are there, and only then: the 3 s refreshes leave the scroll position alone.
+  const { hash } = useLocation();
+  const scrolledTo = useRef('');
+  useEffect(() => {
+    if (!hash || !workers.data || scrolledTo.current === hash) return;
+    const card = document.getElementById(decodeURIComponent(hash.slice(1)));
+    if (!card) return;
+    scrolledTo.current = hash;
+    card.scrollIntoView({ block: 'start' });
+  }, [hash, workers.data]);
   const now = new Date();
   return (
     <>
