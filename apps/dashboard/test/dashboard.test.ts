@@ -464,7 +464,7 @@ it("scrolls to the worker a run's page links to, once the workers are shown", as
   for (let i = 0; i < 24; i++) {
     await client.heartbeat({
       worker_id: `zz-scroll-${String(i).padStart(2, '0')}`,
-      resources: { cpu_cores: 1, ram_mb: 512 },
+      resources: { cpu_cores: 1, ram_mb: 512, gpus: [] },
     });
   }
   await signIn();
