@@ -82,7 +82,16 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
   scheduler.start();
   const metrics = new ApiMetrics(store);
   const deliveries = startDeliveryLoop(config, store, logger, metrics);
-  const app = createApp({ store, scheduler, apiKey, logger, bodyLimit: config.bodyLimitBytes, metrics });
+  const shutdown = new AbortController();
+  const app = createApp({
+    store,
+    scheduler,
+    apiKey,
+    logger,
+    bodyLimit: config.bodyLimitBytes,
+    metrics,
+    shutdown: shutdown.signal,
+  });
   // Timeouts bound how long a client may take to *send* its request (a half-sent one is
   // answered 408 and dropped); answers, event streams and long-polls are not limited by them.
   const server = createServer(
@@ -114,6 +123,8 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     close: () => {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Event streams end now, cleanly: their clients resume with Last-Event-ID elsewhere.
+        shutdown.abort();
         process.off('message', onPeerMessage);
         await scheduler.stop();
         await deliveries.stop();

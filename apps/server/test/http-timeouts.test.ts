@@ -120,3 +120,25 @@ it('lets a long-poll and an event stream outlive the request timeout', async () 
   expect((await call('POST', `/runs/${run.id}/cancel`)).status).toBe(200);
   await readUntil('event: CANCELLED');
 }, 40_000);
+
+it('ends open event streams cleanly when it shuts down, rather than cutting them after the grace', async () => {
+  const server = await serve();
+  const call = (method: string, path: string, body?: unknown) =>
+    fetch(`${server.url}${path}`, {
+      method,
+      headers: { 'X-API-Key': 'timeouts-test-key', 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const run = (await (await call('POST', '/runs', { image: 'busybox' })).json()) as { id: string };
+  const stream = await call('GET', `/runs/${run.id}/events/stream`);
+  const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+  let text = '';
+  while (!text.includes('event: CREATED')) text += new TextDecoder().decode((await reader.read()).value);
+  const closing = server.close();
+  // Before: the stream stayed open until the 5 s grace destroyed its socket (a read error here).
+  for (;;) {
+    const { done } = await reader.read();
+    if (done) break;
+  }
+  await closing;
+});

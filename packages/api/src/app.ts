@@ -58,6 +58,12 @@ export interface AppOptions {
    * @defaultValue new ApiMetrics(store)
    */
   metrics?: ApiMetrics;
+  /**
+   * Aborted when the server shuts down: open event streams end at once, cleanly (a client
+   * resumes with Last-Event-ID), instead of holding the shutdown until their sockets are cut.
+   * @defaultValue never aborted
+   */
+  shutdown?: AbortSignal;
 }
 
 /** Every route, in the order Express matches them (`/runs/:id/events/stream` before nothing ambiguous). */
@@ -81,6 +87,7 @@ export function createApp(options: AppOptions): Express {
     clock: options.clock ?? (() => new Date()),
     logger,
     metrics: options.metrics ?? new ApiMetrics(options.store),
+    shutdown: options.shutdown ?? new AbortController().signal,
   };
   const openapi = buildOpenApi([...ROUTES, ...DOC_ROUTES], options.version ?? '0.1.0');
   const app = express();

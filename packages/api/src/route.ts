@@ -11,6 +11,8 @@ export interface ApiContext {
   clock: () => Date;
   logger: Logger;
   metrics: ApiMetrics;
+  /** Aborted when the server shuts down: event streams end at once (clients resume elsewhere). */
+  shutdown: AbortSignal;
 }
 
 export type Dto = new () => object;

@@ -27,12 +27,16 @@ export async function streamEvents(req: Request, res: Response, ctx: ApiContext,
     'X-Accel-Buffering': 'no',
   });
   res.flushHeaders();
-  let closed = false;
+  // Ends when the client leaves or the server shuts down.
+  let closed = ctx.shutdown.aborted;
   const gone = new Promise<void>((resolve) => {
-    req.on('close', () => {
+    const end = () => {
       closed = true;
       resolve();
-    });
+    };
+    req.on('close', end);
+    ctx.shutdown.addEventListener('abort', end, { once: true });
+    req.on('close', () => ctx.shutdown.removeEventListener('abort', end));
   });
   let last = after;
   let lastWrite = Date.now();
@@ -61,7 +65,7 @@ export async function streamEvents(req: Request, res: Response, ctx: ApiContext,
         res.write(': keep-alive\n\n');
         lastWrite = Date.now();
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await Promise.race([new Promise((resolve) => setTimeout(resolve, POLL_MS)), gone]);
     }
   }
   res.end();
