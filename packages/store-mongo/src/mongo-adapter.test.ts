@@ -242,6 +242,45 @@ it('brings runs forward again when a write of an older revision lands after a ne
   expect(await store.runs.listReservations('w1')).toEqual([]);
 });
 
+it("writes the creation's events of a run whose creator died between the run and its events", async () => {
+  await worker('w1', 4);
+  // biome-ignore lint/suspicious/noExplicitAny: holding the adapter between its two writes
+  const runs = store.runs as any;
+  const insertEvents = runs.insertEvents;
+  runs.insertEvents = () => Promise.reject(new Error('killed here'));
+  const hook = { webhook_url: 'http://127.0.0.1:9/hook', event_types: ['CREATED'] };
+  const created = createRun({ image: 'busybox', event_delivery: hook }, null, T);
+  await expect(store.runs.createRun(created, T)).rejects.toThrow('killed here');
+  runs.insertEvents = insertEvents;
+  const id = created.run.id;
+  expect((await store.runs.getRun(id))?.state).toBe('PENDING');
+  // Before: no CREATED ever, its webhook never sent, and the claim's ASSIGNED became event 1.
+  const events = await store.runs.listEvents(id);
+  expect(events.map((e) => [e.index, e.type, e.payload])).toEqual([[1, 'CREATED', { image: 'busybox' }]]);
+  expect((await store.deliveries.listDeliveries({ run_id: id })).map((d) => d.id)).toEqual([`${id}-1`]);
+  await store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() });
+  expect((await store.runs.listEvents(id)).map((e) => [e.index, e.type])).toEqual([
+    [1, 'CREATED'],
+    [2, 'ASSIGNED'],
+  ]);
+});
+
+it('writes the missing creation events before the first transition, when nobody read them', async () => {
+  // biome-ignore lint/suspicious/noExplicitAny: holding the adapter between its two writes
+  const runs = store.runs as any;
+  const insertEvents = runs.insertEvents;
+  runs.insertEvents = () => Promise.reject(new Error('killed here'));
+  const created = createRun({ image: 'busybox' }, null, T);
+  await expect(store.runs.createRun(created, T)).rejects.toThrow('killed here');
+  runs.insertEvents = insertEvents;
+  const [run] = (await store.runs.listRuns({})).runs;
+  await store.runs.saveTransition(cancel(run, T), T);
+  expect((await store.runs.listEvents(run.id)).map((e) => [e.index, e.type])).toEqual([
+    [1, 'CREATED'],
+    [2, 'CANCELLED'],
+  ]);
+});
+
 it('counts an assignment a dead claimer committed but did not apply before claiming again', async () => {
   const w = await worker('w1', 2);
   const first = await pending(2, 0);

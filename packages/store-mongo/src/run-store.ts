@@ -143,7 +143,7 @@ export class MongoRunStore implements RunStore {
     // The shape first: a claim must never miss a pending run because its shape is not listed.
     await recordShape(this.claimState.shapes, shapeKey(run.constraints));
     try {
-      await this.runs.create(toDocument(run));
+      await this.runs.create({ ...toDocument(run), created_events: JSON.stringify(transition.events) });
     } catch (error) {
       if (key === undefined || !isDuplicateKey(error)) throw error;
       // Another request with the same key won the insert.
@@ -246,12 +246,18 @@ export class MongoRunStore implements RunStore {
   }
 
   async listEvents(runId: string, query: EventQuery = {}): Promise<RunEvent[]> {
-    if (!(await this.getRun(runId))) throw new NotFoundError('run', runId);
+    const run = await this.getRun(runId);
+    if (!run) throw new NotFoundError('run', runId);
     const docs = await this.events
       .find({ run_id: runId, index: { $gt: query.after ?? 0 } })
       .sort({ index: 1 })
       .limit(query.limit ?? 1000)
       .lean();
+    // None at all, on a run never changed since its creation: its creator may have died
+    // before writing them.
+    if (docs.length === 0 && run.rev < 2 && (query.after ?? 0) === 0) {
+      return (await this.finishCreationOf(run)).slice(0, query.limit ?? 1000);
+    }
     return docs.map(toEvent);
   }
 
@@ -501,9 +507,10 @@ export class MongoRunStore implements RunStore {
    */
   private async eventsHead(run: OpRun): Promise<number | undefined> {
     if (run.rev < 2) {
-      // The first event of the run's creation (`createRun`), if it is in yet.
+      // The first event of the run's creation (`createRun`), if it is in yet; if not (its
+      // creator died between the run and its events), they go in now.
       const created = await this.events.findById(`${run.id}:1:0`, { index: 1 }).lean();
-      return created?.index;
+      return created?.index ?? (await this.finishCreationOf(run)).at(-1)?.index;
     }
     const revision = await this.revisions.findById(`${run.id}:${run.rev}`).lean();
     const drafts: RunEventDraft[] = revision ? JSON.parse(revision.events) : [];
@@ -527,12 +534,26 @@ export class MongoRunStore implements RunStore {
    * WORKER_LOST or UNASSIGNED was written later: two STARTED with no end between.
    */
   private async finishEventsOf(run: OpRun): Promise<void> {
-    if (run.rev < 2) return;
+    if (run.rev < 2) {
+      if (!(await this.events.exists({ _id: `${run.id}:1:0` }))) await this.finishCreationOf(run);
+      return;
+    }
     const revision = await this.revisions.findById(`${run.id}:${run.rev}`).lean();
     const drafts: RunEventDraft[] = revision ? JSON.parse(revision.events) : [];
     if (!revision || drafts.length === 0) return;
     if (await this.events.exists({ _id: `${run.id}:${run.rev}:${drafts.length - 1}` })) return;
     await this.insertEvents(decodeRun(revision.doc, revision.rev), drafts, revision.created_at, revision.rev);
+  }
+
+  /**
+   * The creation's events of a run at revision 1, inserted from the drafts its document keeps
+   * (`created_events`), with their fixed ids: a no-op for those already in. Runs stored before
+   * the drafts were kept have none to insert.
+   */
+  private async finishCreationOf(run: OpRun): Promise<RunEvent[]> {
+    const doc = await this.runs.findById(run.id, { created_events: 1 }).lean();
+    if (!doc?.created_events) return [];
+    return this.insertEvents(run, JSON.parse(doc.created_events), run.created_at, 1);
   }
 
   /**

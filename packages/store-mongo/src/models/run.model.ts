@@ -18,6 +18,12 @@ export interface RunDocument {
   /** `shapeKey` of the constraints (absent on runs stored before it; `openMongoStore` fills it in). */
   shape?: string;
   doc: string;
+  /**
+   * The creation's event drafts (JSON), written with the run: a creator that died before
+   * inserting them leaves what the next writer of the run (or reader of its events) needs to
+   * insert them (absent on runs stored before it).
+   */
+  created_events?: string;
 }
 
 const schema = new Schema<RunDocument>(
@@ -37,6 +43,7 @@ const schema = new Schema<RunDocument>(
     gpu_count: { type: Number, required: true },
     shape: { type: String },
     doc: { type: String, required: true },
+    created_events: { type: String },
   },
   { versionKey: false, autoIndex: false, minimize: false },
 );
