@@ -154,6 +154,28 @@ describe('DeliveryLoop', () => {
     }
   });
 
+  it("sends a run's events to a fast receiver one after another while a slow one holds its share", async () => {
+    receiver.answer = () => 'hang';
+    const fast = await startWebhookReceiver();
+    try {
+      for (let i = 0; i < 8; i++) await addRun(store, hook({ event_types: ['CREATED'] }));
+      // No idle poll to fall back on: each event must go because the one before finished, not
+      // when the hanging attempts time out (8 s).
+      startLoop({ slowReceiverMs: 100, pollIntervalMs: 60_000, timeoutMs: 8000 });
+      await waitFor('8 hanging attempts', async () => (receiver.received.length === 8 ? true : undefined));
+      await new Promise((resolve) => setTimeout(resolve, 300)); // in flight long enough to be slow
+      const run = await addRun(store, { event_delivery: { webhook_url: fast.url, event_types: ['CREATED', 'LOG'] } });
+      const logs = Array.from({ length: 9 }, (_, i) => ({ attempt: 1, type: 'LOG' as const, msg: `line ${i}` }));
+      await store.runs.appendEvents(run.id, logs, new Date());
+      // Before: after each delivery the loop waited for 4 attempts to finish (the hanging ones).
+      await waitFor('10 webhooks in order', async () => (fast.received.length === 10 ? true : undefined), {
+        timeoutMs: 6000,
+      });
+    } finally {
+      await fast.close();
+    }
+  });
+
   it('lets a receiver that is not slow use every slot', async () => {
     receiver.answer = () => 'hang';
     for (let i = 0; i < 20; i++) await addRun(store, hook({ event_types: ['CREATED'] }));

@@ -93,13 +93,12 @@ export class DeliveryLoop {
   private poll: Promise<void> | undefined;
   private again = false;
   /**
-   * Attempts to finish before the outbox is read again: 1, or, when the last read filled all
-   * the room there was (or a receiver's share of it), half that room, so a backlog is refilled
-   * in batches; each read costs the same (a scan, on FerretDB) whether it claims one delivery
-   * or eight.
+   * The last read claimed all the room there was: more may be due, so the outbox is read
+   * again once half the room is free (each read costs the same, a scan on FerretDB, whether
+   * it claims one delivery or eight), not after every attempt. The room counted is what the
+   * attempts hanging at slow receivers leave: they hold back no read.
    */
-  private refillAfter = 1;
-  private finishedSinceRead = 0;
+  private backlog = false;
   private readonly guard: TargetGuard;
   private readonly holder = randomUUID();
   private unsubscribe: (() => void) | undefined;
@@ -174,8 +173,7 @@ export class DeliveryLoop {
     await this.recoverIfDue();
     const room = this.o.concurrency - this.inFlight.size;
     if (room <= 0) return;
-    this.refillAfter = 1;
-    this.finishedSinceRead = 0;
+    this.backlog = false;
     const slowBusy = this.slowReceiversBusy();
     let claimed: ClaimedDelivery[];
     try {
@@ -204,14 +202,18 @@ export class DeliveryLoop {
         // Bounded: past it, receivers are learnt slow again from their next slow attempt.
         else if (this.slow.add(receiver).size > MAX_SLOW_RECEIVERS) this.slow.clear();
         // A finished attempt may have unblocked the run's next event.
-        if (++this.finishedSinceRead >= this.refillAfter) this.notify();
+        if (!this.backlog || this.halfTheRoomFree()) this.notify();
       });
       this.inFlight.set(claim.entry.id, attempt);
     }
-    if (claimed.length === room) this.refillAfter = Math.floor(this.o.concurrency / 2);
-    else if ([...this.slowReceiversBusy().values()].some((n) => n >= this.o.perSlowReceiver))
-      this.refillAfter = Math.floor(this.o.perSlowReceiver / 2);
-    this.refillAfter = Math.max(1, this.refillAfter);
+    this.backlog = claimed.length === room;
+  }
+
+  /** Half the slots that attempts to slow receivers leave to the others are free. */
+  private halfTheRoomFree(): boolean {
+    let slowHeld = 0;
+    for (const n of this.slowReceiversBusy().values()) slowHeld += n;
+    return this.inFlight.size - slowHeld <= (this.o.concurrency - slowHeld) / 2;
   }
 
   /** The slow receivers (see `slowReceiverMs`), with how many attempts to each are in flight. */
