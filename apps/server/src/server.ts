@@ -205,6 +205,10 @@ function peerChange(change: unknown): RunnableChange | undefined {
 async function startCluster(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const location = parseDatabaseUrl(config.databaseUrl);
   const apiKey = config.apiKey ?? resolveKey(dataDirectory(location), logger);
+  // Opened once here first, so the schema is brought up to date (and indexes made) by one
+  // process: children opening it together would wait on the upgrade's write lock, and a long
+  // one (a large database) outlasts their busy timeout.
+  await (await openStore(location)).close();
   // Undefined entries remove the variable the child would inherit (GYOZA_API_KEY included).
   const env = { ...settingsEnvironment({ ...config, reload: false }), [CLUSTER_CHILD]: '1' };
   let stopping = false;

@@ -236,7 +236,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
           // updated_at always moves (an attempt in flight compares it), and the lease ends: the
           // redelivery may go at once.
           .prepare(`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,
-            updated_at = MAX(?, updated_at + 1), lease_until = NULL, leased_by = NULL WHERE id = ?`)
+            updated_at = MAX(?, updated_at + 1), lease_until = NULL, leased_by = NULL,
+            receiver = gyoza_receiver(url) WHERE id = ?`)
           .run(now.getTime(), now.getTime(), id);
         if (result.changes === 0) throw new NotFoundError('delivery', id);
         return decode(this.selectOne.get(id) as DeliveryRow);

@@ -101,3 +101,38 @@ it('drops the pending index no claim reads (step 8) and keeps the one by shape t
     db.close();
   }
 });
+
+it('names the receiver of open deliveries (step 9), and of a closed one when it is redelivered', async () => {
+  const path = join(dir, 'gyoza.db');
+  const db = new Database(path);
+  try {
+    migrate(db, new Date(0), 8);
+    const insert = db.prepare(`INSERT INTO deliveries (id, run_id, event_index, event_type, url, body, status, attempts,
+      next_attempt_at, created_at, updated_at) VALUES (?, 'run_a', ?, 'CREATED', ?, '{}', ?, 0, 0, 0, 0)`);
+    insert.run('run_a-1', 1, 'https://hooks.example.com:443/a?x=1', 'delivered');
+    insert.run('run_a-2', 2, 'http://Hooks.Example.com:8080/b', 'pending');
+    migrate(db);
+    const receivers = db.prepare('SELECT id, receiver FROM deliveries ORDER BY id').all();
+    // Only the backlog is rewritten: the history may be millions of rows.
+    expect(receivers).toEqual([
+      { id: 'run_a-1', receiver: '' },
+      { id: 'run_a-2', receiver: 'http://hooks.example.com:8080' },
+    ]);
+  } finally {
+    db.close();
+  }
+  const store = await openSqliteStore({ path });
+  try {
+    await store.deliveries.redeliver('run_a-1', new Date());
+  } finally {
+    await store.close();
+  }
+  const after = new Database(path, { readonly: true });
+  try {
+    expect(after.prepare("SELECT receiver FROM deliveries WHERE id = 'run_a-1'").pluck().get()).toBe(
+      'https://hooks.example.com',
+    );
+  } finally {
+    after.close();
+  }
+});
