@@ -144,9 +144,26 @@ export class MongoDeliveryStore implements DeliveryStore {
       const heads = new Map<string, number>();
       for (const { run_id, index } of open) heads.set(run_id, Math.min(index, heads.get(run_id) ?? index));
       for (const doc of docs) if (heads.get(doc.run_id) === doc.index) due.push(doc);
+      // A run whose head is not in the page (its later events came due sooner: the head failed
+      // and waits for its retry) has its head read by itself, due or not yet.
+      const headless = runIds.filter((id) => !docs.some((d) => d.run_id === id && d.index === heads.get(id)));
+      const found = await Promise.all(
+        headless.map((id) =>
+          this.models.events
+            .findOne({
+              run_id: id,
+              index: heads.get(id),
+              'delivery.status': OPEN,
+              'delivery.next_attempt_at': { $lte: now },
+            })
+            .lean(),
+        ),
+      );
+      for (const doc of found) if (doc) due.push(doc as WithDelivery);
       for (const id of runIds) seen.add(id);
       if (docs.length < pageSize) break;
     }
+    due.sort((a, b) => a.delivery.next_attempt_at.getTime() - b.delivery.next_attempt_at.getTime());
     const listed = due.slice(0, limit);
     if (this.docIds.size > REMEMBERED_IDS) this.docIds.clear();
     for (const doc of listed) this.docIds.set(deliveryId(doc.run_id, doc.index), doc._id as string);

@@ -125,6 +125,21 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       expect(claimed.map((c) => c.entry.id)).toEqual([`${other.id}-1`]);
     });
 
+    it("lists a run's head due again for a retry, when its later events came due sooner", async () => {
+      const store = current();
+      const run = await insert(0, withHook());
+      const logs = Array.from({ length: 30 }, (_, i) => ({ attempt: 1, type: 'LOG' as const, msg: `line ${i}` }));
+      await store.runs.appendEvents(run.id, logs, at(1));
+      await store.deliveries.recordAttempt(
+        `${run.id}-1`,
+        { status: 'failing', attempts: 1, attempted_at: at(2), next_attempt_at: at(3), error: 'HTTP 500' },
+        at(2),
+      );
+      expect((await store.deliveries.listDue(at(10), 2)).map((d) => d.id)).toEqual([`${run.id}-1`]);
+      const claimed = await claimDeliveries(store, { limit: 2, leaseMs: 10_000, now: at(10) });
+      expect(claimed.map((c) => c.entry.id)).toEqual([`${run.id}-1`]);
+    });
+
     it('redelivers a dead delivery from attempt 0, and refuses an unknown one', async () => {
       const store = current();
       const run = await insert(0, withHook(['CREATED']));
