@@ -478,6 +478,18 @@ it("scrolls to the worker a run's page links to, once the workers are shown", as
   });
 });
 
+it('shows the workers for a link whose hash is not a valid escape, rather than an error', async () => {
+  await client.heartbeat({ worker_id: 'w-bad-hash', resources: { cpu_cores: 1, ram_mb: 512, gpus: [] } });
+  await signIn();
+  for (const hash of ['100%', '%E0%A4%A']) {
+    await page.goto(`${base}/ui/workers#${hash}`);
+    await visible(page.getByRole('heading', { name: 'Workers' }));
+    await visible(page.locator('section[aria-label="Worker w-bad-hash"]'));
+    // Before, decoding the hash threw: "URI malformed" in place of the page, and Reload showed it again.
+    expect(await page.getByRole('alert').filter({ hasText: 'This page could not be shown' }).count()).toBe(0);
+  }
+});
+
 it('shows each worker with CPU, RAM and per-GPU VRAM as used/total bars and its runs', async () => {
   const run = await client.createRun({
     image: 'busybox',

@@ -6,6 +6,19 @@ import { Empty, ErrorNote, StateBadge, UsageBar } from '../components';
 import { formatAgo, gpuLabel } from '../lib/format';
 import { useSession } from '../session';
 
+/**
+ * The element id a `#hash` names. A malformed escape (`#100%`, a hand-edited link) is taken
+ * as the text it is: decodeURIComponent would throw, and the page would be an error no reload clears.
+ */
+function idFromHash(hash: string): string {
+  const raw = hash.slice(1);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 export function WorkersPage() {
   const { client } = useSession();
   const workers = useQuery({ queryKey: ['workers'], queryFn: () => client.listWorkers(), refetchInterval: 3000 });
@@ -24,7 +37,7 @@ export function WorkersPage() {
   const scrolledTo = useRef('');
   useEffect(() => {
     if (!hash || !workers.data || scrolledTo.current === hash) return;
-    const card = document.getElementById(decodeURIComponent(hash.slice(1)));
+    const card = document.getElementById(idFromHash(hash));
     if (!card) return;
     scrolledTo.current = hash;
     card.scrollIntoView({ block: 'start' });
