@@ -257,6 +257,32 @@ it('follows the new attempt after Retry: its events join the timeline and the lo
   await client.cancelRun(run.id);
 });
 
+it('follows a retry made elsewhere (the API) while the page stays open on the cancelled run', async () => {
+  const run = await client.createRun({ image: 'busybox', priority: 80, retry_policy: { max_attempts: 3 } });
+  await client.cancelRun(run.id);
+  await signIn();
+  const reads: string[] = [];
+  page.on('requestfinished', (r) => reads.push(new URL(r.url()).pathname + new URL(r.url()).search));
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  await visible(page.getByRole('button', { name: 'Retry' }));
+  // Retried only once the page is done with the run: its follow ended (a last ?after= read) and
+  // the run was read again after it, so only a later poll can see the retry.
+  await eventually(async () => {
+    const ended = reads.findIndex((u) => u.startsWith(`/runs/${run.id}/events?after=`));
+    expect(ended).toBeGreaterThanOrEqual(0);
+    expect(reads.slice(ended)).toContain(`/runs/${run.id}`);
+  });
+  await client.retryRun(run.id);
+  await claimAs('w-elsewhere', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-elsewhere' } });
+  await client.postEvent(run.id, { type: 'LOG', msg: 'attempt two from elsewhere' });
+  // The page reads a retryable final run every 10 s, within WAIT_MS; before, it stopped reading it.
+  await visible(page.getByText('attempt 2 of 3'));
+  await hasText(page.getByRole('heading', { name: run.id }), 'RUNNING');
+  await hasText(page.getByRole('log', { name: 'Log lines' }), 'attempt two from elsewhere');
+  await client.cancelRun(run.id);
+});
+
 it('shows the progress of the current attempt only, not what the failed one reached', async () => {
   const run = await client.createRun({
     image: 'busybox',

@@ -15,6 +15,22 @@ const BATCH_MS = 100;
 /** The log renders this many lines at most, the last ones; search reaches the others. */
 const SHOWN_LINES = 5000;
 
+/** A run that is not final is read this often. */
+const LIVE_POLL_MS = 5000;
+/** A final run that can still be retried is read this often: a retry from elsewhere (the API, the CLI, another tab) shows. */
+const RETRYABLE_POLL_MS = 10_000;
+
+/** How often the page reads the run: a final run that cannot be retried does not change any more. */
+function pollIntervalMs(run: RunJson | undefined): number | false {
+  if (!run || !isRunFinal(run)) return LIVE_POLL_MS;
+  return canRetry(run) ? RETRYABLE_POLL_MS : false;
+}
+
+/** Retry is offered (and may come from elsewhere) while a failed or cancelled run has attempts left. */
+function canRetry(run: RunJson): boolean {
+  return (run.state === 'FAILED' || run.state === 'CANCELLED') && run.current_attempt < run.retry_policy.max_attempts;
+}
+
 /**
  * The run's events, live: the SSE stream through fetch (the key goes in a header), polling as
  * fallback. Following ends once the run is final; a new attempt (a retry) or a run no longer
@@ -85,7 +101,7 @@ export function RunPage() {
   const run = useQuery({
     queryKey: ['run', id],
     queryFn: ({ signal }) => client.getRun(id, signal),
-    refetchInterval: (q) => (q.state.data && isRunFinal(q.state.data) ? false : 5000),
+    refetchInterval: (q) => pollIntervalMs(q.state.data),
   });
   const refresh = () => queryClient.invalidateQueries({ queryKey: ['run', id] });
   const { events, error: eventsError } = useRunEvents(id, run.data, refresh);
@@ -154,7 +170,7 @@ export function RunPage() {
             onConfirm={() => action.mutate('cancel')}
           />
         )}
-        {(r.state === 'FAILED' || r.state === 'CANCELLED') && r.current_attempt < r.retry_policy.max_attempts && (
+        {canRetry(r) && (
           <ConfirmButton
             label="Retry"
             question={`Start attempt ${r.current_attempt + 1}?`}
