@@ -176,6 +176,25 @@ describe('DeliveryLoop', () => {
     }
   });
 
+  it('does not take a slow store for a slow receiver', async () => {
+    for (let i = 0; i < 40; i++) await addRun(store, hook({ event_types: ['CREATED'] }));
+    // Recording each outcome takes longer than a slow answer would: the receiver answers at once.
+    const record = store.deliveries.recordAttempt.bind(store.deliveries);
+    store.deliveries.recordAttempt = async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return record(...args);
+    };
+    const claimDue = store.deliveries.claimDue.bind(store.deliveries);
+    const capped: string[] = [];
+    store.deliveries.claimDue = (request) => {
+      capped.push(...(request.capped?.keys() ?? []));
+      return claimDue(request);
+    };
+    startLoop({ slowReceiverMs: 100 });
+    await waitFor('40 webhooks', async () => (receiver.received.length === 40 ? true : undefined));
+    expect(capped).toEqual([]);
+  });
+
   it('lets a receiver that is not slow use every slot', async () => {
     receiver.answer = () => 'hang';
     for (let i = 0; i < 20; i++) await addRun(store, hook({ event_types: ['CREATED'] }));

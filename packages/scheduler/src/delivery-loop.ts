@@ -86,7 +86,7 @@ export class DeliveryLoop {
   private state: LoopState = 'stopped';
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<string, Promise<void>>();
-  /** Each attempt in flight: its receiver and when it started (ms). */
+  /** Each attempt whose request is under way: its receiver and when it started (ms). */
   private readonly sending = new Map<string, { receiver: string; since: number }>();
   /** Receivers whose last finished attempt took `slowReceiverMs` or more. */
   private readonly slow = new Set<string>();
@@ -192,21 +192,29 @@ export class DeliveryLoop {
       return;
     }
     for (const claim of claimed) {
-      const receiver = receiverOf(claim.entry.url);
-      const since = performance.now();
-      this.sending.set(claim.entry.id, { receiver, since });
+      this.sending.set(claim.entry.id, { receiver: receiverOf(claim.entry.url), since: performance.now() });
       const attempt = this.attempt(claim).finally(() => {
         this.inFlight.delete(claim.entry.id);
         this.sending.delete(claim.entry.id);
-        if (performance.now() - since < this.o.slowReceiverMs) this.slow.delete(receiver);
-        // Bounded: past it, receivers are learnt slow again from their next slow attempt.
-        else if (this.slow.add(receiver).size > MAX_SLOW_RECEIVERS) this.slow.clear();
         // A finished attempt may have unblocked the run's next event.
         if (!this.backlog || this.halfTheRoomFree()) this.notify();
       });
       this.inFlight.set(claim.entry.id, attempt);
     }
     this.backlog = claimed.length === room;
+  }
+
+  /**
+   * The request of an attempt is answered (or failed): how long it took says whether its
+   * receiver is slow. Recording the outcome is not counted: a slow store is not a slow receiver.
+   */
+  private sent(id: string): void {
+    const sending = this.sending.get(id);
+    if (!sending) return;
+    this.sending.delete(id);
+    if (performance.now() - sending.since < this.o.slowReceiverMs) this.slow.delete(sending.receiver);
+    // Bounded: past it, receivers are learnt slow again from their next slow attempt.
+    else if (this.slow.add(sending.receiver).size > MAX_SLOW_RECEIVERS) this.slow.clear();
   }
 
   /** Half the slots that attempts to slow receivers leave to the others are free. */
@@ -240,6 +248,7 @@ export class DeliveryLoop {
       maxResponseBytes: this.o.maxResponseBytes,
       now: started,
     });
+    this.sent(entry.id);
     const now = this.o.clock();
     const outcome = this.outcome(entry, result, started, now);
     let recorded: boolean;
