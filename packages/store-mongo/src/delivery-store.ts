@@ -146,7 +146,10 @@ export class MongoDeliveryStore implements DeliveryStore {
       for (const doc of docs) if (heads.get(doc.run_id) === doc.index) due.push(doc);
       // A run whose head is not in the page (its later events came due sooner: the head failed
       // and waits for its retry) has its head read by itself, due or not yet.
-      const headless = runIds.filter((id) => !docs.some((d) => d.run_id === id && d.index === heads.get(id)));
+      // (A run with no head left was closed since the page was read: nothing to read.)
+      const headless = runIds.filter(
+        (id) => heads.has(id) && !docs.some((d) => d.run_id === id && d.index === heads.get(id)),
+      );
       const found = await Promise.all(
         headless.map((id) =>
           this.models.events
