@@ -396,17 +396,15 @@ describe('a claimer that stalls past the claim lock (a GC pause, SIGSTOP) and th
     return { w, fromA, claimB, reservations };
   }
 
-  it('commits nothing of a plan made before its intents were written, once another batch took the lock', async () => {
-    const { w, fromA, claimB, reservations } = await stalledClaims('before intents');
-    expect(claimB).toHaveLength(4);
-    expect(fromA).toEqual([]);
-    expect(reservations).toHaveLength(4);
-    expect(isWithinCapacity(freeCapacity(w, reservations))).toBe(true);
-  });
-
-  it('loses the runs of a plan whose intents another batch found, when it commits late', async () => {
+  it.each([
+    [
+      'before intents',
+      'commits nothing of a plan made before its intents were written, once another batch took the lock',
+    ],
     // Before: A committed the run B had not taken as well: 5 cores held of 4.
-    const { w, fromA, claimB, reservations } = await stalledClaims('before commit');
+    ['before commit', 'loses the runs of a plan whose intents another batch found, when it commits late'],
+  ] as const)('stalled %s: %s', async (where) => {
+    const { w, fromA, claimB, reservations } = await stalledClaims(where);
     expect(claimB).toHaveLength(4);
     expect(fromA).toEqual([]);
     expect(reservations).toHaveLength(4);

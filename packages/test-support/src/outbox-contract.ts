@@ -109,35 +109,35 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       expect((await store.deliveries.listDeliveries({ status: 'dead' })).map((d) => d.id)).toEqual([`${a.id}-1`]);
     });
 
-    it("lists another run's due delivery past many events waiting behind a run's failing head", async () => {
-      const store = current();
-      const blocked = await insert(0, withHook());
+    /** A run with a webhook and 30 LOG events behind its first delivery, which failed and is retried at `retryAt`. */
+    async function runWithFailingHead(retryAt: number) {
+      const run = await insert(0, withHook());
       const logs = Array.from({ length: 30 }, (_, i) => ({ attempt: 1, type: 'LOG' as const, msg: `line ${i}` }));
-      await store.runs.appendEvents(blocked.id, logs, at(1));
-      await store.deliveries.recordAttempt(
-        `${blocked.id}-1`,
-        { status: 'failing', attempts: 1, attempted_at: at(2), next_attempt_at: at(3600), error: 'HTTP 500' },
+      await current().runs.appendEvents(run.id, logs, at(1));
+      await current().deliveries.recordAttempt(
+        `${run.id}-1`,
+        { status: 'failing', attempts: 1, attempted_at: at(2), next_attempt_at: at(retryAt), error: 'HTTP 500' },
         at(2),
       );
+      return run;
+    }
+
+    /** Exactly `id` is due at `now` (two asked for), and claimed. */
+    async function expectOnlyDue(id: string, now: Date) {
+      expect((await current().deliveries.listDue(now, 2)).map((d) => d.id)).toEqual([id]);
+      const claimed = await claimDeliveries(current(), { limit: 2, leaseMs: 10_000, now });
+      expect(claimed.map((c) => c.entry.id)).toEqual([id]);
+    }
+
+    it("lists another run's due delivery past many events waiting behind a run's failing head", async () => {
+      await runWithFailingHead(3600);
       const other = await insert(5, withHook(['CREATED']));
-      expect((await store.deliveries.listDue(at(10), 2)).map((d) => d.id)).toEqual([`${other.id}-1`]);
-      const claimed = await claimDeliveries(store, { limit: 2, leaseMs: 10_000, now: at(10) });
-      expect(claimed.map((c) => c.entry.id)).toEqual([`${other.id}-1`]);
+      await expectOnlyDue(`${other.id}-1`, at(10));
     });
 
     it("lists a run's head due again for a retry, when its later events came due sooner", async () => {
-      const store = current();
-      const run = await insert(0, withHook());
-      const logs = Array.from({ length: 30 }, (_, i) => ({ attempt: 1, type: 'LOG' as const, msg: `line ${i}` }));
-      await store.runs.appendEvents(run.id, logs, at(1));
-      await store.deliveries.recordAttempt(
-        `${run.id}-1`,
-        { status: 'failing', attempts: 1, attempted_at: at(2), next_attempt_at: at(3), error: 'HTTP 500' },
-        at(2),
-      );
-      expect((await store.deliveries.listDue(at(10), 2)).map((d) => d.id)).toEqual([`${run.id}-1`]);
-      const claimed = await claimDeliveries(store, { limit: 2, leaseMs: 10_000, now: at(10) });
-      expect(claimed.map((c) => c.entry.id)).toEqual([`${run.id}-1`]);
+      const run = await runWithFailingHead(3);
+      await expectOnlyDue(`${run.id}-1`, at(10));
     });
 
     it('redelivers a dead delivery from attempt 0, and refuses an unknown one', async () => {
