@@ -403,7 +403,7 @@ describe('a claimer that stalls past the claim lock (a GC pause, SIGSTOP) and th
     ],
     // Before: A committed the run B had not taken as well: 5 cores held of 4.
     ['before commit', 'loses the runs of a plan whose intents another batch found, when it commits late'],
-  ] as const)('stalled %s: %s', async (where) => {
+  ] as const)('stalled %s: %s', async (where, _what) => {
     const { w, fromA, claimB, reservations } = await stalledClaims(where);
     expect(claimB).toHaveLength(4);
     expect(fromA).toEqual([]);
