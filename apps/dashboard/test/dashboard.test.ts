@@ -225,6 +225,40 @@ it('shows live log lines and progress as a worker reports them, and cancels the 
   expect((await client.getRun(run.id)).state).toBe('CANCELLED');
 });
 
+it('follows the run again after its follow failed, from the last line shown, and clears the error', async () => {
+  const run = await client.createRun({ image: 'busybox', priority: 80 });
+  await claimAs('w-outage', run.id);
+  await client.postEvent(run.id, { type: 'STARTED', payload: { worker_id: 'w-outage' } });
+  await client.postEvent(run.id, { type: 'LOG', msg: 'before the outage' });
+  await signIn();
+  // An open stream cannot be cut from here: the stream is refused from the start, so the page
+  // follows by polling, which the outage below cuts like a server restart would.
+  const stream = (url: URL) => url.pathname === `/runs/${run.id}/events/stream`;
+  await page.route(stream, (route) => route.abort());
+  await page.goto(`${base}/ui/runs/${run.id}`);
+  const log = page.getByRole('log', { name: 'Log lines' });
+  await hasText(log, 'before the outage');
+
+  const ofRun = (url: URL) => url.pathname.startsWith(`/runs/${run.id}`);
+  await page.route(ofRun, (route) => route.abort());
+  const error = page.getByRole('alert').filter({ hasText: 'cannot reach the gyoza server' });
+  await visible(error);
+  await client.postEvent(run.id, { type: 'LOG', msg: 'during the outage' });
+  await page.unroute(ofRun);
+  await page.unroute(stream);
+  // Without a reload: the follow starts again after its pause, after the last line shown.
+  await hasText(log, 'during the outage');
+  await client.postEvent(run.id, { type: 'LOG', msg: 'after the outage' });
+  await hasText(log, 'after the outage');
+  expect(await log.locator('.line').allTextContents()).toEqual([
+    '#1before the outage',
+    '#1during the outage',
+    '#1after the outage',
+  ]);
+  await eventually(async () => expect(await error.count()).toBe(0));
+  await client.cancelRun(run.id);
+});
+
 it('follows the new attempt after Retry: its events join the timeline and the log under the old ones', async () => {
   const run = await client.createRun({ image: 'busybox', priority: 80, retry_policy: { max_attempts: 3 } });
   await claimAs('w-retry', run.id);

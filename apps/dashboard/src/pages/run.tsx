@@ -7,11 +7,9 @@ import { appendLogLines, type LogLine, searchLines, timelineByAttempt } from '..
 import { formatTime } from '../lib/format';
 import { explainWaiting } from '../lib/pending';
 import { pullStatus } from '../lib/pull';
+import { RunFollower } from '../lib/run-follower';
 import { useSession } from '../session';
 
-const LIFECYCLE = new Set(['LOG', 'INFO']);
-/** Events reach the page at most this often: a long history arrives in a few renders, not one per event. */
-const BATCH_MS = 100;
 /** The log renders this many lines at most, the last ones; search reaches the others. */
 const SHOWN_LINES = 5000;
 
@@ -33,8 +31,9 @@ function canRetry(run: RunJson): boolean {
 
 /**
  * The run's events, live: the SSE stream through fetch (the key goes in a header), polling as
- * fallback. Following ends once the run is final; a new attempt (a retry) or a run no longer
- * final starts it again after the last event shown, so the shown events stay.
+ * fallback, started again after a pause when it fails (lib/run-follower.ts). Following ends
+ * once the run is final; a new attempt (a retry) or a run no longer final starts it again
+ * after the last event shown, so the shown events stay.
  */
 function useRunEvents(
   id: string,
@@ -55,41 +54,15 @@ function useRunEvents(
       shown.current = { id, last: 0 };
       setEvents([]);
     }
-    const from = shown.current;
-    const abort = new AbortController();
-    let batch: EventJson[] = [];
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const flush = () => {
-      clearTimeout(timer);
-      timer = undefined;
-      const fresh = batch;
-      batch = [];
-      if (fresh.length > 0 && !abort.signal.aborted) setEvents((all) => all.concat(fresh));
-    };
     setError(undefined);
-    (async () => {
-      let lifecycle = false;
-      for await (const event of client.followEvents(id, { signal: abort.signal, after: from.last })) {
-        if (event.index <= from.last) continue;
-        from.last = event.index;
-        batch.push(event);
-        timer ??= setTimeout(() => {
-          flush();
-          if (lifecycle) changed.current();
-          lifecycle = false;
-        }, BATCH_MS);
-        if (!LIFECYCLE.has(event.type)) lifecycle = true;
-      }
-      flush();
-      changed.current();
-    })().catch((e: unknown) => {
-      if (!abort.signal.aborted) setError(e);
+    const follower = new RunFollower(client, id, shown.current, {
+      events: (fresh) => setEvents((all) => all.concat(fresh)),
+      lifecycle: () => changed.current(),
+      error: setError,
     });
-    return () => {
-      // What was read stays shown: following again starts after it.
-      flush();
-      abort.abort();
-    };
+    follower.start();
+    // What was read stays shown: following again starts after it.
+    return () => follower.stop();
   }, [client, id, wake]);
   return { events, error };
 }
