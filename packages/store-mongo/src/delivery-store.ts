@@ -29,9 +29,6 @@ import type { RunDocument } from './models/run.model';
  */
 const PAST_CAPPED = 256;
 
-/** The most pages of due candidates one `listDue` reads. */
-const LIST_DUE_PAGES = 8;
-
 /** The `delivery` field of the event document, or undefined when the run does not want this event. */
 export function deliveryFieldsFor(run: OpRun, event: RunEvent): DeliveryFields | undefined {
   const entry = outboxEntryFor(run, event);
@@ -119,55 +116,35 @@ export class MongoDeliveryStore implements DeliveryStore {
   }
 
   /**
-   * Pages of due candidates, soonest first, each followed by one read of the heads of its runs
-   * (per-run order), until `limit` heads are found or nothing due is left (at most
-   * LIST_DUE_PAGES pages). A run seen once is left out of the next pages, so one run with many
-   * events waiting behind its head does not fill every page.
+   * The head of each run (its earliest open delivery) from one projected read of every open
+   * delivery, the due heads soonest first, then those documents by id. It costs the open
+   * backlog, as a correct answer must: a head that failed and waits for its retry is due later
+   * than the events behind it, so no window of soonest-due deliveries is sure to hold the heads
+   * (paged windows starved healthy runs behind ~25 runs to a receiver that was down).
    */
   async listDue(now: Date, limit: number): Promise<OutboxEntry[]> {
-    const due: WithDelivery[] = [];
-    const seen = new Set<string>();
-    const pageSize = limit * 4;
-    for (let page = 0; page < LIST_DUE_PAGES && due.length < limit; page++) {
-      const filter: QueryFilter<EventDocument> = { 'delivery.status': OPEN, 'delivery.next_attempt_at': { $lte: now } };
-      if (seen.size > 0) filter.run_id = { $nin: [...seen] };
-      const docs = (await this.models.events
-        .find(filter)
-        .sort({ 'delivery.next_attempt_at': 1 })
-        .limit(pageSize)
-        .lean()) as WithDelivery[];
-      if (docs.length === 0) break;
-      const runIds = [...new Set(docs.map((d) => d.run_id))];
-      const open = await this.models.events
-        .find({ run_id: { $in: runIds }, 'delivery.status': OPEN }, { run_id: 1, index: 1 })
-        .lean();
-      const heads = new Map<string, number>();
-      for (const { run_id, index } of open) heads.set(run_id, Math.min(index, heads.get(run_id) ?? index));
-      for (const doc of docs) if (heads.get(doc.run_id) === doc.index) due.push(doc);
-      // A run whose head is not in the page (its later events came due sooner: the head failed
-      // and waits for its retry) has its head read by itself, due or not yet.
-      // (A run with no head left was closed since the page was read: nothing to read.)
-      const headless = runIds.filter(
-        (id) => heads.has(id) && !docs.some((d) => d.run_id === id && d.index === heads.get(id)),
-      );
-      const found = await Promise.all(
-        headless.map((id) =>
-          this.models.events
-            .findOne({
-              run_id: id,
-              index: heads.get(id),
-              'delivery.status': OPEN,
-              'delivery.next_attempt_at': { $lte: now },
-            })
-            .lean(),
-        ),
-      );
-      for (const doc of found) if (doc) due.push(doc as WithDelivery);
-      for (const id of runIds) seen.add(id);
-      if (docs.length < pageSize) break;
+    const open = (await this.models.events
+      .find({ 'delivery.status': OPEN }, { run_id: 1, index: 1, 'delivery.next_attempt_at': 1 })
+      .lean()) as Pick<WithDelivery, '_id' | 'run_id' | 'index' | 'delivery'>[];
+    const heads = new Map<string, { id: string; index: number; due: number }>();
+    for (const doc of open) {
+      const head = heads.get(doc.run_id);
+      if (head && head.index < doc.index) continue;
+      heads.set(doc.run_id, { id: doc._id as string, index: doc.index, due: doc.delivery.next_attempt_at.getTime() });
     }
-    due.sort((a, b) => a.delivery.next_attempt_at.getTime() - b.delivery.next_attempt_at.getTime());
-    const listed = due.slice(0, limit);
+    const due = [...heads.values()]
+      .filter((head) => head.due <= now.getTime())
+      .sort((a, b) => a.due - b.due || (a.id < b.id ? -1 : 1))
+      .slice(0, limit);
+    // Point reads: FerretDB pushes `_id` equality down but scans the collection for `$in`.
+    const docs = (await Promise.all(
+      due.map((head) => this.models.events.findById(head.id).lean()),
+    )) as (WithDelivery | null)[];
+    // Closed since the read (delivered by another process): not listed.
+    const listed = docs.filter(
+      (doc): doc is WithDelivery =>
+        doc?.delivery !== undefined && OPEN_DELIVERY_STATUSES.includes(doc.delivery.status as DeliveryStatus),
+    );
     if (this.docIds.size > REMEMBERED_IDS) this.docIds.clear();
     for (const doc of listed) this.docIds.set(deliveryId(doc.run_id, doc.index), doc._id as string);
     return listed.map(decode);

@@ -140,6 +140,26 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       await expectOnlyDue(`${run.id}-1`, at(10));
     });
 
+    it('lists a healthy run behind many runs whose heads wait for a retry, and soonest head first', async () => {
+      // Ten runs to a receiver that is down: each head retried in an hour, 30 events behind it.
+      for (let i = 0; i < 10; i++) await runWithFailingHead(3600);
+      const healthy = await insert(5, withHook(['CREATED']));
+      await expectOnlyDue(`${healthy.id}-1`, at(10));
+      await current().deliveries.recordAttempt(
+        `${healthy.id}-1`,
+        { status: 'delivered', attempts: 1, attempted_at: at(11), status_code: 204 },
+        at(11),
+      );
+      // Heads, soonest first: one due at 50 s (with its events due since 1 s), one at 40 s.
+      const later = await runWithFailingHead(50);
+      const sooner = await insert(40, withHook(['CREATED']));
+      expect((await current().deliveries.listDue(at(60), 1)).map((d) => d.id)).toEqual([`${sooner.id}-1`]);
+      expect((await current().deliveries.listDue(at(60), 2)).map((d) => d.id)).toEqual([
+        `${sooner.id}-1`,
+        `${later.id}-1`,
+      ]);
+    });
+
     it('redelivers a dead delivery from attempt 0, and refuses an unknown one', async () => {
       const store = current();
       const run = await insert(0, withHook(['CREATED']));
