@@ -24,8 +24,8 @@ import type { RevisionDocument } from './models/revision.model';
 import type { RunDocument } from './models/run.model';
 
 /**
- * The widest listing a claim makes past a capped receiver's deliveries (`listDue` reads four
- * times as many documents): others further back wait until that backlog's failures move behind them.
+ * The most due heads a claim lists (each read by id) when a capped receiver's deliveries filled
+ * its first, narrower listing: others further back wait until that backlog's failures move behind them.
  */
 const PAST_CAPPED = 256;
 
