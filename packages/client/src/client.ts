@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { FINISHED_STATES, type OpDefinitionInput, type RunState } from '@gyoza/domain';
+import { FINISHED_STATES, isRunFinal, type OpDefinitionInput, type RunState } from '@gyoza/domain';
 import { type GyozaClientOptions, type ResolvedConfig, resolveConfig } from './config';
 import { GyozaAnswerError, GyozaWaitTimeoutError } from './errors';
 import { buildUrl, HttpTransport, sleep } from './http';
@@ -27,14 +27,8 @@ import type {
 } from './types';
 import type { DeliveryJson } from './webhooks';
 
-/**
- * True when a run will not change by itself any more: COMPLETED, CANCELLED, or FAILED with
- * no automatic retry scheduled (`not_before` unset).
- */
-export function isRunFinal(run: Pick<RunJson, 'state' | 'not_before'>): boolean {
-  if (run.state === 'COMPLETED' || run.state === 'CANCELLED') return true;
-  return run.state === 'FAILED' && !run.not_before;
-}
+/** The domain's rule, for runs as the API answers them (the event stream ends by it too). */
+export { isRunFinal };
 
 export interface CreateRunOptions {
   /**
