@@ -32,11 +32,11 @@ export async function streamEvents(req: Request, res: Response, ctx: ApiContext,
   const gone = new Promise<void>((resolve) => {
     const end = () => {
       closed = true;
+      ctx.shutdown.removeEventListener('abort', end);
       resolve();
     };
-    req.on('close', end);
+    req.once('close', end);
     ctx.shutdown.addEventListener('abort', end, { once: true });
-    req.on('close', () => ctx.shutdown.removeEventListener('abort', end));
   });
   let last = after;
   let lastWrite = Date.now();
