@@ -45,8 +45,8 @@ export interface DeliveryLoopOptions {
    */
   perSlowReceiver?: number;
   /**
-   * A receiver is slow while an attempt to it has been in flight this long, or since its last
-   * attempt took this long; a faster attempt makes it fast again. Fast receivers may use every slot.
+   * A receiver is slow while a request to it has waited this long for its answer, or since its
+   * last request did; a faster answer makes it fast again. Fast receivers may use every slot.
    * @defaultValue 1000, or half of `timeoutMs` when that is shorter
    */
   slowReceiverMs?: number;
@@ -88,7 +88,7 @@ export class DeliveryLoop {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Each attempt whose request is under way: its receiver and when it started (ms). */
   private readonly sending = new Map<string, { receiver: string; since: number }>();
-  /** Receivers whose last finished attempt took `slowReceiverMs` or more. */
+  /** Receivers whose last answered request took `slowReceiverMs` or more. */
   private readonly slow = new Set<string>();
   private poll: Promise<void> | undefined;
   private again = false;
