@@ -181,7 +181,7 @@ describe('DeliveryLoop', () => {
     // Recording each outcome takes longer than a slow answer would: the receiver answers at once.
     const record = store.deliveries.recordAttempt.bind(store.deliveries);
     store.deliveries.recordAttempt = async (...args) => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
       return record(...args);
     };
     const claimDue = store.deliveries.claimDue.bind(store.deliveries);
@@ -190,7 +190,7 @@ describe('DeliveryLoop', () => {
       capped.push(...(request.capped?.keys() ?? []));
       return claimDue(request);
     };
-    startLoop({ slowReceiverMs: 100 });
+    startLoop({ slowReceiverMs: 1000 });
     await waitFor('40 webhooks', async () => (receiver.received.length === 40 ? true : undefined));
     expect(capped).toEqual([]);
   });
