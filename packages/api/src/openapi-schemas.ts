@@ -80,7 +80,7 @@ const retryPolicy = object(
 const eventDelivery = object(
   {
     webhook_url: { type: 'string', format: 'uri' },
-    event_types: arrayOf(string),
+    event_types: arrayOf({ type: 'string', enum: [...WORKER_EVENT_TYPES, ...SERVER_EVENT_TYPES] }),
     has_secret: { type: 'boolean', description: 'Whether a webhook secret is set (the secret is never returned)' },
   },
   ['webhook_url', 'event_types'],

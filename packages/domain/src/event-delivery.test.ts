@@ -13,11 +13,19 @@ describe('normalizeEventDelivery', () => {
     expect(normalizeEventDelivery(null)).toEqual({});
   });
 
+  it('accepts every event type a run records, server and worker ones', () => {
+    const all = ['CREATED', 'ASSIGNED', 'UNASSIGNED', 'RETRIED', 'TIMED_OUT', 'WORKER_LOST', 'STARTED', 'PROGRESS'];
+    const more = ['COMPLETED', 'FAILED', 'CANCELLED', 'LOG', 'INFO'];
+    expect(normalizeEventDelivery({ event_types: [...all, ...more] }).event_types).toHaveLength(13);
+  });
+
   it.each([
     [{ webhook_url: 'ftp://x' }, 'event_delivery.webhook_url'],
     [{ webhook_url: 'not a url' }, 'event_delivery.webhook_url'],
     [{ event_types: 'COMPLETED' }, 'event_delivery.event_types'],
     [{ event_types: [''] }, 'event_delivery.event_types'],
+    [{ event_types: ['COMPLETED', 'completed'] }, 'event_delivery.event_types'],
+    [{ event_types: ['BOGUS'] }, 'event_delivery.event_types'],
     [{ secret: '' }, 'event_delivery.secret'],
     ['https://x', 'event_delivery'],
     [[], 'event_delivery'],

@@ -1,4 +1,5 @@
 import { ValidationError } from './errors';
+import { RUN_EVENT_TYPES } from './event-types';
 
 export interface EventDelivery {
   webhook_url?: string;
@@ -30,6 +31,15 @@ export function normalizeEventDelivery(
   if (input.event_types !== undefined && input.event_types !== null) {
     if (!Array.isArray(input.event_types) || input.event_types.some((t) => typeof t !== 'string' || !t)) {
       throw ValidationError.field(`${field}.event_types`, 'must be an array of event type names');
+    }
+    // A name no event carries (a typo, lower case) would silently deliver nothing.
+    const known: readonly string[] = RUN_EVENT_TYPES;
+    const unknown = input.event_types.find((t) => !known.includes(t));
+    if (unknown !== undefined) {
+      throw ValidationError.field(
+        `${field}.event_types`,
+        `has unknown event type ${JSON.stringify(unknown)}; known: ${known.join(', ')}`,
+      );
     }
     out.event_types = [...input.event_types];
   }

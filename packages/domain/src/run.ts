@@ -5,6 +5,7 @@ import { type ImagePullPolicy, validateImage, validatePullPolicy } from './defin
 import { ValidationError } from './errors';
 import type { EventDelivery } from './event-delivery';
 import { normalizeEventDelivery } from './event-delivery';
+import type { RunEventType } from './event-types';
 import { type Inputs, validateInputs } from './inputs';
 import { normalizeRetryPolicy, type RetryPolicy, type RetryPolicyInput } from './retry';
 
@@ -28,13 +29,14 @@ export function isRunFinal(run: { state: RunState; not_before?: unknown }): bool
   return isFinished(run.state) && !(run.state === 'FAILED' && run.not_before);
 }
 
-/** Event types a worker may post. */
-export const WORKER_EVENT_TYPES = ['STARTED', 'PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOG', 'INFO'] as const;
-export type WorkerEventType = (typeof WORKER_EVENT_TYPES)[number];
-/** Lifecycle events the server records itself. */
-export const SERVER_EVENT_TYPES = ['CREATED', 'ASSIGNED', 'UNASSIGNED', 'RETRIED', 'TIMED_OUT', 'WORKER_LOST'] as const;
-export type ServerEventType = (typeof SERVER_EVENT_TYPES)[number];
-export type RunEventType = WorkerEventType | ServerEventType;
+export {
+  RUN_EVENT_TYPES,
+  type RunEventType,
+  SERVER_EVENT_TYPES,
+  type ServerEventType,
+  WORKER_EVENT_TYPES,
+  type WorkerEventType,
+} from './event-types';
 
 export interface OpAttempt {
   attempt: number;
