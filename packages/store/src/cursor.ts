@@ -11,10 +11,19 @@ export function encodeRunCursor(cursor: RunCursor): string {
   return Buffer.from(JSON.stringify([cursor.created_at.getTime(), cursor.id])).toString('base64url');
 }
 
+/** The largest distance from the epoch a `Date` can hold, in milliseconds (ECMA-262 §21.4.1.22). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * A cursor is checked as thoroughly as any input: a time no `Date` can hold (a MongoDB
+ * driver refuses it) or an id no run can have is a cursor this server did not make.
+ */
 export function decodeRunCursor(cursor: string): RunCursor {
   try {
     const [ms, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Number.isSafeInteger(ms) && typeof id === 'string') return { created_at: new Date(ms), id };
+    if (Number.isSafeInteger(ms) && Math.abs(ms) <= MAX_DATE_MS && typeof id === 'string') {
+      return { created_at: new Date(ms), id };
+    }
   } catch {
     // fall through to the validation error
   }

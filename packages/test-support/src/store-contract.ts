@@ -574,6 +574,26 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(await captured(store.runs.listRuns({ cursor: 'garbage!' }))).toBeInstanceOf(ValidationError);
       });
 
+      it('refuses a cursor whose time no date can hold as a cursor it did not make', async () => {
+        await insert(1);
+        const cursor = (value: unknown[]) => Buffer.from(JSON.stringify(value)).toString('base64url');
+        const tampered = [
+          [Number.MAX_SAFE_INTEGER, 'x'],
+          [-8_640_000_000_000_001, 'x'],
+          [8_640_000_000_000_001, 'x'],
+        ];
+        for (const value of tampered) {
+          const error = await captured(store.runs.listRuns({ cursor: cursor(value) }));
+          expect(error).toBeInstanceOf(ValidationError);
+          expect((error as ValidationError).details).toEqual([
+            { field: 'cursor', message: 'is not a cursor returned by this server' },
+          ]);
+        }
+        // The extremes of a date are still cursors: before every run, and after every run.
+        expect((await store.runs.listRuns({ cursor: cursor([-8.64e15, 'run_a']) })).runs).toEqual([]);
+        expect((await store.runs.listRuns({ cursor: cursor([8.64e15, 'run_a']) })).runs).toHaveLength(1);
+      });
+
       it('lists what ASSIGNED and RUNNING runs hold on a worker', async () => {
         const c = { cpu_cores: 1, ram_mb: 10, vram_mb: 100 };
         const a = await insert(1, { constraints: c });
