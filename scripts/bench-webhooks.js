@@ -57,7 +57,11 @@ async function benchWebhooks(store, n) {
       {
         image: 'busybox',
         inputs: { i },
-        event_delivery: { webhook_url: url, event_types: ['CREATED'], secret: 'whsec_c2VjcmV0' },
+        event_delivery: {
+          webhook_url: url,
+          event_types: ['CREATED'],
+          secret: 'whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0',
+        },
       },
       null,
       new Date(),

@@ -114,3 +114,53 @@ describe('reconciliation by heartbeat', () => {
       .expect(400);
   });
 });
+
+describe('who reports', () => {
+  it('refuses a STARTED from another worker that names the owner in its payload, on both routes', async () => {
+    const run = await createRun();
+    await heartbeat();
+    await heartbeat([], 'w2');
+    expect((await claim()).map((o: { id: string }) => o.id)).toEqual([run.id]);
+    const single = await h
+      .api()
+      .post(`/runs/${run.id}/events`)
+      .send({ type: 'STARTED', worker_id: 'w2', payload: { worker_id: 'w1' } })
+      .expect(400);
+    expect(single.body.error.details[0].field).toBe('payload.worker_id');
+    const batch = await h
+      .api()
+      .post('/workers/w2/events')
+      .send({ events: [{ run_id: run.id, type: 'STARTED', payload: { worker_id: 'w1' } }] })
+      .expect(200);
+    expect(batch.body.results[0].status).toBe(400);
+    expect((await h.api().get(`/runs/${run.id}`).expect(200)).body.state).toBe('ASSIGNED');
+    // The owner itself may still name itself.
+    await h
+      .api()
+      .post('/workers/w1/events')
+      .send({ events: [{ run_id: run.id, type: 'STARTED', payload: { worker_id: 'w1' } }] })
+      .expect(200);
+    expect((await h.api().get(`/runs/${run.id}`).expect(200)).body.state).toBe('RUNNING');
+  });
+
+  it('refuses null fencing fields by name instead of reading them as a mismatch', async () => {
+    const run = await createRun();
+    await heartbeat();
+    const [op] = await claim();
+    const post = (extra: object) =>
+      h
+        .api()
+        .post(`/runs/${run.id}/events`)
+        .send({ type: 'STARTED', ...extra });
+    for (const field of ['assignment_id', 'worker_id', 'attempt']) {
+      const answer = await post({ [field]: null }).expect(400);
+      expect(new Set(answer.body.error.details.map((d: { field: string }) => d.field))).toEqual(new Set([field]));
+    }
+    const release = await h.api().post(`/runs/${run.id}/release`).send({ worker_id: 'w1', attempt: null }).expect(400);
+    expect(release.body.error.details[0].field).toBe('attempt');
+    expect((await h.api().get(`/runs/${run.id}`).expect(200)).body.state).toBe('ASSIGNED');
+    const ahead = await post({ attempt: 2, assignment_id: op.assignment_id }).expect(400);
+    expect(ahead.body.error.message).toContain('attempt 2 has not begun');
+    await post({ attempt: 1, assignment_id: op.assignment_id }).expect(200);
+  });
+});

@@ -232,4 +232,32 @@ describe('hostile input is a clear 4xx, fast', () => {
     expect((await send('POST', `/runs/${run}/retry`, undefined)).status).toBe(200);
     expect((await send('POST', '/definitions/nope/runs', undefined)).status).toBe(404);
   });
+  it('refuses unpaired surrogates and numbers JSON cannot say again (1e400), naming the field, writing nothing', async () => {
+    const run = await startedRun();
+    const before = await snapshot();
+    const cases: [string, string, string, string][] = [
+      ['POST', `/runs/${run}/events`, '{"type":"LOG","msg":"a\\ud800b"}', 'msg'],
+      ['POST', `/runs/${run}/cancel`, '{"reason":"r\\udc00"}', 'reason'],
+      ['POST', '/runs', '{"image":"busybox","inputs":{"x":1e400}}', 'inputs.x'],
+      ['POST', '/runs', '{"image":"busybox","inputs":{"k\\udc00":1}}', 'inputs.k\udc00'],
+      ['POST', `/runs/${run}/events`, '{"type":"PROGRESS","msg":1e400}', 'msg'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const answer = await send(method, path, body);
+      expect([path, answer.status, fieldsOf(answer)]).toEqual([path, 400, [field]]);
+    }
+    expect(await snapshot()).toEqual(before);
+    // Paired surrogates (an emoji) are text like any other.
+    expect((await send('POST', `/runs/${run}/events`, '{"type":"LOG","msg":"ok \\ud83d\\ude00"}')).status).toBe(200);
+  });
+
+  it('refuses an event text longer than 65,536 characters, keeping one at the limit', async () => {
+    const run = await startedRun();
+    const log = (msg: string) => h.api().post(`/runs/${run}/events`).send({ type: 'LOG', msg });
+    expect((await log('x'.repeat(65_537)).expect(400)).body.error.details[0].field).toBe('msg');
+    const failed = { type: 'FAILED', payload: { error_message: 'y'.repeat(65_537) } };
+    const answer = await h.api().post(`/runs/${run}/events`).send(failed).expect(400);
+    expect(answer.body.error.details[0].field).toBe('payload.error_message');
+    await log('x'.repeat(65_536)).expect(200);
+  });
 });

@@ -41,6 +41,22 @@ function pathOf(frame: Frame | undefined, key?: string): string {
   return parts.reverse().join('.');
 }
 
+const UNPAIRED = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const NOT_TEXT = 'holds an unpaired surrogate (\\uD800-\\uDFFF alone), which no text encoding can store';
+
+/**
+ * Strings must be text a store keeps as sent (an unpaired surrogate comes back as U+FFFD, a
+ * different count of them per store); numbers must be finite (JSON's 1e400 parses to
+ * Infinity, which JSON cannot say again: it would be stored as null).
+ */
+function checkScalar(value: string | number, field: () => string): void {
+  if (typeof value === 'string') {
+    if (UNPAIRED.test(value)) throw ValidationError.field(field(), NOT_TEXT);
+  } else if (!Number.isFinite(value)) {
+    throw ValidationError.field(field(), 'is not a finite number (too large for a 64-bit float)');
+  }
+}
+
 const tooDeep = (limits: JsonLimits) => `nests deeper than ${limits.maxDepth} levels`;
 const tooMany = (limit: number) => `holds too much: more than ${limit} keys and items in one request`;
 
@@ -57,6 +73,10 @@ export function checkJsonLimits(
   freeForm: readonly string[] = [],
   limits: JsonLimits = JSON_LIMITS,
 ): void {
+  if (typeof value === 'string' || typeof value === 'number') {
+    checkScalar(value, () => root);
+    return;
+  }
   if (typeof value !== 'object' || value === null) return;
   const stack: Frame[] = [{ value, depth: 1, parent: undefined, key: '', free: false }];
   let entries = 0;
@@ -73,6 +93,10 @@ export function checkJsonLimits(
       if (typedEntries > limits.maxTypedEntries) throw ValidationError.field(field(), tooMany(limits.maxTypedEntries));
     }
     const push = (item: unknown, key: string) => {
+      if (typeof item === 'string' || typeof item === 'number') {
+        checkScalar(item, () => pathOf(frame, key));
+        return;
+      }
       if (typeof item !== 'object' || item === null) return;
       const free = frame.free || (frame.parent === undefined && freeForm.includes(key));
       stack.push({ value: item, depth: frame.depth + 1, parent: frame, key, free });
@@ -87,6 +111,7 @@ export function checkJsonLimits(
       if (RESERVED_KEYS.has(key)) {
         throw ValidationError.field(pathOf(frame, key), `is a reserved name (${[...RESERVED_KEYS].join(', ')})`);
       }
+      if (UNPAIRED.test(key)) throw ValidationError.field(pathOf(frame, key), NOT_TEXT);
       push(record[key], key);
     }
   }

@@ -5,6 +5,7 @@ import {
   type ValidationError as ClassValidationError,
   getMetadataStorage,
   ValidateBy,
+  ValidateIf,
   type ValidationOptions,
   validateSync,
 } from 'class-validator';
@@ -112,6 +113,14 @@ function freeFormFields(dto: Dto<object>): string[] {
     fields.push(...(FREE_FORM.get(proto) ?? []));
   }
   return fields;
+}
+
+/**
+ * May be left out, but not sent as `null`: the field's other decorators then refuse `null`
+ * with its name (where `@IsOptional()` would let it through as if absent).
+ */
+export function IsOmittable(): PropertyDecorator {
+  return ValidateIf((_object, value) => value !== undefined);
 }
 
 /** Ids, versions, tags and image names: no NUL, no U+FFFD (invalid UTF-8), no lone surrogates. */

@@ -27,6 +27,9 @@ describe('normalizeEventDelivery', () => {
     [{ event_types: ['COMPLETED', 'completed'] }, 'event_delivery.event_types'],
     [{ event_types: ['BOGUS'] }, 'event_delivery.event_types'],
     [{ secret: '' }, 'event_delivery.secret'],
+    [{ secret: 'whsec_' }, 'event_delivery.secret'],
+    [{ secret: 'whsec_!!!!' }, 'event_delivery.secret'],
+    [{ secret: 'whsec_BwcHBwcHBwcHBwcHBwcH' }, 'event_delivery.secret'], // 15 bytes
     ['https://x', 'event_delivery'],
     [[], 'event_delivery'],
   ])('refuses %j at %s', (input, field) => {

@@ -1,5 +1,6 @@
 import { ValidationError } from './errors';
 import { RUN_EVENT_TYPES } from './event-types';
+import { webhookSecretProblem } from './webhook-signature';
 
 export interface EventDelivery {
   webhook_url?: string;
@@ -47,6 +48,8 @@ export function normalizeEventDelivery(
     if (typeof input.secret !== 'string' || !input.secret) {
       throw ValidationError.field(`${field}.secret`, 'must be a non-empty string');
     }
+    const problem = webhookSecretProblem(input.secret);
+    if (problem) throw ValidationError.field(`${field}.secret`, problem);
     out.secret = input.secret;
   }
   return out;

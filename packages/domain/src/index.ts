@@ -7,7 +7,7 @@
  *   `retry`, `unassign`, `release`, `timeOut`, `workerLost`; the allowed edges in `ALLOWED_FROM`;
  *   a worker's report mapped to them: `applyWorkerEvent`, `note`.
  * - Capacity: `Constraints`, `freeCapacity`, `placeRun`, `chooseGpus`, `planPlacements`; `RetryPolicy`, `backoffSeconds`.
- * - Workers: `Worker`, `applyHeartbeat`, `isSilent`, `heldRunsDigest` (what a heartbeat sends instead of its run ids); image locality: `canonicalImageRef`, `imageDeferral`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`.
+ * - Workers: `Worker`, `applyHeartbeat`, `isSilent`, `heldRunsDigest` (what a heartbeat sends instead of its run ids); image locality: `canonicalImageRef`, `imageDeferral`; `EventDelivery`; webhook signatures: `signWebhook`, `webhookKey`, `webhookSecretProblem`.
  * - Errors: `GyozaError` and its subclasses, `ERROR_CODES` with the HTTP status of each.
  */
 export * from './constraints';

@@ -30,6 +30,7 @@ export function isRunFinal(run: { state: RunState; not_before?: unknown }): bool
 }
 
 export {
+  MAX_EVENT_TEXT_LENGTH,
   RUN_EVENT_TYPES,
   type RunEventType,
   SERVER_EVENT_TYPES,

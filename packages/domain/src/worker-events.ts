@@ -64,6 +64,8 @@ export interface WorkerEvent {
  * before the run is read; this function applies the state rules only.
  */
 export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transition {
+  if (e.attempt !== undefined && e.attempt > run.current_attempt)
+    throw new RunLockedError(run.id, `on attempt ${run.current_attempt}; attempt ${e.attempt} has not begun`);
   if (e.attempt !== undefined && e.attempt !== run.current_attempt)
     throw new RunLockedError(run.id, `attempt ${e.attempt} finished`);
   // Fencing: a worker whose claim was taken back (and perhaps given out again) is refused,
@@ -78,7 +80,12 @@ export function applyWorkerEvent(run: OpRun, e: WorkerEvent, now: Date): Transit
   switch (e.type) {
     case 'STARTED': {
       const gpu = (payload.gpu_id ?? undefined) as number | undefined;
-      const workerId = ((payload.worker_id ?? undefined) as string | undefined) ?? e.worker_id;
+      const named = (payload.worker_id ?? undefined) as string | undefined;
+      // A worker starts a run for itself: naming its owner in the payload must not let another pass.
+      if (named !== undefined && e.worker_id !== undefined && named !== e.worker_id) {
+        throw ValidationError.field('payload.worker_id', `must be the reporting worker (${e.worker_id})`);
+      }
+      const workerId = named ?? e.worker_id;
       // Sent again because its answer was lost: this attempt already runs on this worker under
       // this assignment (checked above), so it is delivered, and changes nothing.
       const repeated =

@@ -16,7 +16,11 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       return (await current().runs.createRun(newRun({ image: 'busybox', ...input }, at(seconds)), at(seconds))).run;
     }
     const withHook = (event_types?: string[]) => ({
-      event_delivery: { webhook_url: HOOK, secret: 'whsec_c2VjcmV0', ...(event_types ? { event_types } : {}) },
+      event_delivery: {
+        webhook_url: HOOK,
+        secret: 'whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0',
+        ...(event_types ? { event_types } : {}),
+      },
     });
 
     it('writes a delivery with every event the run wants, and none for a run without a webhook', async () => {
@@ -35,7 +39,7 @@ export function describeOutboxContract(current: () => Store, connect: () => Prom
       expect(await store.deliveries.countDeliveries()).toEqual({ pending: 3, failing: 0, delivered: 0, dead: 0 });
       const [created] = deliveries;
       expect(created.url).toBe(HOOK);
-      expect(created.secret).toBe('whsec_c2VjcmV0');
+      expect(created.secret).toBe('whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0');
       expect(created.next_attempt_at).toEqual(at(0));
       expect(JSON.parse(created.body)).toMatchObject({
         type: 'run.created',

@@ -1,4 +1,10 @@
-import { IMAGE_PULL_POLICIES, type ImagePullPolicy, RETRY_POLICY_LIMITS } from '@gyoza/domain';
+import {
+  DEFINITION_ID_PATTERN,
+  IMAGE_PULL_POLICIES,
+  type ImagePullPolicy,
+  RETRY_POLICY_LIMITS,
+  VERSION_PATTERN,
+} from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -11,6 +17,7 @@ import {
   IsOptional,
   IsString,
   IsUrl,
+  Matches,
   Max,
   MaxLength,
   Min,
@@ -18,6 +25,14 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { FreeForm, IsCleanText } from '../validation';
+
+/**
+ * A definition id or version where a request names one (to read it, not to create it): the
+ * domain's patterns, in its words, so a malformed one is a 400 naming the field, not a 404.
+ */
+export const IsDefinitionId = () =>
+  Matches(DEFINITION_ID_PATTERN, { message: `must match ${DEFINITION_ID_PATTERN.source}` });
+export const IsDefinitionVersion = () => Matches(VERSION_PATTERN, { message: `must match ${VERSION_PATTERN.source}` });
 
 export class ConstraintsDto {
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) cpu_cores?: number;

@@ -2,7 +2,7 @@ import { IMAGE_PULL_POLICIES, type ImagePullPolicy } from '@gyoza/domain';
 import { Type } from 'class-transformer';
 import { IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 import { FreeForm, IsCleanText } from '../validation';
-import { ConstraintsDto, EventDeliveryDto, RetryPolicyDto } from './common.dto';
+import { ConstraintsDto, EventDeliveryDto, IsDefinitionVersion, RetryPolicyDto } from './common.dto';
 
 /** POST /definitions. Id, version and image rules are the domain's (named in its errors). */
 export class DefinitionDto {
@@ -21,7 +21,7 @@ export class DefinitionDto {
 }
 
 export class VersionQuery {
-  @IsOptional() @IsString() @IsCleanText() version?: string;
+  @IsOptional() @IsString() @IsDefinitionVersion() version?: string;
 }
 
 export class ListDefinitionsQuery {

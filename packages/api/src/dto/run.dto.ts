@@ -1,6 +1,7 @@
 import {
   ASSIGNMENT_ID_PATTERN,
   type FieldIssue,
+  MAX_EVENT_TEXT_LENGTH,
   parseProgress,
   RUN_STATES,
   type RunState,
@@ -21,13 +22,13 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { uncleanTextReason } from '../json-limits';
-import { type CrossFieldChecked, FreeForm, IsCleanText, IsStringOrNumber } from '../validation';
-import { EventDeliveryDto, RetryPolicyDto, RunOverridesDto } from './common.dto';
+import { type CrossFieldChecked, FreeForm, IsCleanText, IsOmittable, IsStringOrNumber } from '../validation';
+import { EventDeliveryDto, IsDefinitionId, IsDefinitionVersion, RetryPolicyDto, RunOverridesDto } from './common.dto';
 
 /** POST /runs: from a definition (`definition_id`, `version`) or ad hoc (`image`, policies). */
 export class CreateRunDto extends RunOverridesDto {
-  @IsOptional() @IsString() @IsCleanText() definition_id?: string;
-  @IsOptional() @IsString() @IsCleanText() version?: string;
+  @IsOptional() @IsString() @IsDefinitionId() definition_id?: string;
+  @IsOptional() @IsString() @IsDefinitionVersion() version?: string;
   @IsOptional() @IsString() @IsCleanText() image?: string;
   @IsOptional() @ValidateNested() @Type(() => RetryPolicyDto) retry_policy?: RetryPolicyDto;
   @IsOptional() @ValidateNested() @Type(() => EventDeliveryDto) event_delivery?: EventDeliveryDto;
@@ -54,9 +55,9 @@ export class CancelRunDto {
 /** POST /runs/{id}/release: the assigned worker hands back a run it claimed but will not start. */
 export class ReleaseRunDto {
   @IsString() @IsCleanText() worker_id!: string;
-  @IsOptional() @IsInt() @Min(1) attempt?: number;
+  @IsOmittable() @IsInt() @Min(1) attempt?: number;
   /** The assignment from the claim answer; a stale one is refused (STALE_ASSIGNMENT). */
-  @IsOptional() @IsString() @Matches(ASSIGNMENT_ID_PATTERN) assignment_id?: string;
+  @IsOmittable() @IsString() @Matches(ASSIGNMENT_ID_PATTERN) assignment_id?: string;
   @IsOptional() @IsString() @MaxLength(2000) reason?: string;
 }
 
@@ -73,18 +74,21 @@ export class PostEventDto implements CrossFieldChecked {
   /** PROGRESS: 0..100 (a number or a numeric string); otherwise free text. */
   @IsOptional() @IsStringOrNumber() @FreeForm() msg?: string | number;
   @IsOptional() @IsObject() @FreeForm() payload?: Record<string, unknown>;
-  @IsOptional() @IsInt() @Min(1) attempt?: number;
-  @IsOptional() @IsString() @IsCleanText() worker_id?: string;
+  // The fencing fields may be left out, not sent as null (which would read as a mismatch).
+  @IsOmittable() @IsInt() @Min(1) attempt?: number;
+  @IsOmittable() @IsString() @IsCleanText() worker_id?: string;
   /**
    * The assignment from the claim answer (fencing): a report naming an older assignment of the
    * run is refused with STALE_ASSIGNMENT. Without it (curl users) the report is not fenced.
    */
-  @IsOptional() @IsString() @Matches(ASSIGNMENT_ID_PATTERN) assignment_id?: string;
+  @IsOmittable() @IsString() @Matches(ASSIGNMENT_ID_PATTERN) assignment_id?: string;
 
   crossFieldIssues(): FieldIssue[] {
     const issue = (field: string, message: string) => [{ field, message }];
     const payload = this.payload ?? {};
     const given = (key: string) => payload[key] !== undefined && payload[key] !== null;
+    const tooLong = `must be at most ${MAX_EVENT_TEXT_LENGTH} characters`;
+    if (typeof this.msg === 'string' && this.msg.length > MAX_EVENT_TEXT_LENGTH) return issue('msg', tooLong);
     switch (this.type) {
       case 'PROGRESS':
         try {
@@ -107,8 +111,11 @@ export class PostEventDto implements CrossFieldChecked {
         if (given('retryable') && typeof payload.retryable !== 'boolean') {
           return issue('payload.retryable', 'must be a boolean');
         }
-        return given('error_message') && typeof payload.error_message !== 'string'
-          ? issue('payload.error_message', 'must be a string')
+        if (given('error_message') && typeof payload.error_message !== 'string') {
+          return issue('payload.error_message', 'must be a string');
+        }
+        return given('error_message') && (payload.error_message as string).length > MAX_EVENT_TEXT_LENGTH
+          ? issue('payload.error_message', tooLong)
           : [];
       default:
         return [];

@@ -18,6 +18,7 @@ import {
   ValidationError,
   type WorkerEvent,
 } from '@gyoza/domain';
+import { pageSize } from '@gyoza/store';
 import type { Request, Response } from 'express';
 import type { ConstraintsDto, EventDeliveryDto, RetryPolicyDto } from '../dto/common.dto';
 import {
@@ -29,8 +30,9 @@ import {
   PostEventDto,
   ReleaseRunDto,
 } from '../dto/run.dto';
+import { sendEventPage, sendRunPage } from '../pages';
 import type { ApiContext, RouteSpec } from '../route';
-import { eventJson, runJson } from '../serialize';
+import { runJson } from '../serialize';
 import { parseDto } from '../validation';
 import { streamEvents } from './event-stream';
 import { saveRun } from './save-run';
@@ -175,10 +177,16 @@ function patchTransition(dto: PatchRunDto, now: Date): (run: OpRun) => Transitio
   };
 }
 
-function statesOf(query: Request['query']): string[] | undefined {
+/** `?state=`: one state, a comma list, or the parameter repeated (GET /runs, /search/runs). */
+export function statesOf(query: Request['query']): string[] | undefined {
   const raw = query.state;
   if (raw === undefined) return undefined;
-  return (Array.isArray(raw) ? raw : [raw]).flatMap((s) => String(s).split(',')).filter(Boolean);
+  const states = (Array.isArray(raw) ? raw : [raw]).flatMap((s) => String(s).split(',')).filter(Boolean);
+  // An empty list would match no run at all: refused, as GET /deliveries refuses an empty status.
+  if (states.length === 0) {
+    throw ValidationError.field('state', 'is empty: name at least one run state, or leave it out');
+  }
+  return states;
 }
 
 export const runRoutes: RouteSpec[] = [
@@ -197,8 +205,20 @@ export const runRoutes: RouteSpec[] = [
     },
     async handler(req, res, ctx) {
       const dto = parseDto(CreateRunDto, req.body, 'body');
-      if (dto.definition_id !== undefined && (dto.image !== undefined || dto.retry_policy || dto.event_delivery)) {
-        throw ValidationError.field('image', 'image, retry_policy and event_delivery come from the definition');
+      if (dto.definition_id !== undefined) {
+        // Every field sent that the definition gives is named, not only the first.
+        const given = [
+          ['image', dto.image !== undefined],
+          ['retry_policy', !!dto.retry_policy],
+          ['event_delivery', !!dto.event_delivery],
+        ] as const;
+        const issues = given
+          .filter(([, sent]) => sent)
+          .map(([field]) => ({ field, message: 'comes from the definition: leave it out with definition_id' }));
+        if (issues.length > 0) {
+          const fields = issues.map((i) => i.field).join(', ');
+          throw new ValidationError(`invalid body: ${fields} come from the definition`, issues);
+        }
       }
       await createRunFromRequest(req, res, ctx, dto);
     },
@@ -212,16 +232,12 @@ export const runRoutes: RouteSpec[] = [
     success: { status: 200, description: 'A page of runs; next_cursor when there are more', schema: 'RunPage' },
     async handler(req, res, { store }) {
       const query = parseDto(ListRunsQuery, { ...req.query, state: statesOf(req.query) }, 'query');
-      const page = await store.runs.listRuns({
+      await sendRunPage(res, store, {
         state: query.state as OpRun['state'][] | undefined,
         definition_id: query.definition_id,
         worker_id: query.worker_id,
-        limit: query.limit,
+        limit: pageSize(query.limit),
         cursor: query.cursor,
-      });
-      res.json({
-        runs: page.runs.map((r) => runJson(r)),
-        ...(page.next_cursor ? { next_cursor: page.next_cursor } : {}),
       });
     },
   },
@@ -317,8 +333,7 @@ export const runRoutes: RouteSpec[] = [
     async handler(req, res, ctx) {
       const { after } = parseDto(EventsQuery, req.query, 'query');
       const run = await getRun(ctx, req.params.id as string);
-      const events = await ctx.store.runs.listEvents(run.id, { after });
-      res.json({ events: events.map(eventJson), state: run.state });
+      await sendEventPage(res, ctx.store, run, after);
     },
   },
   {

@@ -1,22 +1,16 @@
 import { freeCapacity, RUN_STATES } from '@gyoza/domain';
-import type { Store } from '@gyoza/store';
-import type { Request } from 'express';
+import { pageSize, type Store } from '@gyoza/store';
 import { SearchRunsQuery, ThroughputQuery } from '../dto/stats.dto';
+import { sendRunPage } from '../pages';
 import type { RouteSpec } from '../route';
-import { runJson } from '../serialize';
 import { parseDto } from '../validation';
+import { statesOf } from './runs';
 
 /** Throughput looks at no more than this many of the most recent runs per request. */
 const THROUGHPUT_SCAN_LIMIT = 10_000;
 /** ...and stops at runs created this long before the window (longer runs are rare). */
 const THROUGHPUT_LOOKBACK_MS = 24 * 3600_000;
 const MINUTE_MS = 60_000;
-
-function statesOf(query: Request['query']): string[] | undefined {
-  const raw = query.state;
-  if (raw === undefined) return undefined;
-  return (Array.isArray(raw) ? raw : [raw]).flatMap((s) => String(s).split(',')).filter(Boolean);
-}
 
 /** Runs per state, queue depth, workers and GPUs: what an overview page shows. */
 async function collectStats(store: Store) {
@@ -78,19 +72,6 @@ async function collectThroughput(store: Store, now: Date, minutes: number) {
   return { bucket_seconds: 60, buckets, scanned };
 }
 
-/** A page of runs in a creation-time range, newest first: the store filters on the range. */
-async function searchRuns(store: Store, query: SearchRunsQuery) {
-  return store.runs.listRuns({
-    state: query.state,
-    definition_id: query.definition_id,
-    worker_id: query.worker_id,
-    created_after: query.created_after,
-    created_before: query.created_before,
-    limit: query.limit ?? 100,
-    cursor: query.cursor,
-  });
-}
-
 export const statsRoutes: RouteSpec[] = [
   {
     method: 'get',
@@ -123,10 +104,15 @@ export const statsRoutes: RouteSpec[] = [
     success: { status: 200, description: 'A page of runs; next_cursor when there are more', schema: 'RunPage' },
     async handler(req, res, { store }) {
       const query = parseDto(SearchRunsQuery, { ...req.query, state: statesOf(req.query) }, 'query');
-      const page = await searchRuns(store, query);
-      res.json({
-        runs: page.runs.map((r) => runJson(r)),
-        ...(page.next_cursor ? { next_cursor: page.next_cursor } : {}),
+      // A page of runs in a creation-time range, newest first: the store filters on the range.
+      await sendRunPage(res, store, {
+        state: query.state,
+        definition_id: query.definition_id,
+        worker_id: query.worker_id,
+        created_after: query.created_after,
+        created_before: query.created_before,
+        limit: pageSize(query.limit),
+        cursor: query.cursor,
       });
     },
   },
