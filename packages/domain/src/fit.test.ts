@@ -7,6 +7,7 @@ import {
   hasAllTags,
   isWithinCapacity,
   normalizeConstraints,
+  overCommitsNothingItTakes,
   placeOnEmptyWorker,
   placeRun,
   planPlacements,
@@ -145,6 +146,30 @@ describe('planPlacements and isWithinCapacity', () => {
     expect(isWithinCapacity({ ...ok, cpu_cores: -0.1 })).toBe(false);
     expect(isWithinCapacity({ ...ok, ram_mb: -1 })).toBe(false);
     expect(isWithinCapacity({ ...ok, gpus: [{ ...ok.gpus[0], free_vram_mb: -1 }] })).toBe(false);
+  });
+
+  it('overCommitsNothingItTakes looks only at what the reservation takes', () => {
+    const free: FreeCapacity = {
+      cpu_cores: 1,
+      ram_mb: 100,
+      gpus: [
+        { id: 0, vram_mb: 6000, free_vram_mb: -2000, tags: [] },
+        { id: 1, vram_mb: 8000, free_vram_mb: 8000, tags: [] },
+      ],
+    };
+    const taking = (cpu_cores: number, ram_mb: number, vram_mb: number, gpu_ids: number[]) => ({
+      run_id: 'r',
+      cpu_cores,
+      ram_mb,
+      vram_mb,
+      gpu_ids,
+    });
+    expect(overCommitsNothingItTakes(free, taking(1, 0, 0, []))).toBe(true);
+    expect(overCommitsNothingItTakes(free, taking(0, 0, 100, [1]))).toBe(true);
+    expect(overCommitsNothingItTakes(free, taking(0, 0, 100, [0]))).toBe(false);
+    expect(overCommitsNothingItTakes({ ...free, cpu_cores: -0.5 }, taking(0.5, 0, 0, []))).toBe(false);
+    expect(overCommitsNothingItTakes({ ...free, ram_mb: -1 }, taking(0, 1, 0, []))).toBe(false);
+    expect(overCommitsNothingItTakes({ ...free, ram_mb: -1 }, taking(1, 0, 0, []))).toBe(true);
   });
 
   it('explains why a run does not fit', () => {

@@ -139,6 +139,18 @@ export function isWithinCapacity(free: FreeCapacity): boolean {
   return free.cpu_cores >= 0 && free.ram_mb >= 0 && free.gpus.every((g) => g.free_vram_mb >= 0);
 }
 
+/**
+ * True when `reservation`, already subtracted into `free`, over-commits nothing it takes: the
+ * CPU and RAM it asks for and the GPUs it was given. A deficit elsewhere (a GPU that shrank
+ * under a run holding it, as a worker's heartbeat may report) does not refuse placements
+ * that do not touch it.
+ */
+export function overCommitsNothingItTakes(free: FreeCapacity, reservation: Reservation): boolean {
+  if (reservation.cpu_cores > 0 && free.cpu_cores < 0) return false;
+  if (reservation.ram_mb > 0 && free.ram_mb < 0) return false;
+  return free.gpus.every((g) => !reservation.gpu_ids.includes(g.id) || g.free_vram_mb >= 0);
+}
+
 /** One placement decided by `planPlacements`. */
 export interface PlannedPlacement {
   run_id: string;

@@ -2,8 +2,8 @@ import {
   type FreeCapacity,
   freeCapacity,
   hasAllTags,
-  isWithinCapacity,
   type OpRun,
+  overCommitsNothingItTakes,
   type Reservation,
   reservationOf,
   reserve,
@@ -20,8 +20,8 @@ export interface AcceptedClaim {
 
 /**
  * The adapters' last line of defence around a planner: keeps only choices that are real
- * candidates, not chosen twice, within the limit, on matching tags, and that leave no CPU, RAM or GPU
- * over-committed given what the worker already holds.
+ * candidates, not chosen twice, within the limit, on matching tags, and that over-commit no CPU,
+ * RAM or GPU they take, given what the worker already holds.
  */
 export function checkClaimChoices(
   worker: Worker,
@@ -43,8 +43,9 @@ export function checkClaimChoices(
     if (!hasAllTags(worker.tags, run.constraints.worker_tags)) continue;
     if (gpus.length !== run.constraints.gpu_count) continue;
     if (gpus.some((id) => !hasAllTags(gpuTags.get(id) ?? [], run.constraints.gpu_tags) || !gpuTags.has(id))) continue;
-    const next = reserve(free, reservationOf(run.id, run.constraints, gpus));
-    if (!isWithinCapacity(next)) continue;
+    const reservation = reservationOf(run.id, run.constraints, gpus);
+    const next = reserve(free, reservation);
+    if (!overCommitsNothingItTakes(next, reservation)) continue;
     free = next;
     accepted.push({ run, gpu_ids: gpus });
   }

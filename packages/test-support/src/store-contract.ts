@@ -781,6 +781,41 @@ export function describeStoreContract(name: string, newHarness: () => Promise<St
         expect(isWithinCapacity(freeCapacity(worker as never, await store.runs.listReservations('w')))).toBe(true);
       });
 
+      it('places runs that do not touch a GPU which shrank under the run holding it', async () => {
+        await store.workers.heartbeat(heartbeat('w', { cpuCores: 8, gpus: [8000, 8000] }), at(0));
+        const big = await insert(1, { constraints: { vram_mb: 8000 } });
+        expect((await claim(store, 'w', 1)).map((r) => r.gpu_ids)).toEqual([[0]]);
+        // GPU 0 now reports 6000 MB while `big` holds 8000 of it: over-committed by the worker.
+        await store.workers.heartbeat(
+          { ...heartbeat('w', { cpuCores: 8, gpus: [6000, 8000] }), running_ops: [big.id] },
+          at(2),
+        );
+        const cpuOnly = await insert(3, { constraints: { cpu_cores: 1 } });
+        const onOne = await insert(4, { constraints: { vram_mb: 4000 } });
+        const onZero: ClaimPlanner = ({ candidates }) => candidates.map((r) => ({ run_id: r.id, gpu_ids: [0] }));
+        expect(await claim(store, 'w', 5, onZero)).toEqual([]);
+        const claimed = await claim(store, 'w', 5, fitPlanner('best-fit'));
+        expect(claimed.map((r) => [r.id, r.gpu_ids])).toEqual([
+          [cpuOnly.id, []],
+          [onOne.id, [1]],
+        ]);
+      });
+
+      it('takes the next run when the first in line left PENDING after it was read, here or elsewhere', async () => {
+        const other = await connect();
+        for (const id of ['a', 'b', 'c']) await store.workers.heartbeat(heartbeat(id, { cpuCores: 1 }), at(0));
+        const runs: OpRun[] = [];
+        // More than a claim's first page (16), so a cached head of the queue may serve it.
+        for (let i = 0; i < 20; i++) runs.push(await insert(1 + i, { constraints: { cpu_cores: 1 } }));
+        expect((await claim(store, 'a', 1)).map((r) => r.id)).toEqual([runs[0].id]);
+        await store.runs.saveTransition(cancel(runs[1], at(10)), at(10));
+        expect((await claim(store, 'b', 1)).map((r) => r.id)).toEqual([runs[2].id]);
+        // Another process claims the next in line after this one read the queue.
+        await other.workers.heartbeat(heartbeat('d', { cpuCores: 1 }), at(11));
+        expect((await claim(other, 'd', 1)).map((r) => r.id)).toEqual([runs[3].id]);
+        expect((await claim(store, 'c', 1)).map((r) => r.id)).toEqual([runs[4].id]);
+      });
+
       it('refuses unknown and evicted workers', async () => {
         await insert(1);
         expect(await captured(claim(store, 'ghost', 1))).toBeInstanceOf(NotFoundError);
