@@ -233,7 +233,7 @@ export class MongoClaimStore implements ClaimStore {
         for (const { run, gpu_ids } of accepted) {
           this.inFlight.add(run.id);
           planned.push({ claim, run, gpu_ids });
-          // Counted until the batch ends even if the run is lost: fewer runs, never too many.
+          // Counted while the batch plans its other claims; taken back below if the run is lost.
           list.push(reservationOf(run.id, run.constraints, gpu_ids));
         }
       }
@@ -268,12 +268,22 @@ export class MongoClaimStore implements ClaimStore {
       for (const [i, { claim, run }] of planned.entries()) {
         this.taken(run.id);
         const won = saved[i];
-        // A miss: another claim or a transition (cancel) changed the run since it was read.
-        if (won) claim.claimed.push(won.run);
-        else {
-          claim.lost.push(run.id);
-          this.logger.debug({ run_id: run.id, worker_id: claim.worker.id }, 'claim lost a run to another writer');
+        if (won) {
+          claim.claimed.push(won.run);
+          continue;
         }
+        // A miss: another claim or a transition (cancel) changed the run since it was read.
+        // Its reservation goes (the worker does not hold it: a re-plan must see the room),
+        // and so do the heads, which served a run that had left PENDING: a cancel or another
+        // process's claim does not move the claim version. Reading the run applies a revision
+        // committed but never applied (its writer died), so the run is not read as PENDING again.
+        claim.lost.push(run.id);
+        const list = reservations.get(claim.worker.id) ?? [];
+        const at = list.findIndex((r) => r.run_id === run.id);
+        if (at >= 0) list.splice(at, 1);
+        this.heads.clear();
+        await this.runStore.getRun(run.id);
+        this.logger.debug({ run_id: run.id, worker_id: claim.worker.id }, 'claim lost a run to another writer');
       }
     } finally {
       for (const { run } of planned) this.inFlight.delete(run.id);

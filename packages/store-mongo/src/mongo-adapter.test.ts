@@ -150,6 +150,17 @@ it('finishes a transition whose writer died after committing it, once, and refus
   expect((await store.runs.getRun(run.id))?.state).toBe('ASSIGNED');
 });
 
+it('claims past a cancel whose writer died before applying it, and applies it on the way', async () => {
+  await worker('w1', 1);
+  const runs: OpRun[] = [];
+  for (let i = 0; i < 20; i++) runs.push(await pending(1, i));
+  await commitWithoutApplying(cancel(runs[0], T));
+  const claim = () => store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() });
+  expect((await claim()).map((r) => r.id)).toEqual([runs[1].id]);
+  // The lost run was read through: its cancel is applied, it is not read as PENDING again.
+  expect((await raw.collection('runs').findOne({ _id: runs[0].id as never }))?.state).toBe('CANCELLED');
+});
+
 it('lets no later transition commit before the events of the one it builds on are in', async () => {
   await worker('w1', 4);
   await worker('w2', 4);
