@@ -32,7 +32,52 @@ describe('parseInputFlags', () => {
     });
   });
 
+  it('keeps an untyped value as typed when reading it as JSON would change it', () => {
+    const flags = [
+      'big=12345678901234567890',
+      'edge=9007199254740992',
+      'inf=1e400',
+      'v=1.10',
+      'e=1e3',
+      'z=-0',
+      'o={"id":12345678901234567890}',
+      'l=[1e400]',
+    ];
+    expect(parseInputFlags(flags)).toEqual({
+      big: '12345678901234567890',
+      edge: '9007199254740992',
+      inf: '1e400',
+      v: '1.10',
+      e: '1e3',
+      z: '-0',
+      o: '{"id":12345678901234567890}',
+      l: '[1e400]',
+    });
+  });
+
+  it('parses untyped JSON that reads back the same', () => {
+    const flags = ['n=-2.5', 'max=9007199254740991', 'o={"a":1.10,"b":[2]}', 'x=null', 's="quoted"'];
+    expect(parseInputFlags(flags)).toEqual({
+      n: -2.5,
+      max: 9007199254740991,
+      o: { a: 1.1, b: [2] },
+      x: null,
+      s: 'quoted',
+    });
+  });
+
+  it('reads a declared number in decimal only', () => {
+    expect(parseInputFlags(['n=1e3'], specs)).toEqual({ n: 1000 });
+    expect(parseInputFlags(['n=-.5'], specs)).toEqual({ n: -0.5 });
+    expect(parseInputFlags(['n=+2.'], specs)).toEqual({ n: 2 });
+  });
+
   it.each([
+    ['n=0x10', "--input n: '0x10' is not a number"],
+    ['n=0b1', "--input n: '0b1' is not a number"],
+    ['n=0o7', "--input n: '0o7' is not a number"],
+    ['n=Infinity', "--input n: 'Infinity' is not a number"],
+    ['n=', "--input n: '' is not a number"],
     ['i=1.5', "--input i: '1.5' is not an integer"],
     ['i=0x10', "--input i: '0x10' is not an integer"],
     ['i=1e3', "--input i: '1e3' is not an integer"],

@@ -2,9 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { InputSpecs } from '@gyoza/domain';
 import { UsageError } from './cli-error';
 
+/** A decimal number as typed: no hex, octal or binary, no `Infinity`. */
+const DECIMAL = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+
 /**
  * Converts `--input k=v` strings to the types the op declares. Without a spec (ad-hoc runs,
- * unknown names) a JSON literal is parsed and anything else stays a string.
+ * unknown names) a JSON literal is parsed when nothing is lost by it (see `parseUntyped`)
+ * and anything else stays a string.
  */
 export function parseInputFlags(flags: readonly string[], specs: InputSpecs = {}): Record<string, unknown> {
   const inputs: Record<string, unknown> = {};
@@ -30,7 +34,7 @@ function coerce(name: string, raw: string, type: string | undefined): unknown {
     }
     case 'number': {
       const n = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(n)) throw bad('a number');
+      if (!DECIMAL.test(raw) || !Number.isFinite(n)) throw bad('a number');
       return n;
     }
     case 'boolean':
@@ -48,12 +52,37 @@ function coerce(name: string, raw: string, type: string | undefined): unknown {
       return value;
     }
     default:
-      try {
-        return JSON.parse(raw);
-      } catch {
-        return raw;
-      }
+      return parseUntyped(raw);
   }
+}
+
+/**
+ * An input without a declared type: its JSON value when reading it as JSON loses nothing,
+ * else the text as typed. A number must read back exactly as written (`3`, `2.5`; not
+ * `1.10`, `1e3` or `12345678901234567890`, which would become 1.1, 1000 and
+ * 12345678901234567000); an object or list must hold no number beyond a double's range or
+ * its exact integers (2^53).
+ */
+function parseUntyped(raw: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+  if (typeof value === 'number') return JSON.stringify(value) === raw && !isInexact(value) ? value : raw;
+  return holdsInexactNumber(value) ? raw : value;
+}
+
+/** Out of a double's range, or an integer past 2^53 (rounded to a neighbour). */
+function isInexact(n: number): boolean {
+  return !Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n));
+}
+
+function holdsInexactNumber(value: unknown): boolean {
+  if (typeof value === 'number') return isInexact(value);
+  if (value === null || typeof value !== 'object') return false;
+  return Object.values(value).some(holdsInexactNumber);
 }
 
 export function readInputsFile(file: string): Record<string, unknown> {

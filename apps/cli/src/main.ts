@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-import { GyozaApiError, GyozaConfigError, GyozaConnectionError, GyozaWaitTimeoutError } from '@gyoza/client';
+import {
+  GyozaAnswerError,
+  GyozaApiError,
+  GyozaConfigError,
+  GyozaConnectionError,
+  GyozaWaitTimeoutError,
+} from '@gyoza/client';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT_FAILED, EXIT_USAGE, UsageError } from './cli-error';
@@ -14,7 +20,8 @@ import { workersCommand } from './commands/workers';
 /** Prints an error the way a user can act on it and picks the exit code. */
 export function reportError(error: unknown): number {
   const write = (text: string) => process.stderr.write(`gyoza: ${text}\n`);
-  if (error instanceof GyozaConnectionError || error instanceof GyozaConfigError) {
+  // Pointed at something that is not a gyoza server (or at no server): the URL is named.
+  if (error instanceof GyozaConnectionError || error instanceof GyozaConfigError || error instanceof GyozaAnswerError) {
     write(error.message);
     return EXIT_USAGE;
   }
@@ -47,6 +54,9 @@ export async function main(args: string[] = hideBin(process.argv)): Promise<numb
     await yargs(args)
       .scriptName('gyoza')
       .usage('$0 <command> [options]')
+      // An array flag takes one value per use (`--input a=1 --input b=2`), so a positional
+      // after it stays positional; `--input.name=x` is an unknown flag, not an object.
+      .parserConfiguration({ 'greedy-arrays': false, 'dot-notation': false })
       .option('server', {
         type: 'string',
         global: true,

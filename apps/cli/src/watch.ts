@@ -107,7 +107,8 @@ export async function watchRun(client: GyozaClient, id: string, json = false): P
     if (running) drawBar();
   }
   clearBar();
-  const run: RunJson = await client.getRun(id);
+  // The final run, read through a server restart like the events were.
+  const run: RunJson = await client.waitForRun(id);
   if (json) printJson(run);
   if (run.state === 'COMPLETED') {
     if (!json) process.stdout.write(Object.keys(run.outputs).length > 0 ? stringify(run.outputs) : '{}\n');

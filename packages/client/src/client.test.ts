@@ -1,7 +1,8 @@
 // The client against a real server: the API app over a SQLite file and the scheduler,
 // listening on a loopback port, sometimes behind a small proxy that breaks things on purpose.
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+import { waitFor } from '@gyoza/test-support';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import { GyozaClient } from './client';
 import { GyozaAnswerError, GyozaApiError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
@@ -304,6 +305,59 @@ describe('retries, timeouts and connection errors', () => {
     await proxy.close();
   });
 
+  it('takes a 404 on a retried delete as done: the first try deleted it and its answer was lost', async () => {
+    const api = client();
+    await api.putDefinition(hello);
+    const proxy = await startProxy(gyoza.url, (req, n) =>
+      n === 1 && req.method === 'DELETE' ? 'drop-answer' : 'pass',
+    );
+    try {
+      expect(await client({ baseUrl: proxy.url }).deleteDefinition('hello')).toEqual({ deleted: null });
+      expect(proxy.log.filter((r) => r.method === 'DELETE')).toHaveLength(2);
+      await expect(api.getDefinition('hello')).rejects.toMatchObject({ status: 404 });
+      // Answered 404 at the first try, there was nothing to delete.
+      await expect(client({ baseUrl: proxy.url }).deleteDefinition('hello')).rejects.toMatchObject({
+        status: 404,
+        code: 'NOT_FOUND',
+      });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('refuses a success answer that is not JSON, empty or not an object with a typed error naming the URL', async () => {
+    const answers = [
+      { type: 'text/html', body: '<!doctype html><title>gyoza</title>' },
+      { type: 'application/json', body: '' },
+      { type: 'application/json', body: '"ok"' },
+    ];
+    let n = 0;
+    const page = createServer((_req, res) => {
+      const answer = answers[n++ % answers.length];
+      res.writeHead(200, { 'content-type': answer?.type ?? 'text/plain' });
+      res.end(answer?.body);
+    });
+    const base = `${await listen(page)}/ui`;
+    try {
+      const messages: string[] = [];
+      for (let i = 0; i < answers.length; i++) {
+        const error = await client({ baseUrl: base })
+          .listRuns()
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(GyozaAnswerError);
+        expect((error as GyozaAnswerError).url).toBe(`${base}/runs`);
+        messages.push((error as Error).message);
+      }
+      expect(messages).toEqual([
+        `unexpected answer from ${base}/runs: not JSON (text/html)`,
+        `unexpected answer from ${base}/runs: an empty body where JSON was expected`,
+        `unexpected answer from ${base}/runs: JSON that is neither an object nor a list`,
+      ]);
+    } finally {
+      await closeServer(page);
+    }
+  });
+
   it('refuses a claim answer that is not a list of runs with a typed error', async () => {
     const bodies: unknown[] = [{}, { ops: 'x' }, { ops: [null] }, { ops: [{ image: 'alpine:3' }] }];
     const proxy = await startProxy(gyoza.url, (req, n) =>
@@ -477,6 +531,68 @@ describe('following runs', () => {
       '2:COMPLETED',
     ]);
     expect((await api.getRun(run.id)).state).toBe('COMPLETED');
+  });
+
+  it('follows and waits for a run through a server restart, and sees it complete', async () => {
+    const api = client();
+    const run = await api.createRun({ image: 'alpine:3' });
+    await api.heartbeat({ worker_id: 'w1', resources: { cpu_cores: 4, ram_mb: 4096, gpus: [] } });
+    await api.claim('w1');
+    await api.postEvent(run.id, { type: 'STARTED', worker_id: 'w1' });
+    // Ends both followers should the test fail: they would otherwise wait for the server forever.
+    const stop = new AbortController();
+    const follow = api.followEvents(run.id, { pollIntervalMs: 50, signal: stop.signal });
+    const seen: EventJson[] = [];
+    while (seen.at(-1)?.type !== 'STARTED') seen.push((await follow.next()).value as EventJson);
+    let failure: unknown;
+    const rest = collect(follow);
+    const waited = api.waitForRun(run.id, { signal: stop.signal });
+    rest.catch((e: unknown) => {
+      failure ??= e;
+    });
+    waited.catch((e: unknown) => {
+      failure ??= e;
+    });
+    try {
+      // The server stops (its streams drop) and comes back on the same port and SQLite file. While
+      // it is away a bare listener on its port counts the clients' tries and cuts each one, so the
+      // outage lasts until well past the few retries one request gets, whatever the machine's load.
+      const port = Number(new URL(gyoza.url).port);
+      gyoza.server.closeAllConnections();
+      await new Promise((resolve) => gyoza.server.close(resolve));
+      let tries = 0;
+      const away = createTcpServer((socket: Socket) => {
+        tries++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => away.listen(port, '127.0.0.1', resolve));
+      try {
+        await waitFor('20 tries while the server is away', async () =>
+          tries >= 20 || failure !== undefined ? true : undefined,
+        );
+      } finally {
+        await new Promise((resolve) => away.close(resolve));
+      }
+      expect(failure).toBeUndefined();
+      await new Promise<void>((resolve) => gyoza.server.listen(port, '127.0.0.1', resolve));
+
+      await api.postEvent(run.id, { type: 'COMPLETED', payload: { outputs: { ok: true } } });
+      expect([...seen, ...(await rest)].map((e) => e.type)).toEqual(['CREATED', 'ASSIGNED', 'STARTED', 'COMPLETED']);
+      expect(await waited).toMatchObject({ id: run.id, state: 'COMPLETED', outputs: { ok: true } });
+    } finally {
+      stop.abort();
+    }
+  }, 120_000);
+
+  it('ends a follow at once, naming the URL, when the server has never answered', async () => {
+    const closed = createServer();
+    const deadUrl = await listen(closed);
+    await closeServer(closed);
+    const error = await collect(client({ baseUrl: deadUrl, retries: 1 }).followEvents('run_x')).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(GyozaConnectionError);
+    expect((error as Error).message).toContain(deadUrl);
   });
 
   it('waits for a run to finish, and gives up with a typed error after its timeout', async () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { FINISHED_STATES, isRunFinal, type OpDefinitionInput, type RunState } from '@gyoza/domain';
 import { type GyozaClientOptions, type ResolvedConfig, resolveConfig } from './config';
-import { GyozaAnswerError, GyozaWaitTimeoutError } from './errors';
-import { buildUrl, HttpTransport, sleep } from './http';
+import { GyozaAnswerError, GyozaConnectionError, GyozaWaitTimeoutError } from './errors';
+import { buildUrl, HttpTransport, isTransient, sleep } from './http';
 import { parseSse } from './sse';
 import type { SearchRunsFilter, StatsJson, ThroughputJson } from './stats';
 import type {
@@ -110,6 +110,9 @@ export interface WaitOptions {
 
 const enc = encodeURIComponent;
 
+/** A floor under the backoff while a server is away, so `retryDelayMs: 0` does not spin. */
+const MIN_OUTAGE_BACKOFF_MS = 50;
+
 /** A typed client for every route of the gyoza HTTP API (see docs/api.md). */
 export class GyozaClient {
   readonly config: ResolvedConfig;
@@ -166,13 +169,19 @@ export class GyozaClient {
     return this.http.request({ method: 'GET', path: `/definitions/${enc(id)}/versions`, retryable: true });
   }
 
-  /** Deletes one version, or every version when `version` is omitted. */
-  deleteDefinition(id: string, version?: string): Promise<{ deleted: number }> {
+  /**
+   * Deletes one version, or every version when `version` is omitted. Retried like every
+   * DELETE; a retried try answered 404 means an earlier try deleted it and its answer was
+   * lost, so it resolves `{ deleted: null }` (done, count unknown). A 404 on the first try
+   * is thrown: there was nothing to delete.
+   */
+  deleteDefinition(id: string, version?: string): Promise<{ deleted: number | null }> {
     return this.http.request({
       method: 'DELETE',
       path: `/definitions/${enc(id)}`,
       query: { version },
       retryable: true,
+      retriedNotFound: { deleted: null },
     });
   }
 
@@ -385,17 +394,57 @@ export class GyozaClient {
   /**
    * Yields the run's events in order, live, until the run is final. Uses the SSE stream,
    * reconnecting with `Last-Event-ID` after a drop; falls back to polling `?after=` when
-   * the stream cannot be opened.
+   * the server answers but will not give the stream. Once the server has answered, a server
+   * that cannot be reached or answers 5xx/429 (restarting, say) is tried again with backoff
+   * up to 5 s between tries, for as long as it takes: only the run's end or the `signal` ends
+   * the iteration. Before it has answered at all, such a failure is thrown (a wrong URL).
    */
-  async *followEvents(runId: string, options: FollowOptions = {}): AsyncGenerator<EventJson> {
+  followEvents(runId: string, options: FollowOptions = {}): AsyncGenerator<EventJson> {
+    return this.follow(runId, options, false);
+  }
+
+  /**
+   * Waits until the run is final and returns it, through server outages like `followEvents`
+   * (from its first read on: a server that never answers is waited for too). `timeoutMs` or
+   * `signal` bounds the whole wait, outages included.
+   */
+  async waitForRun(id: string, options: WaitOptions = {}): Promise<RunJson> {
+    const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+    const signals = [timeout, options.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+    try {
+      let run = await this.persist(() => this.getRun(id, signal), signal);
+      if (isRunFinal(run)) return run;
+      for await (const _event of this.follow(id, { signal, pollIntervalMs: options.pollIntervalMs }, true)) {
+        // Only the end matters here.
+      }
+      run = await this.persist(() => this.getRun(id, signal), signal);
+      return run;
+    } catch (error) {
+      if (timeout?.aborted && !options.signal?.aborted) throw new GyozaWaitTimeoutError(id, options.timeoutMs ?? 0);
+      throw error;
+    }
+  }
+
+  /** `followEvents`; `reached`: the server has answered already, so outages are waited out from the start. */
+  private async *follow(runId: string, options: FollowOptions, reached: boolean): AsyncGenerator<EventJson> {
     const { signal } = options;
     const interval = options.pollIntervalMs ?? 1000;
     let last = options.after ?? 0;
     let useSse = !options.polling;
     const idleMs = options.idleTimeoutMs ?? 45_000;
+    // Once a stream has opened, the server has one: failing to reopen it is an outage.
+    let streamSeen = false;
+    let failedOpens = 0;
+    const read = async <T>(call: () => Promise<T>): Promise<T> => {
+      const value = reached ? await this.persist(call, signal) : await call();
+      reached = true;
+      return value;
+    };
     for (;;) {
       if (useSse) {
         const streamed: EventJson[] = [];
+        let openError: unknown;
         let opened = false;
         const idle = new AbortController();
         let watchdog: NodeJS.Timeout | undefined;
@@ -415,6 +464,9 @@ export class GyozaClient {
             throw new Error('not an event stream');
           }
           opened = true;
+          streamSeen = true;
+          reached = true;
+          failedOpens = 0;
           quiet();
           // Every chunk (a keep-alive comment too) shows the connection is alive.
           const watched = res.body.pipeThrough(
@@ -432,17 +484,27 @@ export class GyozaClient {
             streamed.push(event);
             yield event;
           }
-        } catch {
+        } catch (error) {
           if (signal?.aborted) throw signal.reason;
-          // Could not open the stream at all: poll from here on. A drop mid-stream (or a
-          // stream gone silent) reconnects.
-          if (!opened) useSse = false;
+          if (!opened) openError = error;
         } finally {
           clearTimeout(watchdog);
         }
-        if (!useSse) continue;
+        if (openError !== undefined) {
+          // Unreachable, or failing where a stream was given before: the server is away for
+          // now, so wait and open the stream again. Answered without a stream: poll instead.
+          const outage =
+            reached && (openError instanceof GyozaConnectionError || (streamSeen && isTransient(openError)));
+          if (!outage) {
+            useSse = false;
+            continue;
+          }
+          failedOpens++;
+          await sleep(Math.max(MIN_OUTAGE_BACKOFF_MS, this.http.backoff(failedOpens)), signal);
+          continue;
+        }
         // The stream ended or dropped: finished, or reconnect where we left off.
-        const run = await this.getRun(runId, signal);
+        const run = await read(() => this.getRun(runId, signal));
         if (isRunFinal(run)) {
           yield* this.drainEvents(runId, last, signal);
           return;
@@ -451,37 +513,21 @@ export class GyozaClient {
         continue;
       }
 
-      const page = await this.listEvents(runId, last, signal);
+      const page = await read(() => this.listEvents(runId, last, signal));
       for (const event of page.events) {
         if (event.index <= last) continue;
         last = event.index;
         yield event;
       }
       if (page.events.length > 0) continue;
-      if (FINISHED_STATES.includes(page.state) && isRunFinal(await this.getRun(runId, signal))) {
-        yield* this.drainEvents(runId, last, signal);
-        return;
+      if (FINISHED_STATES.includes(page.state)) {
+        const run = await read(() => this.getRun(runId, signal));
+        if (isRunFinal(run)) {
+          yield* this.drainEvents(runId, last, signal);
+          return;
+        }
       }
       await sleep(interval, signal);
-    }
-  }
-
-  /** Waits until the run is final and returns it. */
-  async waitForRun(id: string, options: WaitOptions = {}): Promise<RunJson> {
-    const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
-    const signals = [timeout, options.signal].filter((s): s is AbortSignal => s !== undefined);
-    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
-    try {
-      let run = await this.getRun(id, signal);
-      if (isRunFinal(run)) return run;
-      for await (const _event of this.followEvents(id, { signal, pollIntervalMs: options.pollIntervalMs })) {
-        // Only the end matters here.
-      }
-      run = await this.getRun(id, signal);
-      return run;
-    } catch (error) {
-      if (timeout?.aborted && !options.signal?.aborted) throw new GyozaWaitTimeoutError(id, options.timeoutMs ?? 0);
-      throw error;
     }
   }
 
@@ -489,11 +535,29 @@ export class GyozaClient {
   private async *drainEvents(runId: string, after: number, signal?: AbortSignal): AsyncGenerator<EventJson> {
     let last = after;
     for (;;) {
-      const fresh = (await this.listEvents(runId, last, signal)).events.filter((event) => event.index > last);
+      const page = await this.persist(() => this.listEvents(runId, last, signal), signal);
+      const fresh = page.events.filter((event) => event.index > last);
       if (fresh.length === 0) return;
       for (const event of fresh) {
         last = event.index;
         yield event;
+      }
+    }
+  }
+
+  /**
+   * Repeats a read through failures that end (unreachable, 5xx, 429: a server restarting),
+   * backing off up to 5 s between tries, until it answers, fails otherwise or `signal` aborts.
+   * For following a run, which outlives any one request's retries.
+   */
+  private async persist<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let failures = 1; ; failures++) {
+      try {
+        return await read();
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (!isTransient(error)) throw error;
+        await sleep(Math.max(MIN_OUTAGE_BACKOFF_MS, this.http.backoff(failures)), signal);
       }
     }
   }

@@ -63,13 +63,19 @@ export class GyozaConfigError extends Error {
   }
 }
 
-/** The server answered success with a body the client cannot use (a proxy in the way, another service on the port). */
+/**
+ * The server answered success with a body the client cannot use (a proxy in the way, another
+ * service on the port, a server URL that names a page rather than the API): not JSON, empty,
+ * or not the shape the route answers.
+ */
 export class GyozaAnswerError extends Error {
   constructor(
     readonly path: string,
     what: string,
+    /** The whole URL asked, when known; the message names it, else the path. */
+    readonly url?: string,
   ) {
-    super(`unexpected answer from ${path}: ${what}`);
+    super(`unexpected answer from ${url ?? path}: ${what}`);
     this.name = 'GyozaAnswerError';
   }
 }

@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from './config';
-import { type ApiErrorDetail, GyozaApiError, GyozaConnectionError } from './errors';
+import { type ApiErrorDetail, GyozaAnswerError, GyozaApiError, GyozaConnectionError } from './errors';
 
 export type QueryValue = string | number | boolean | undefined | null | ReadonlyArray<string | number>;
 
@@ -16,6 +16,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** `text` for non-JSON answers such as Prometheus metrics. */
   responseType?: 'json' | 'text';
+  /**
+   * The answer when a retried try (never the first) is answered 404 NOT_FOUND: for a DELETE
+   * whose earlier try did the work and lost its answer, "not found" means it is done.
+   * @defaultValue none (the 404 is thrown)
+   */
+  retriedNotFound?: unknown;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -31,7 +37,7 @@ export function buildUrl(baseUrl: string, path: string, query?: Record<string, Q
 }
 
 /** Whether a failed try is worth repeating: the server never saw it, or said "later". */
-function isTransient(error: unknown): boolean {
+export function isTransient(error: unknown): boolean {
   if (error instanceof GyozaConnectionError) return true;
   return error instanceof GyozaApiError && (error.status >= 500 || error.status === 429);
 }
@@ -72,6 +78,28 @@ export async function errorFromResponse(res: Response): Promise<GyozaApiError> {
     `HTTP_${res.status}`,
     text.slice(0, 200) || res.statusText || `HTTP ${res.status}`,
   );
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof GyozaApiError && error.status === 404 && error.code === 'NOT_FOUND';
+}
+
+/**
+ * A success answer's body: JSON, an object or a list, as every JSON route answers. Anything
+ * else (a page, an empty body) is not the gyoza API speaking: a typed error naming the URL.
+ */
+function parseAnswer(text: string, contentType: string | null, path: string, url: string): unknown {
+  if (text.trim() === '') throw new GyozaAnswerError(path, 'an empty body where JSON was expected', url);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new GyozaAnswerError(path, `not JSON (${contentType ?? 'no content-type'})`, url);
+  }
+  if (typeof value !== 'object' || value === null) {
+    throw new GyozaAnswerError(path, 'JSON that is neither an object nor a list', url);
+  }
+  return value;
 }
 
 export class HttpTransport {
@@ -134,8 +162,11 @@ export class HttpTransport {
           throw new GyozaConnectionError(url, error);
         }
         if (options.responseType === 'text') return text as T;
-        return (text ? JSON.parse(text) : undefined) as T;
+        return parseAnswer(text, res.headers.get('content-type'), options.path, url) as T;
       } catch (error) {
+        if (attempt > 1 && options.retriedNotFound !== undefined && isNotFound(error)) {
+          return options.retriedNotFound as T;
+        }
         if (attempt >= tries || !isTransient(error) || options.signal?.aborted) throw error;
         await sleep(this.backoff(attempt), options.signal);
       }

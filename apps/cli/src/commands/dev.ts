@@ -2,6 +2,7 @@ import { helpText } from '@gyoza/server/settings';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../cli-error';
 import type { GlobalArgs } from '../context';
+import { refuseClientFlags, SERVED_KEY_HELP } from './server';
 import { startWorkerFromArgs, stopOnSignals, type WorkerStartArgs, workerOptions } from './worker';
 
 interface DevArgs extends WorkerStartArgs {
@@ -12,12 +13,17 @@ interface DevArgs extends WorkerStartArgs {
 export const devCommand: CommandModule<GlobalArgs, DevArgs> = {
   command: 'dev',
   describe: 'Start a server (embedded SQLite store) and a local worker together, for trying gyoza',
-  builder: (y) => workerOptions(y).option('port', { type: 'number', describe: helpText('port') }) as Argv<DevArgs>,
+  builder: (y) =>
+    workerOptions(y)
+      .option('port', { type: 'number', describe: helpText('port') })
+      .option('api-key', { type: 'string', describe: SERVED_KEY_HELP })
+      .check(refuseClientFlags('gyoza dev', '--port')) as Argv<DevArgs>,
   handler: async (argv) => {
     const server = await import('@gyoza/server');
     let running: Awaited<ReturnType<typeof server.start>>;
     try {
-      running = await server.start({ port: argv.port, workers: 1, reload: false });
+      // --api-key is the server's key (GYOZA_API_KEY); its worker is given the same one.
+      running = await server.start({ port: argv.port, workers: 1, reload: false, apiKey: argv['api-key'] });
     } catch (error) {
       if (error instanceof server.ConfigError) throw new UsageError(error.message);
       throw error;

@@ -91,7 +91,14 @@ const rm: CommandModule<GlobalArgs, IdArgs> = {
   handler: async (argv) => {
     const answer = await clientFrom(argv).deleteDefinition(argv.id, argv.version);
     if (argv.json) return printJson(answer);
-    print(`deleted ${answer.deleted} definition${answer.deleted === 1 ? '' : 's'} of ${argv.id}`);
+    if (answer.deleted === null) {
+      // A retried delete found nothing left: the try whose answer was lost had deleted it.
+      print(
+        `deleted ${argv.id}${argv.version ? `@${argv.version}` : ''} (how many versions is unknown: the first answer was lost)`,
+      );
+    } else {
+      print(`deleted ${answer.deleted} definition${answer.deleted === 1 ? '' : 's'} of ${argv.id}`);
+    }
   },
 };
 

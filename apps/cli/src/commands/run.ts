@@ -94,11 +94,20 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
         choices: IMAGE_PULL_POLICIES,
         describe: "when the worker pulls the image (default: the op's, else the worker's)",
       })
-      .option('max-attempts', { type: 'number', describe: 'retry policy of an ad-hoc run' })
+      .option('max-attempts', { type: 'number', describe: 'retry policy of an ad-hoc run (an op has its own)' })
       .check((a) => {
         if (!a.op && !a.image) throw new UsageError('name an op, or give --image for an ad-hoc run');
         if (a.op && a.image) throw new UsageError('give an op or --image, not both');
         if (a.image && a.version) throw new UsageError('--version only applies to an op');
+        // The API takes a run's retry policy from its definition and refuses one beside it.
+        if (a.op && a['max-attempts'] !== undefined) {
+          throw new UsageError(
+            "--max-attempts only applies to an ad-hoc run (--image); an op's runs use its retry_policy",
+          );
+        }
+        if (!Array.isArray(a.input) || a.input.some((v) => typeof v !== 'string')) {
+          throw new UsageError('--input takes name=value, once per input (--input a=1 --input b=2)');
+        }
         return true;
       }) as Argv<CreateArgs>,
   handler: async (argv) => {
@@ -193,6 +202,7 @@ const ls: CommandModule<GlobalArgs, LsArgs> = {
       .option('cursor', { type: 'string', describe: 'continue from a previous page' })
       .option('all', { type: 'boolean', describe: 'fetch every page' })
       .check((a) => {
+        if (a.all && a.cursor !== undefined) throw new UsageError('--all starts from the first page: drop --cursor');
         const states = (a.state ?? []).flatMap((s) => String(s).split(','));
         const bad = states.find((s) => !RUN_STATES.includes(s.toUpperCase() as RunState));
         if (bad) throw new UsageError(`--state ${bad}: expected one of ${RUN_STATES.join(', ')}`);
@@ -226,9 +236,29 @@ const ls: CommandModule<GlobalArgs, LsArgs> = {
         ]),
       ),
     );
-    if (next) note(`more: gyoza run ls --cursor ${next}`);
+    if (next) note(`more: ${nextPageCommand(argv, next)}`);
   },
 };
+
+/** The command for the next page: the same filters and page size (and server), with its cursor. */
+function nextPageCommand(argv: LsArgs, cursor: string): string {
+  const words = ['gyoza', 'run', 'ls'];
+  const add = (flag: string, value: string | number | undefined) => {
+    if (value !== undefined) words.push(flag, shellQuote(String(value)));
+  };
+  for (const state of argv.state ?? []) add('--state', state);
+  add('--op', argv.op);
+  add('--worker', argv.worker);
+  add('--limit', argv.limit);
+  add('--server', argv.server);
+  add('--cursor', cursor);
+  return words.join(' ');
+}
+
+/** A word the shell reads back as is. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 const attempts: CommandModule<GlobalArgs, IdArgs> = {
   command: 'attempts <id>',

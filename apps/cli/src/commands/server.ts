@@ -7,6 +7,23 @@ import type { GlobalArgs } from '../context';
 
 type StartArgs = GlobalArgs & ConfigOverrides;
 
+/** What the global `--api-key` means to a command that serves: the key clients must send. */
+export const SERVED_KEY_HELP =
+  'the key clients must send (GYOZA_API_KEY; default: generated, kept in the data directory)';
+
+/**
+ * Refuses the global flags that only a client reads (`--server`, `--json`): a command that
+ * starts the server would otherwise ignore them without a word.
+ */
+export function refuseClientFlags(command: string, listen: string) {
+  return (argv: GlobalArgs): true => {
+    if (argv.server !== undefined)
+      throw new UsageError(`${command} serves on ${listen}; --server is for commands that call a server`);
+    if (argv.json !== undefined) throw new UsageError(`${command} prints logs, not JSON; drop --json`);
+    return true;
+  };
+}
+
 /**
  * One flag per setting marked `flag` in the server's SETTINGS, with its help, type and
  * choices from there. Flags left unset stay undefined so the server applies environment,
@@ -16,7 +33,9 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
   command: 'start',
   describe: 'Start the gyoza server (flags > GYOZA_* environment > defaults)',
   builder: (y) => {
-    let withFlags: Argv<GlobalArgs> = y;
+    let withFlags: Argv<GlobalArgs> = y
+      .option('api-key', { type: 'string', describe: SERVED_KEY_HELP })
+      .check(refuseClientFlags('gyoza server start', '--host and --port'));
     for (const name of FLAG_SETTINGS) {
       const setting = SETTINGS[name];
       withFlags = withFlags.option(flagName(name), {
@@ -32,6 +51,8 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
     const server = await import('@gyoza/server');
     // yargs also gives each kebab-case flag under its camelCase name, the setting's name.
     const overrides: ConfigOverrides = Object.fromEntries(FLAG_SETTINGS.map((name) => [name, argv[name]]));
+    // The global --api-key is the server's own key here, as GYOZA_API_KEY would be (and wins over it).
+    overrides.apiKey = argv['api-key'];
     try {
       const running = await server.start(overrides);
       server.closeOnSignals(running);
