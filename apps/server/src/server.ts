@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiMetrics, createApp } from '@gyoza/api';
 import { type RunnableChange, Scheduler, strategyByName } from '@gyoza/scheduler';
@@ -60,7 +60,14 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
   const logger = given ?? pino({ level: config.logLevel, base: { pid: process.pid } });
   if (config.reload && env.GYOZA_RELOAD_CHILD !== '1') return startReloading(config, logger);
   if (config.workers > 1 && cluster.isPrimary) return startCluster(config, logger);
-  return serve(config, logger, cluster.isWorker && env[CLUSTER_CHILD] === '1');
+  if (!(cluster.isWorker && env[CLUSTER_CHILD] === '1')) return serve(config, logger, false);
+  // A child that cannot start leaves the cluster, so that it ends once its caller has said
+  // why: the IPC channel would keep it alive (the CLI only sets an exit code), and the
+  // primary, waiting for it to exit, would wait forever.
+  return serve(config, logger, true).catch((error: unknown) => {
+    cluster.worker?.disconnect();
+    throw error;
+  });
 }
 
 async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean): Promise<RunningServer> {
@@ -73,7 +80,7 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     logger,
     workerTimeoutSeconds: config.workerTimeoutSeconds,
     imageLocalityWaitSeconds: config.imageLocalityWaitSeconds,
-    announce: clusterChild ? (change) => process.send?.({ type: RUNNABLE, change }) : undefined,
+    announce: clusterChild ? (change) => sendToPrimary({ type: RUNNABLE, change }) : undefined,
   });
   const onPeerMessage = (message: { type?: unknown; change?: unknown } | null) => {
     if (message?.type === RUNNABLE) scheduler.wakeFromPeer(peerChange(message.change));
@@ -100,7 +107,7 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
       requestTimeout: config.requestTimeoutSeconds * 1000,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
     },
-    withDashboard(app, { logger }),
+    closingAnswers(withDashboard(app, { logger }), shutdown.signal),
   );
   server.keepAliveTimeout = config.keepAliveTimeoutSeconds * 1000;
   try {
@@ -137,6 +144,26 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * Once the server is stopping, every answer says `Connection: close`, those of requests under
+ * way at that moment too: a keep-alive client would otherwise send its next request on a
+ * socket the shutdown is about to close, and could not tell whether it was applied.
+ */
+function closingAnswers(handler: RequestListener, stopping: AbortSignal): RequestListener {
+  const open = new Set<ServerResponse>();
+  stopping.addEventListener('abort', () => {
+    for (const res of open) if (!res.headersSent) res.shouldKeepAlive = false;
+  });
+  return (req, res) => {
+    if (stopping.aborted) res.shouldKeepAlive = false;
+    else {
+      open.add(res);
+      res.once('close', () => open.delete(res));
+    }
+    handler(req, res);
   };
 }
 
@@ -183,7 +210,18 @@ function keyFromPrimary(): Promise<string> {
     };
     // Listening before asking, so the answer cannot arrive unheard.
     process.on('message', onMessage);
-    process.send?.({ type: KEY_REQUEST });
+    sendToPrimary({ type: KEY_REQUEST });
+  });
+}
+
+/**
+ * Sends to the primary. A primary that is gone (killed while the cluster starts) is not this
+ * child's error to report: node:cluster ends a child whose channel closes, quietly, with code
+ * 0. Closing the channel here, rather than leaving the EPIPE uncaught, makes sure it does.
+ */
+function sendToPrimary(message: object): void {
+  process.send?.(message, undefined, undefined, (error: Error | null) => {
+    if (error && process.connected) process.disconnect();
   });
 }
 

@@ -1,10 +1,12 @@
 // A client that sends half a request is answered 408 and dropped within seconds (Node's
 // defaults held such a connection 60-90 s); answers that take long (long-polls, event
 // streams) are not cut. Real sockets against a real server on loopback.
+
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type RunningServer, start } from '@gyoza/server';
-import { type TemporaryDirectory, temporaryDirectory } from '@gyoza/test-support';
+import { startWebhookReceiver, type TemporaryDirectory, temporaryDirectory, waitFor } from '@gyoza/test-support';
 
 let tmp: TemporaryDirectory;
 const servers: RunningServer[] = [];
@@ -142,3 +144,43 @@ it('ends open event streams cleanly when it shuts down, rather than cutting them
   }
   await closing;
 });
+
+it('stops within seconds with a webhook hanging, answering what is under way with Connection: close', async () => {
+  const receiver = await startWebhookReceiver();
+  receiver.answer = () => 'hang';
+  try {
+    const server = await serve({ GYOZA_WEBHOOK_TIMEOUT_SECONDS: '120', GYOZA_WEBHOOK_ALLOW_NETWORKS: '127.0.0.0/8' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const call = (method: string, path: string, body?: unknown) =>
+      new Promise<{ status: number; connection?: string; text: string }>((resolve, reject) => {
+        const req = httpRequest(
+          `${server.url}${path}`,
+          { method, agent, headers: { 'X-API-Key': 'timeouts-test-key', 'Content-Type': 'application/json' } },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk) => {
+              text += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    await call('POST', '/workers/heartbeat', { worker_id: 'w1', resources: { cpu_cores: 1, ram_mb: 100 } });
+    const hooked = { image: 'busybox', event_delivery: { webhook_url: receiver.url, event_types: ['CREATED'] } };
+    expect((await call('POST', '/runs', { ...hooked, constraints: { cpu_cores: 64 } })).status).toBe(201);
+    await waitFor('the hanging webhook', async () => (receiver.received.length > 0 ? true : undefined));
+    // A long-poll under way when the shutdown begins: answered, and told the socket closes.
+    // (One that arrives after the shutdown began is answered the same way.)
+    const polling = call('POST', '/workers/w1/claim?wait_seconds=30');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const began = performance.now();
+    await Promise.all([server.close(), polling.then((answer) => expect(answer.connection).toBe('close'))]);
+    // Before: the shutdown waited for the webhook's 120 s timeout.
+    expect(performance.now() - began).toBeLessThan(15_000);
+    agent.destroy();
+  } finally {
+    await receiver.close();
+  }
+}, 60_000);

@@ -137,6 +137,23 @@ describe('DeliveryLoop', () => {
     expect(receiver.received).toHaveLength(2);
   });
 
+  it('gives up a hanging attempt when it stops, not waiting for the timeout; the attempt is made again', async () => {
+    const run = await addRun(store, hook({ event_types: ['CREATED'] }));
+    receiver.answer = (_w, i) => (i === 0 ? 'hang' : 204);
+    const first = startLoop({ timeoutMs: 60_000 });
+    await waitFor('the hanging attempt', async () => (receiver.received.length === 1 ? true : undefined));
+    const stopping = Date.now();
+    await first.stop();
+    // Far below the 60 s timeout it used to wait for (a loaded machine gets room).
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+    expect(await store.deliveries.getDelivery(`${run.id}-1`)).toMatchObject({ status: 'pending', attempts: 0 });
+    // Another process takes the attempt over once its lease has run out (short here).
+    const clock = () => new Date(Date.now() + 200_000);
+    startLoop({ clock });
+    await untilStatus(`${run.id}-1`, 'delivered');
+    expect(receiver.received).toHaveLength(2);
+  });
+
   it('keeps a receiver that hangs to half the slots, so it does not hold back another receiver', async () => {
     receiver.answer = () => 'hang';
     const other = await startWebhookReceiver();

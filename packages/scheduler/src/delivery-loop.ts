@@ -91,6 +91,8 @@ export class DeliveryLoop {
   /** Receivers whose last answered request took `slowReceiverMs` or more. */
   private readonly slow = new Set<string>();
   private poll: Promise<void> | undefined;
+  /** Aborted by `stop`: requests under way are given up, not waited for. */
+  private stopping = new AbortController();
   private again = false;
   /**
    * The last read claimed all the room there was: more may be due, so the outbox is read
@@ -132,6 +134,7 @@ export class DeliveryLoop {
   start(): void {
     if (this.state !== 'stopped') return;
     this.state = 'idle';
+    this.stopping = new AbortController();
     this.unsubscribe = this.o.store.deliveries.onDeliveriesWritten(() => this.notify());
     this.notify();
   }
@@ -157,13 +160,18 @@ export class DeliveryLoop {
     });
   }
 
-  /** Stops claiming and waits for the attempts in flight to be recorded. */
+  /**
+   * Stops claiming, gives up the requests under way (a receiver that never answers must not
+   * hold up a shutdown for the webhook timeout) and waits for answered attempts to be
+   * recorded. A given-up attempt is not recorded: its lease runs out and it is made again.
+   */
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopping';
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     clearTimeout(this.timer);
+    this.stopping.abort();
     await this.poll;
     await Promise.all(this.inFlight.values());
     this.state = 'stopped';
@@ -247,7 +255,16 @@ export class DeliveryLoop {
       timeoutMs: this.o.timeoutMs,
       maxResponseBytes: this.o.maxResponseBytes,
       now: started,
+      signal: this.stopping.signal,
     });
+    if (result.kind === 'abandoned') {
+      this.sending.delete(entry.id);
+      this.o.logger.info(
+        { delivery_id: entry.id, run_id: entry.run_id, holder: this.holder },
+        'webhook attempt given up: stopping (its lease runs out, and it is made again)',
+      );
+      return;
+    }
     this.sent(entry.id);
     const now = this.o.clock();
     const outcome = this.outcome(entry, result, started, now);
@@ -303,7 +320,12 @@ export class DeliveryLoop {
     }
   }
 
-  private outcome(entry: OutboxEntry, result: SendResult, started: Date, now: Date): DeliveryOutcome {
+  private outcome(
+    entry: OutboxEntry,
+    result: Exclude<SendResult, { kind: 'abandoned' }>,
+    started: Date,
+    now: Date,
+  ): DeliveryOutcome {
     const attempts = entry.attempts + 1;
     if (result.kind === 'delivered') {
       return { status: 'delivered', attempts, attempted_at: started, status_code: result.status };

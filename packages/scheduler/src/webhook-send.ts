@@ -83,10 +83,14 @@ export interface SendOptions {
   /** How much of a response body is read (for the error message); the rest is dropped. */
   maxResponseBytes: number;
   now: Date;
+  /** Ends the attempt at once (the process is stopping): `abandoned`, nothing is known of it. */
+  signal?: AbortSignal;
 }
 
 export type SendResult =
   | { kind: 'delivered'; status: number }
+  /** Given up before an answer, because `signal` aborted: neither sent nor failed. */
+  | { kind: 'abandoned' }
   /** `permanent`: 410 Gone or a refused target; no retry. */
   | { kind: 'failed'; status?: number; error: string; permanent: boolean };
 
@@ -159,6 +163,10 @@ export async function sendWebhook(entry: OutboxEntry, options: SendOptions): Pro
       () => finish({ kind: 'failed', error: `timed out after ${options.timeoutMs} ms`, permanent: false }),
       options.timeoutMs,
     );
+    const abandon = () => finish({ kind: 'abandoned' });
+    if (options.signal?.aborted) abandon();
+    options.signal?.addEventListener('abort', abandon, { once: true });
+    req.once('close', () => options.signal?.removeEventListener('abort', abandon));
     req.on('error', (error) => finish({ kind: 'failed', error: error.message, permanent: false }));
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
