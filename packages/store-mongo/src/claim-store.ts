@@ -265,6 +265,7 @@ export class MongoClaimStore implements ClaimStore {
           now: claim.request.now,
         })),
       );
+      const lost: string[] = [];
       for (const [i, { claim, run }] of planned.entries()) {
         this.taken(run.id);
         const won = saved[i];
@@ -273,21 +274,35 @@ export class MongoClaimStore implements ClaimStore {
           continue;
         }
         // A miss: another claim or a transition (cancel) changed the run since it was read.
-        // Its reservation goes (the worker does not hold it: a re-plan must see the room),
-        // and so do the heads, which served a run that had left PENDING: a cancel or another
-        // process's claim does not move the claim version. Reading the run applies a revision
-        // committed but never applied (its writer died), so the run is not read as PENDING again.
+        // Its reservation goes: the worker does not hold it, a re-plan must see the room.
         claim.lost.push(run.id);
+        lost.push(run.id);
         const list = reservations.get(claim.worker.id) ?? [];
         const at = list.findIndex((r) => r.run_id === run.id);
         if (at >= 0) list.splice(at, 1);
-        this.heads.clear();
-        await this.runStore.getRun(run.id);
         this.logger.debug({ run_id: run.id, worker_id: claim.worker.id }, 'claim lost a run to another writer');
       }
+      if (lost.length > 0) await this.afterLosses(lost);
     } finally {
       for (const { run } of planned) this.inFlight.delete(run.id);
     }
+  }
+
+  /**
+   * The heads served runs that had left PENDING (a cancel or another process's claim does not
+   * move the claim version): they are read again. Reading the lost runs applies a revision
+   * committed but never applied (its writer died), so they are not read as PENDING again; a
+   * failure to, after the batch won what it won, is only logged (the next reader repairs).
+   */
+  private async afterLosses(runIds: string[]): Promise<void> {
+    this.heads.clear();
+    await Promise.all(
+      runIds.map((id) =>
+        this.runStore.getRun(id).catch((error: unknown) => {
+          this.logger.warn({ err: error, run_id: id }, 'reading a run a claim lost failed');
+        }),
+      ),
+    );
   }
 
   /** A run left PENDING (or was found not to be): no head serves it again. */

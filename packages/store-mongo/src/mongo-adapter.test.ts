@@ -161,6 +161,24 @@ it('claims past a cancel whose writer died before applying it, and applies it on
   expect((await raw.collection('runs').findOne({ _id: runs[0].id as never }))?.state).toBe('CANCELLED');
 });
 
+it('answers the runs a claim won even when reading a run it lost fails afterwards', async () => {
+  await worker('w1', 1);
+  const runs: OpRun[] = [];
+  for (let i = 0; i < 20; i++) runs.push(await pending(1, i));
+  await commitWithoutApplying(cancel(runs[0], T));
+  // The store's connection fails once, on the read that follows the loss (a network blip).
+  const runStore = store.runs as MongoRunStore;
+  const getRun = runStore.getRun.bind(runStore);
+  let failed = 0;
+  runStore.getRun = async (id: string) => {
+    if (id === runs[0].id && failed++ === 0) throw new Error('connection reset');
+    return getRun(id);
+  };
+  const claimed = await store.claims.claimRuns({ worker_id: 'w1', limit: 1, now: T, plan: fitPlanner() });
+  expect(claimed.map((r) => r.id)).toEqual([runs[1].id]);
+  expect(failed).toBeGreaterThan(0);
+});
+
 it('lets no later transition commit before the events of the one it builds on are in', async () => {
   await worker('w1', 4);
   await worker('w2', 4);
