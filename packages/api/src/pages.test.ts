@@ -19,7 +19,7 @@ async function allRunPages(path: string): Promise<{ ids: string[]; sizes: number
       .api()
       .get(cursor ? `${path}${sep}cursor=${cursor}` : path)
       .expect(200);
-    sizes.push(answer.text.length);
+    sizes.push(Buffer.byteLength(answer.text));
     counts.push(answer.body.runs.length);
     ids.push(...answer.body.runs.map((r: { id: string }) => r.id));
     cursor = answer.body.next_cursor;
@@ -66,7 +66,8 @@ describe('pages of large items end early, and every item is still reached once',
       .send({ worker_id: 'w1', resources: { cpu_cores: 4, ram_mb: 4096, gpus: [] } })
       .expect(200);
     await h.api().post('/workers/w1/claim').expect(200);
-    const line = 'y'.repeat(65_000);
+    // Three UTF-8 bytes a character: the limit is in bytes, as sent.
+    const line = '漢'.repeat(21_000);
     for (let i = 0; i < 100; i++) {
       await h
         .api()
@@ -79,7 +80,7 @@ describe('pages of large items end early, and every item is still reached once',
     let after = 0;
     for (let n = 0; n < 100; n++) {
       const answer = await h.api().get(`/runs/${run}/events?after=${after}`).expect(200);
-      expect(answer.text.length).toBeLessThanOrEqual(PAGE_TEXT_LIMIT + 1024);
+      expect(Buffer.byteLength(answer.text)).toBeLessThanOrEqual(PAGE_TEXT_LIMIT + 1024);
       expect(answer.body.state).toBe('ASSIGNED');
       if (answer.body.events.length === 0) break;
       pages.push(answer.body.events.length);
@@ -89,5 +90,32 @@ describe('pages of large items end early, and every item is still reached once',
     expect(pages.length).toBeGreaterThan(1);
     // CREATED, ASSIGNED, then the 100 LOG events.
     expect(indexes).toEqual(Array.from({ length: 102 }, (_, i) => i + 1));
+  });
+
+  it('streams every event once, in order, across read chunks', async () => {
+    const run = (await h.api().post('/runs').send({ image: 'busybox' }).expect(201)).body.id;
+    for (let i = 0; i < 250; i++) {
+      await h
+        .api()
+        .post(`/runs/${run}/events`)
+        .send({ type: 'LOG', msg: `line ${i}` })
+        .expect(200);
+    }
+    await h.api().post(`/runs/${run}/cancel`).send({}).expect(200);
+    const stream = await h
+      .api()
+      .get(`/runs/${run}/events/stream`)
+      .buffer(true)
+      .parse((res, done) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => done(null, text));
+      });
+    const ids = [...(stream.body as string).matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    // CREATED, 250 LOG lines, CANCELLED.
+    expect(ids).toEqual(Array.from({ length: 252 }, (_, i) => i + 1));
   });
 });

@@ -4,16 +4,16 @@ import type { Response } from 'express';
 import { eventJson, runJson } from './serialize';
 
 /**
- * Most JSON text one page of runs or events carries. A page ends early past it (holding at
+ * Most bytes of JSON one page of runs or events carries. A page ends early past it (holding at
  * least one item), so a page of large runs (inputs, outputs) or events (LOG text, INFO
  * payloads) can neither exhaust the heap nor block the event loop for seconds while it is
  * read and serialized; readers follow `next_cursor` (runs) or `after` (events) as usual.
  */
 export const PAGE_TEXT_LIMIT = 4 * 1024 * 1024;
-/** Rows read from the store at a time while a page fills. */
-const READ_CHUNK = 100;
+/** Rows read from the store at a time while a page (or an event stream) fills. */
+export const READ_CHUNK = 100;
 
-/** Items' JSON, added until the next would pass the text limit. */
+/** Items' JSON, added until the next would pass the limit (in UTF-8 bytes, as sent). */
 class JsonItems {
   private readonly parts: string[] = [];
   private length = 0;
@@ -27,9 +27,10 @@ class JsonItems {
   /** Adds the item, or returns false (adding nothing) when it would pass the limit of a non-empty list. */
   add(value: unknown): boolean {
     const text = JSON.stringify(value);
-    if (this.parts.length > 0 && this.length + text.length > this.limit) return false;
+    const bytes = Buffer.byteLength(text);
+    if (this.parts.length > 0 && this.length + bytes > this.limit) return false;
     this.parts.push(text);
-    this.length += text.length + 1;
+    this.length += bytes + 1;
     return true;
   }
 

@@ -1,5 +1,6 @@
 import { isRunFinal } from '@gyoza/domain';
 import type { Request, Response } from 'express';
+import { READ_CHUNK } from '../pages';
 import type { ApiContext } from '../route';
 import { eventJson } from '../serialize';
 
@@ -44,7 +45,9 @@ export async function streamEvents(req: Request, res: Response, ctx: ApiContext,
   let endedAttempt = after > 0 ? await endingAt(ctx, runId, after) : undefined;
   let finalSince: number | undefined;
   while (!closed) {
-    const events = await ctx.store.runs.listEvents(runId, { after: last });
+    // A chunk at a time: a run's events may be large (LOG text, INFO payloads), and a read of
+    // a thousand of them would be held in memory at once.
+    const events = await ctx.store.runs.listEvents(runId, { after: last, limit: READ_CHUNK });
     for (const event of events) {
       if (closed) break;
       const fits = res.write(`id: ${event.index}\nevent: ${event.type}\ndata: ${JSON.stringify(eventJson(event))}\n\n`);
