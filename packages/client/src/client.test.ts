@@ -325,6 +325,22 @@ describe('retries, timeouts and connection errors', () => {
     }
   });
 
+  it('throws a 404 on a retried delete when no earlier try can have deleted anything (429, 503)', async () => {
+    for (const status of [429, 503]) {
+      const proxy = await startProxy(gyoza.url, (_req, n) =>
+        n === 1 ? { status, body: { error: { code: 'BUSY', message: 'busy' } } } : 'pass',
+      );
+      try {
+        await expect(client({ baseUrl: proxy.url }).deleteDefinition('never-existed')).rejects.toMatchObject({
+          status: 404,
+        });
+        expect(proxy.log).toHaveLength(2);
+      } finally {
+        await proxy.close();
+      }
+    }
+  });
+
   it('refuses a success answer that is not JSON, empty or not an object with a typed error naming the URL', async () => {
     const answers = [
       { type: 'text/html', body: '<!doctype html><title>gyoza</title>' },

@@ -88,6 +88,13 @@ export interface FollowOptions {
    * @defaultValue 45000
    */
   idleTimeoutMs?: number;
+  /**
+   * What a server outage does once the server has answered: `wait` it out (retrying with
+   * backoff), or `throw` its error, for a caller that shows the outage and follows again
+   * itself (the dashboard).
+   * @defaultValue 'wait'
+   */
+  outages?: 'wait' | 'throw';
 }
 
 export interface WaitOptions {
@@ -436,8 +443,9 @@ export class GyozaClient {
     // Once a stream has opened, the server has one: failing to reopen it is an outage.
     let streamSeen = false;
     let failedOpens = 0;
+    const waits = options.outages !== 'throw';
     const read = async <T>(call: () => Promise<T>): Promise<T> => {
-      const value = reached ? await this.persist(call, signal) : await call();
+      const value = waits && reached ? await this.persist(call, signal) : await call();
       reached = true;
       return value;
     };
@@ -494,7 +502,7 @@ export class GyozaClient {
           // Unreachable, or failing where a stream was given before: the server is away for
           // now, so wait and open the stream again. Answered without a stream: poll instead.
           const outage =
-            reached && (openError instanceof GyozaConnectionError || (streamSeen && isTransient(openError)));
+            waits && reached && (openError instanceof GyozaConnectionError || (streamSeen && isTransient(openError)));
           if (!outage) {
             useSse = false;
             continue;

@@ -17,8 +17,9 @@ export interface RequestOptions {
   /** `text` for non-JSON answers such as Prometheus metrics. */
   responseType?: 'json' | 'text';
   /**
-   * The answer when a retried try (never the first) is answered 404 NOT_FOUND: for a DELETE
-   * whose earlier try did the work and lost its answer, "not found" means it is done.
+   * The answer when a retried try is answered 404 NOT_FOUND after an earlier try that may
+   * have been carried out (its answer lost, or a 500/502/504): for a DELETE, "not found" then
+   * means that try did the work. After a refused connection, a 429 or a 503 it is thrown.
    * @defaultValue none (the 404 is thrown)
    */
   retriedNotFound?: unknown;
@@ -37,6 +38,21 @@ export function buildUrl(baseUrl: string, path: string, query?: Record<string, Q
 }
 
 /** Whether a failed try is worth repeating: the server never saw it, or said "later". */
+/** Error codes of a connection that never reached the server: the request was not carried out. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether a failed try may still have been carried out by the server: its answer was lost
+ * (a reset or a timeout after sending) or it failed on the way back (500, 502, 504). Not a
+ * refused connection, a 429 or a 503 (turned away before acting).
+ */
+function mayHaveBeenCarriedOut(error: unknown): boolean {
+  if (error instanceof GyozaApiError) return error.status >= 500 && error.status !== 503;
+  if (!(error instanceof GyozaConnectionError)) return false;
+  const code = ((error.cause as { cause?: { code?: string } })?.cause?.code ?? '') as string;
+  return !NEVER_SENT.has(code);
+}
+
 export function isTransient(error: unknown): boolean {
   if (error instanceof GyozaConnectionError) return true;
   return error instanceof GyozaApiError && (error.status >= 500 || error.status === 429);
@@ -145,6 +161,8 @@ export class HttpTransport {
     const init: RequestInit = { method: options.method, headers };
     if (options.body !== undefined) init.body = JSON.stringify(options.body);
 
+    // Whether an earlier try may have been carried out although its answer was lost.
+    let mayHaveActed = false;
     for (let attempt = 1; ; attempt++) {
       try {
         // The timeout covers reading the body as well, so a stalled answer cannot hang us.
@@ -164,9 +182,10 @@ export class HttpTransport {
         if (options.responseType === 'text') return text as T;
         return parseAnswer(text, res.headers.get('content-type'), options.path, url) as T;
       } catch (error) {
-        if (attempt > 1 && options.retriedNotFound !== undefined && isNotFound(error)) {
+        if (mayHaveActed && options.retriedNotFound !== undefined && isNotFound(error)) {
           return options.retriedNotFound as T;
         }
+        mayHaveActed ||= mayHaveBeenCarriedOut(error);
         if (attempt >= tries || !isTransient(error) || options.signal?.aborted) throw error;
         await sleep(this.backoff(attempt), options.signal);
       }

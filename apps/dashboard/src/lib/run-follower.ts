@@ -58,7 +58,11 @@ export class RunFollower {
       await this.client.getRun(this.runId, signal);
       this.recovered();
     }
-    for await (const event of this.client.followEvents(this.runId, { signal, after: this.seen.last })) {
+    for await (const event of this.client.followEvents(this.runId, {
+      signal,
+      after: this.seen.last,
+      outages: 'throw',
+    })) {
       if (event.index <= this.seen.last) continue;
       this.seen.last = event.index;
       this.recovered();
