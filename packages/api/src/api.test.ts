@@ -143,6 +143,18 @@ describe('auth', () => {
   });
 });
 
+describe('readiness', () => {
+  it('answers /ready without a key while the store reads, 503 STORE_UNAVAILABLE once it cannot', async () => {
+    const app = createApp({ store: h.store, scheduler: h.scheduler, apiKey: API_KEY });
+    await request(app).get('/ready').expect(200, { status: 'ready', store: 'sqlite' });
+    await h.store.close();
+    const down = await request(app).get('/ready').expect(503);
+    expect(down.body.error.code).toBe('STORE_UNAVAILABLE');
+    // Liveness says nothing of the store.
+    await request(app).get('/health').expect(200, { status: 'ok' });
+  });
+});
+
 describe('definitions', () => {
   it('upserts, gets latest or a version, lists, lists versions, deletes', async () => {
     const v1 = await h.api().post('/definitions').send(definition).expect(200);

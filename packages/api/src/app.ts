@@ -16,7 +16,7 @@ import { definitionRoutes } from './routes/definitions';
 import { deliveryRoutes } from './routes/deliveries';
 import { runRoutes } from './routes/runs';
 import { statsRoutes } from './routes/stats';
-import { healthRoute, metricsRoute } from './routes/system';
+import { healthRoute, metricsRoute, readyRoute } from './routes/system';
 import { workerEventRoutes } from './routes/worker-events';
 import { workerRoutes } from './routes/workers';
 
@@ -69,6 +69,7 @@ export interface AppOptions {
 /** Every route, in the order Express matches them (`/runs/:id/events/stream` before nothing ambiguous). */
 export const ROUTES: readonly RouteSpec[] = [
   healthRoute,
+  readyRoute,
   ...definitionRoutes,
   ...runRoutes,
   ...workerRoutes,

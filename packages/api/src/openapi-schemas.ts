@@ -313,6 +313,7 @@ export const RESPONSE_SCHEMAS = {
   ClaimAnswer: object({ ops: arrayOf(ref('WorkerOp')) }),
   ReportEventsAnswer: object({ results: arrayOf(reportResult) }),
   Health: object({ status: { type: 'string', const: 'ok' } }),
+  Ready: object({ status: { type: 'string', const: 'ready' }, store: string }),
   OpenApiDocument: { type: 'object', description: 'This document' },
   /** One Server-Sent Event of a run's stream (keep-alive comments are not events). */
   RunEventStream: object(

@@ -77,6 +77,11 @@ export class ValidationError extends GyozaError {
   }
 }
 
+/** The store did not answer (in time): the server is up, but cannot serve requests. */
+export class StoreUnavailableError extends GyozaError {
+  readonly code = 'STORE_UNAVAILABLE';
+}
+
 export class NotFoundError extends GyozaError {
   readonly code = 'NOT_FOUND';
   constructor(
