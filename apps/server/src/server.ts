@@ -96,6 +96,7 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
     apiKey,
     logger,
     bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy ? config.trustProxy.split(',') : undefined,
     metrics,
     shutdown: shutdown.signal,
   });

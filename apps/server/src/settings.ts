@@ -228,6 +228,12 @@ export const SETTINGS = {
     unit: 'seconds',
     help: 'an idle keep-alive connection is closed after this',
   }),
+  trustProxy: networks({
+    variable: 'GYOZA_TRUST_PROXY',
+    defaultValue: '',
+    defaultText: 'none',
+    help: 'comma-separated CIDRs of reverse proxies in front of the server; their `X-Forwarded-For` is believed, so the failed-authentication limit and request logs key on the client address they forward (without it, every client behind a proxy shares its address)',
+  }),
   webhookAllowNetworks: networks({
     variable: 'GYOZA_WEBHOOK_ALLOW_NETWORKS',
     defaultValue: '',

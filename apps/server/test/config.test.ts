@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       apiKey: undefined,
       databaseUrl: 'sqlite:./.gyoza/gyoza.db',
       strategy: 'best-fit',
+      trustProxy: '',
       workerTimeoutSeconds: 60,
       bodyLimitBytes: 1048576,
       headersTimeoutSeconds: 10,

@@ -143,6 +143,26 @@ describe('auth', () => {
   });
 });
 
+describe('failed authentications behind a proxy', () => {
+  it('count per forwarded client address only when the proxy is trusted', async () => {
+    const failures = async (app: ReturnType<typeof createApp>, client: string, n: number) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < n; i++) {
+        statuses.push((await request(app).get('/runs').set('X-Forwarded-For', client).set('X-API-Key', 'nope')).status);
+      }
+      return statuses;
+    };
+    const options = { store: h.store, scheduler: h.scheduler, apiKey: API_KEY, authFailuresPerMinute: 3 };
+    const trusting = createApp({ ...options, trustProxy: ['127.0.0.1/32', '::1/128', '::ffff:127.0.0.1/128'] });
+    expect(await failures(trusting, '10.0.0.1', 4)).toEqual([401, 401, 401, 429]);
+    expect(await failures(trusting, '10.0.0.2', 1)).toEqual([401]);
+    // Not trusted: the header is ignored, every client shares the proxy's (the socket's) count.
+    const plain = createApp(options);
+    expect(await failures(plain, '10.0.0.1', 3)).toEqual([401, 401, 401]);
+    expect(await failures(plain, '10.0.0.2', 1)).toEqual([429]);
+  });
+});
+
 describe('readiness', () => {
   it('answers /ready without a key while the store reads, 503 STORE_UNAVAILABLE once it cannot', async () => {
     const app = createApp({ store: h.store, scheduler: h.scheduler, apiKey: API_KEY });

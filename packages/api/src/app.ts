@@ -54,6 +54,12 @@ export interface AppOptions {
    */
   authFailuresPerMinute?: number;
   /**
+   * Addresses or CIDRs of reverse proxies whose `X-Forwarded-For` is believed (Express's
+   * `trust proxy`): the client address (`req.ip`) is then the one they forward.
+   * @defaultValue none (the socket's address)
+   */
+  trustProxy?: readonly string[];
+  /**
    * The metrics `/metrics` serves; pass one to count what else the process does (webhook deliveries).
    * @defaultValue new ApiMetrics(store)
    */
@@ -96,6 +102,7 @@ export function createApp(options: AppOptions): Express {
   // Answers are Cache-Control: no-store, so nothing revalidates: no ETag (a SHA-1 of every body).
   app.set('etag', false);
   app.set('query parser', 'extended');
+  if (options.trustProxy?.length) app.set('trust proxy', [...options.trustProxy]);
   app.use(securityHeaders());
   app.use(requestLogging(app, logger, context.metrics));
   app.use(

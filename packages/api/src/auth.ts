@@ -15,7 +15,9 @@ export interface AuthOptions {
 /**
  * `X-API-Key` must equal the key; compared as hashes in constant time (no length leak).
  * Only failures count toward the per-address limit (express-rate-limit, in memory per
- * process): past it, a failure is a 429 with Retry-After, while a right key always passes.
+ * process, so `GYOZA_WORKERS` processes allow that many times the limit): past it, a failure
+ * is a 429 with Retry-After, while a right key always passes. The address is `req.ip`: the
+ * socket's, or the client's a trusted proxy forwards (`trustProxy`).
  */
 export function requireApiKey(apiKey: string, open: readonly string[], options: AuthOptions): RequestHandler {
   const expected = digest(apiKey);
@@ -25,6 +27,9 @@ export function requireApiKey(apiKey: string, open: readonly string[], options: 
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     logger: options.logger,
+    // An X-Forwarded-For from a proxy not trusted (GYOZA_TRUST_PROXY) is ignored on purpose:
+    // the limit keys on the socket's address, without an error logged per request.
+    validate: { xForwardedForHeader: false },
     handler: (_req, res, next) => {
       next(
         new HttpError(

@@ -15,7 +15,13 @@ const CHILD = Symbol('gyoza.requestLogger');
 
 /** What a request's log lines say about it: never its headers, since X-API-Key is a secret. */
 export function requestJson(req: Request) {
-  return { id: req.id, method: req.method, url: req.originalUrl ?? req.url, remoteAddress: req.socket?.remoteAddress };
+  // req.ip: the socket's address, or the client's a trusted proxy forwards (trustProxy).
+  return {
+    id: req.id,
+    method: req.method,
+    url: req.originalUrl ?? req.url,
+    remoteAddress: req.ip ?? req.socket?.remoteAddress,
+  };
 }
 
 let sequence = 0;
