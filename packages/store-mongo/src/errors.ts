@@ -15,7 +15,17 @@ export class MongoStoreOpenError extends GyozaError {
   }
 }
 
-/** The URI without its password, for messages and logs. */
+/**
+ * The URI without its password, for messages and logs: the user stays, the rest of the user
+ * information, from the first `:` to the last `@`, is `***`. The last `@`, because the
+ * driver refuses a URI whose password has an unescaped `@`, `/` or `:` and the message must
+ * not show that password either; an `@` further on (in the options) hides more, never less.
+ */
 export function redactUri(uri: string): string {
-  return uri.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  const userInfo = /^([a-z][a-z0-9+.-]*:\/\/)(.*)@/is.exec(uri);
+  if (!userInfo) return uri;
+  const [whole, scheme, credentials] = userInfo;
+  const colon = credentials.indexOf(':');
+  if (colon === -1) return uri;
+  return `${scheme}${credentials.slice(0, colon)}:***@${uri.slice(whole.length)}`;
 }

@@ -39,7 +39,9 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
     for (const name of FLAG_SETTINGS) {
       const setting = SETTINGS[name];
       withFlags = withFlags.option(flagName(name), {
-        type: setting.type,
+        // A number is passed on as typed, for the setting's parser to check as it checks the
+        // variable: yargs would read `--port 1e4` as 10000 and `--port 0x50` as 80.
+        type: setting.type === 'number' ? 'string' : setting.type,
         describe: helpText(name),
         ...('choices' in setting ? { choices: setting.choices } : {}),
       });
@@ -54,11 +56,14 @@ const start: CommandModule<GlobalArgs, StartArgs> = {
     // The global --api-key is the server's own key here, as GYOZA_API_KEY would be (and wins over it).
     overrides.apiKey = argv['api-key'];
     try {
-      const running = await server.start(overrides);
-      server.closeOnSignals(running);
+      // Closes on SIGTERM / SIGINT, which abandon start-up when they come while starting.
+      await server.startUntilSignal(overrides);
     } catch (error) {
-      // A bad setting is the user's to fix: one line naming the variable, exit 2.
-      if (error instanceof server.ConfigError) throw new UsageError(error.message);
+      // A bad setting, or a start-up that failed (a cluster's process could not listen), is
+      // the user's to fix: one line naming the variable or the reason, exit 2.
+      if (error instanceof server.ConfigError || error instanceof server.StartupError) {
+        throw new UsageError(error.message);
+      }
       throw error;
     }
   },
