@@ -64,6 +64,22 @@ it('serves one pool from two processes on one database, keeps the key out of the
   expect(new Set(ids).size).toBe(40);
   expect(new Set(claims.map((c) => c.pid)).size).toBe(2);
 
+  // /metrics, whichever process answers, is the cluster's: claims counted by both processes
+  // summed (each answered only its own: a counter that reset at every other scrape), the
+  // store's gauges taken once (not doubled).
+  const scrapes = await Promise.all(Array.from({ length: 6 }, () => call('GET', '/metrics')));
+  const value = (text: string, series: string) =>
+    // A labelled counter not yet incremented is not in the text at all.
+    Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  for (const scrape of scrapes) {
+    const text = scrape.body as string;
+    expect(
+      value(text, 'gyoza_claims_total{result="claimed"}') + value(text, 'gyoza_claims_total{result="empty"}'),
+    ).toBe(24);
+    expect(value(text, 'gyoza_runs{state="ASSIGNED"}')).toBe(40);
+    expect(value(text, 'gyoza_workers_active')).toBe(4);
+  }
+
   expect(await server.kill('SIGTERM')).toBe(0);
 });
 

@@ -2,9 +2,18 @@ import { RUN_STATES } from '@gyoza/domain';
 import { DELIVERY_STATUSES, type Store } from '@gyoza/store';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** One registry per app, so several apps (tests, workers of a cluster) never share counters. */
+/**
+ * One registry per app, so several apps (tests, workers of a cluster) never share counters.
+ * In a cluster, counters and histograms are summed over the processes and the store's
+ * gauges (the same read in every process) taken once: see `render`.
+ */
 export class ApiMetrics {
   readonly registry = new Registry();
+  /**
+   * The whole cluster's metrics, in the text format, when this process is one of a cluster's
+   * (the primary gathers them); else this process's own.
+   */
+  cluster?: () => Promise<string>;
   readonly claims: Counter<'result'>;
   readonly claimedRuns: Counter;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
@@ -19,6 +28,7 @@ export class ApiMetrics {
       name: 'gyoza_runs',
       help: 'Runs by state',
       labelNames: ['state'],
+      aggregator: 'first',
       registers,
       async collect() {
         const counts = await store.runs.countRunsByState();
@@ -28,6 +38,7 @@ export class ApiMetrics {
     new Gauge({
       name: 'gyoza_workers_active',
       help: 'Workers in the pool (heartbeating)',
+      aggregator: 'first',
       registers,
       async collect() {
         this.set((await store.workers.listWorkers('active')).length);
@@ -43,6 +54,7 @@ export class ApiMetrics {
       name: 'gyoza_webhook_deliveries',
       help: 'Webhook deliveries by status (pending + failing: the queue depth)',
       labelNames: ['status'],
+      aggregator: 'first',
       registers,
       async collect() {
         const counts = await store.deliveries.countDeliveries();
@@ -69,6 +81,11 @@ export class ApiMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
+  }
+
+  /** What GET /metrics answers: the cluster's metrics, or this process's. */
+  render(): Promise<string> {
+    return this.cluster ? this.cluster() : this.registry.metrics();
   }
 
   /** One answered request's latency. */

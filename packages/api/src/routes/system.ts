@@ -55,6 +55,6 @@ export const metricsRoute: RouteSpec = {
   summary: 'Prometheus metrics: runs by state, active workers, claims, request latency, webhook deliveries',
   success: { status: 200, description: 'Prometheus text format', schema: 'Text', contentType: 'text/plain' },
   async handler(_req, res, { metrics }) {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    res.type(metrics.registry.contentType).send(await metrics.render());
   },
 };
