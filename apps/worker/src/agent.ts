@@ -8,10 +8,11 @@ import { type AgentState, checkAgentMove } from './agent-state';
 import { Attempt } from './attempt';
 import { type OpToRun, removeOrphans } from './container-run';
 import { EngineImages } from './engine-images';
+import { EngineWatch } from './engine-watch';
 import { ImagePuller } from './image-puller';
 import { RegistryAuth } from './registry-auth';
 import { detectResources, type WorkerResourcesInput } from './resources';
-import type { RunningWorker, WorkerOptions } from './worker-options';
+import { checkWorkerOptions, type RunningWorker, type WorkerOptions } from './worker-options';
 
 /**
  * The worker agent: heartbeats its resources and running runs, long-poll claims while it
@@ -43,8 +44,12 @@ export class WorkerAgent implements RunningWorker {
    * has answered a `held_digest` (an older one does not know digests), and when it asks.
    */
   private listRunsNext = true;
+  /** Asked before each claim: no runs are claimed while the Docker engine is away. */
+  private readonly engine: EngineWatch;
 
+  /** Throws a `WorkerOptionError` naming an option out of its range (`maxParallel` 0, say). */
   constructor(options: WorkerOptions = {}) {
+    checkWorkerOptions(options);
     this.options = options;
     this.id = options.id ?? hostname();
     this.logger = (options.logger ?? pino({ level: 'info' })).child({ worker: this.id });
@@ -53,10 +58,11 @@ export class WorkerAgent implements RunningWorker {
     this.resources = detectResources(options.resources);
     this.puller = new ImagePuller({
       docker: this.docker,
-      auth: new RegistryAuth({ explicitFile: options.registryAuthFile }),
+      auth: new RegistryAuth({ explicitFile: options.registryAuthFile, logger: this.logger }),
       logger: this.logger,
       timeoutMs: (options.pullTimeoutSeconds ?? 1800) * 1000,
     });
+    this.engine = new EngineWatch(this.docker, this.logger);
     this.images = new EngineImages({
       docker: this.docker,
       refreshMs: options.imagesRefreshMs ?? 60_000,
@@ -137,7 +143,8 @@ export class WorkerAgent implements RunningWorker {
     for (const { attempt } of this.attempts.values()) if (!attempt.hasStarted) await attempt.abandon();
     const ended = Promise.all([...this.attempts.values()].map((a) => a.ended));
     if (!(await settlesWithin(ended, graceMs))) {
-      for (const { attempt } of this.attempts.values()) await attempt.abandon();
+      // Side by side: each op has the kill timeout to exit after its SIGTERM.
+      await Promise.all([...this.attempts.values()].map(({ attempt }) => attempt.abandon()));
       // Reports are retried while the server is away; do not wait for it forever.
       if (!(await settlesWithin(ended, this.options.reportTimeoutMs ?? 10_000))) {
         this.logger.error(
@@ -172,15 +179,20 @@ export class WorkerAgent implements RunningWorker {
   }
 
   /** Gives a claimed run back to the server (PENDING again, same attempt) instead of starting it. */
-  private async release(runId: string, attempt: number, assignmentId: string | undefined): Promise<void> {
+  private async release(
+    runId: string,
+    attempt: number,
+    assignmentId: string | undefined,
+    reason = `worker ${this.id} stopping`,
+  ): Promise<void> {
     try {
       await this.client.releaseRun(runId, {
         worker_id: this.id,
         attempt,
         ...(assignmentId !== undefined ? { assignment_id: assignmentId } : {}),
-        reason: `worker ${this.id} stopping`,
+        reason,
       });
-      this.logger.info({ run: runId }, 'released a claimed run: stopping');
+      this.logger.info({ run: runId, reason }, 'released a claimed run');
     } catch (error) {
       // Already started, cancelled or given to another worker: nothing of ours to hand back.
       this.logger.warn({ run: runId, err: (error as Error).message }, 'cannot release a claimed run');
@@ -247,8 +259,11 @@ export class WorkerAgent implements RunningWorker {
         // Listed in the heartbeat but ended since: nothing of it is left here.
         this.logger.debug({ run: runId }, 'server says stop a run this agent no longer runs');
       } else if (!attempt.abandoned) {
-        this.logger.info({ run: runId }, 'server says stop: removing the container');
-        await attempt.cancel();
+        this.logger.info({ run: runId }, 'server says stop: stopping the op');
+        // Not awaited: the op has the kill timeout to exit, and heartbeats go on meanwhile.
+        attempt.cancel().catch((error: Error) => {
+          this.logger.warn({ run: runId, err: error.message }, 'cannot stop the op of a cancelled run');
+        });
       }
     }
   }
@@ -256,6 +271,7 @@ export class WorkerAgent implements RunningWorker {
   private async claimLoop(): Promise<void> {
     const maxParallel = this.options.maxParallel ?? 4;
     let backoffMs = 500;
+    let engineBackoffMs = 500;
     while (this.isRunning()) {
       const room = maxParallel - this.attempts.size;
       if (room <= 0) {
@@ -264,6 +280,13 @@ export class WorkerAgent implements RunningWorker {
         });
         continue;
       }
+      // A run claimed while the engine is away could only be handed back: wait for it first.
+      if (!(await this.engine.answers(this.claimAbort.signal))) {
+        await sleep(engineBackoffMs, undefined, { signal: this.claimAbort.signal }).catch(() => undefined);
+        engineBackoffMs = Math.min(engineBackoffMs * 2, 10_000);
+        continue;
+      }
+      engineBackoffMs = 500;
       let ops: WorkerOpRun[];
       try {
         ops = await this.client.claim(this.id, {
@@ -308,9 +331,10 @@ export class WorkerAgent implements RunningWorker {
       hardening: this.options.hardening,
       logger: this.logger,
       logBatchMs: this.options.logBatchMs,
+      killTimeoutMs: this.options.killTimeoutMs,
       puller: this.puller,
       pullPolicy: this.options.pullPolicy ?? 'if-not-present',
-      release: () => this.release(op.id, op.attempt, op.assignment_id),
+      release: (reason) => this.release(op.id, op.attempt, op.assignment_id, reason),
     });
     const ended = attempt.run().finally(() => {
       if (this.attempts.get(op.id)?.attempt === attempt) this.attempts.delete(op.id);

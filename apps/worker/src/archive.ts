@@ -1,10 +1,15 @@
 import { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 
-/** A tar archive holding one file, for Docker's putArchive. */
-export function tarOf(name: string, content: string): Readable {
+/**
+ * A tar archive of the directory `gyoza/` holding one file, for Docker's putArchive at `/`.
+ * The directory is world-writable and sticky (mode 1777, like /tmp): the op writes
+ * /gyoza/outputs.json whatever user its image runs as.
+ */
+export function gyozaArchive(name: string, content: string): Readable {
   const archive = pack();
-  archive.entry({ name, mode: 0o644 }, content);
+  archive.entry({ name: 'gyoza/', type: 'directory', mode: 0o1777 });
+  archive.entry({ name: `gyoza/${name}`, mode: 0o644 }, content);
   archive.finalize();
   return Readable.from(archive);
 }

@@ -2,11 +2,20 @@ import type { GyozaClient } from '@gyoza/client';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { type ContainerHardening, ContainerRun, type OpToRun } from './container-run';
-import { ImagePullError, type ImagePuller, type PullPolicy, type PullProgress } from './image-puller';
+import {
+  EngineUnreachableError,
+  ImagePullError,
+  type ImagePuller,
+  type PullPolicy,
+  type PullProgress,
+} from './image-puller';
 import { RunReporter } from './run-reporter';
+import { cutText } from './text-limits';
 
 const PROGRESS_LINE = /^::gyoza progress (\d+(?:\.\d+)?)\s*$/;
 const TAIL_LINES = 20;
+/** Characters kept of each of the last lines in a FAILED message, so that 20 of them fit one event. */
+const TAIL_LINE_LENGTH = 1024;
 /** Pull progress is reported at most this often. */
 const PULL_REPORT_MS = 1000;
 
@@ -25,13 +34,21 @@ export interface AttemptOptions {
   puller: ImagePuller;
   /** When to pull: the worker's default, for a run that names no policy of its own. */
   pullPolicy: PullPolicy;
-  /** Hands the run back to the server when the agent stops before the attempt started. */
-  release: () => Promise<void>;
+  /**
+   * Hands the run back to the server (PENDING again, same attempt), saying why: the agent
+   * stops, or its Docker engine does not answer, before the attempt started.
+   */
+  release: (reason: string) => Promise<void>;
   /**
    * How long output lines gather before they are posted as one LOG event.
    * @defaultValue 250
    */
   logBatchMs?: number;
+  /**
+   * Between SIGTERM and SIGKILL when the attempt is cancelled or abandoned.
+   * @defaultValue 10000
+   */
+  killTimeoutMs?: number;
 }
 
 /**
@@ -55,8 +72,10 @@ export class Attempt {
   private abandonedFor?: AbandonReason;
   private readonly puller: ImagePuller;
   private readonly pullPolicy: PullPolicy;
-  private readonly release: () => Promise<void>;
+  private readonly release: (reason: string) => Promise<void>;
   private started = false;
+  /** Whole seconds between SIGTERM and SIGKILL when the op is stopped (Docker counts in seconds). */
+  private readonly killTimeoutSeconds: number;
   /** Aborted when the attempt is cancelled or abandoned: a wait for its image ends then. */
   private readonly ended = new AbortController();
 
@@ -67,6 +86,7 @@ export class Attempt {
     this.puller = options.puller;
     this.pullPolicy = options.op.image_pull_policy ?? options.pullPolicy;
     this.release = options.release;
+    this.killTimeoutSeconds = Math.ceil((options.killTimeoutMs ?? 10_000) / 1000);
     this.reporter = new RunReporter({
       client: options.client,
       runId: options.op.id,
@@ -101,13 +121,23 @@ export class Attempt {
    * pull does not count against the attempt's timeout), then runs the op to its end and
    * reports; resolves once the last report is delivered, refused or given up by the reporter.
    * Never rejects: a failure to pull or to run is reported as FAILED (a permanent pull
-   * failure with `retryable: false`).
+   * failure with `retryable: false`); a Docker engine that does not answer before the op
+   * starts hands the run back instead.
    */
   async run(): Promise<void> {
     const { op, reporter, container } = this;
     try {
       const pulled = await this.pull();
       if (this.abandonedFor) return;
+      if (pulled instanceof EngineUnreachableError) {
+        // Not the run's fault, and no attempt of it can start here until the engine is back.
+        this.logger.warn(
+          { run: op.id, err: pulled.message },
+          'handing the run back: the Docker engine does not answer',
+        );
+        await this.release(`worker ${this.workerId} cannot reach its Docker engine: ${pulled.message}`);
+        return;
+      }
       this.started = true;
       reporter.send({
         type: 'STARTED',
@@ -149,7 +179,7 @@ export class Attempt {
     } finally {
       if (this.abandonedFor === 'shutdown') {
         if (this.started) reporter.send({ type: 'FAILED', payload: { error_message: 'worker shutting down' } });
-        else await this.release();
+        else await this.release(`worker ${this.workerId} stopping`);
       }
       await reporter.drain();
       await container.remove().catch(() => undefined);
@@ -158,9 +188,10 @@ export class Attempt {
 
   /**
    * Gets the image as the pull policy says; answers the pull's failure rather than throwing,
-   * so it is reported after STARTED (FAILED is an edge from RUNNING).
+   * so it is reported after STARTED (FAILED is an edge from RUNNING), or an engine that does
+   * not answer (the run is handed back, not failed).
    */
-  private async pull(): Promise<ImagePullError | undefined> {
+  private async pull(): Promise<ImagePullError | EngineUnreachableError | undefined> {
     const { op, reporter } = this;
     let reportedAt = 0;
     const onProgress = (p: PullProgress) => {
@@ -178,6 +209,7 @@ export class Attempt {
       await this.puller.ensure(op.image, this.pullPolicy, onProgress, this.ended.signal);
       return undefined;
     } catch (error) {
+      if (error instanceof EngineUnreachableError) return error;
       if (error instanceof ImagePullError) {
         this.logger.warn({ run: op.id, image: op.image, permanent: error.permanent }, error.message);
         return error;
@@ -186,20 +218,26 @@ export class Attempt {
     }
   }
 
-  /** The server no longer wants this attempt: its container goes, nothing more is reported. */
+  /**
+   * The server no longer wants this attempt: its op is stopped (SIGTERM, SIGKILL after the kill
+   * timeout) and its container goes; nothing more is reported.
+   */
   async cancel(): Promise<void> {
     if (this.abandonedFor) return;
     this.abandonedFor = 'cancelled';
     this.ended.abort();
-    await this.container.remove();
+    await this.container.stop(this.killTimeoutSeconds);
   }
 
-  /** The agent stops before the attempt ends: its container goes, then FAILED is reported. */
+  /**
+   * The agent stops before the attempt ends: its op is stopped (SIGTERM, SIGKILL after the kill
+   * timeout; its last lines are still reported) and its container goes, then FAILED is reported.
+   */
   async abandon(): Promise<void> {
     if (this.abandonedFor) return;
     this.abandonedFor = 'shutdown';
     this.ended.abort();
-    await this.container.remove().catch(() => undefined);
+    await this.container.stop(this.killTimeoutSeconds).catch(() => undefined);
   }
 
   /** Gives up reporting (the server stayed unreachable past the agent's report timeout). */
@@ -208,7 +246,7 @@ export class Attempt {
   }
 
   private onLine(line: string): void {
-    this.tail.push(line);
+    this.tail.push(cutText(line, TAIL_LINE_LENGTH));
     if (this.tail.length > TAIL_LINES) this.tail.shift();
     const progress = PROGRESS_LINE.exec(line);
     if (progress) this.reporter.send({ type: 'PROGRESS', msg: Math.min(100, Number(progress[1])) });

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import type { ImagePullPolicy } from '@gyoza/domain';
 import type Docker from 'dockerode';
-import { firstFileOf, tarOf } from './archive';
+import { firstFileOf, gyozaArchive } from './archive';
 
 /** What the worker gets from a claim. */
 export interface OpToRun {
@@ -73,16 +73,42 @@ export const HARDENING_DEFAULTS: Required<ContainerHardening> = Object.freeze({
 export const LABELS = { run: 'gyoza.run_id', worker: 'gyoza.worker_id', attempt: 'gyoza.attempt' } as const;
 const MAX_OUTPUTS_BYTES = 1 << 20;
 
-/** `GYOZA_INPUT_<NAME>` for scalar inputs, so shell ops need no JSON parser. */
-function scalarInputEnv(inputs: Record<string, unknown>): string[] {
-  return Object.entries(inputs)
-    .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
-    .map(([k, v]) => `GYOZA_INPUT_${k.toUpperCase().replace(/[^A-Z0-9]/g, '_')}=${String(v)}`);
+/**
+ * Bytes of one input variable at most. Linux refuses to start a process whose single
+ * environment string is over 128 KiB ("argument list too long"); a larger input is read
+ * from /gyoza/inputs.json instead.
+ */
+export const MAX_INPUT_ENV_BYTES = 64 * 1024;
+/** Bytes of all input variables together at most (the kernel also bounds the whole environment). */
+const MAX_INPUTS_ENV_BYTES = 256 * 1024;
+
+/**
+ * The inputs in the environment: `GYOZA_INPUTS` (the JSON) and `GYOZA_INPUT_<NAME>` for each
+ * string, number or boolean input, so shell ops need no JSON parser. A variable over
+ * MAX_INPUT_ENV_BYTES, or one past MAX_INPUTS_ENV_BYTES for all of them, is left out: the op
+ * reads /gyoza/inputs.json, which always holds them all.
+ */
+export function inputEnv(inputs: Record<string, unknown>): string[] {
+  const candidates = [
+    `GYOZA_INPUTS=${JSON.stringify(inputs)}`,
+    ...Object.entries(inputs)
+      .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
+      .map(([k, v]) => `GYOZA_INPUT_${k.toUpperCase().replace(/[^A-Z0-9]/g, '_')}=${String(v)}`),
+  ];
+  let total = 0;
+  const env: string[] = [];
+  for (const variable of candidates) {
+    const bytes = Buffer.byteLength(variable);
+    if (bytes > MAX_INPUT_ENV_BYTES || total + bytes > MAX_INPUTS_ENV_BYTES) continue;
+    total += bytes;
+    env.push(variable);
+  }
+  return env;
 }
 
 /**
- * The container of one attempt: inputs in the environment (and, put in by the agent,
- * /gyoza/inputs.json), CPU, memory and /dev/shm from the run's constraints, the assigned GPUs
+ * The container of one attempt: inputs in the environment (see inputEnv) and, put in by the
+ * agent, /gyoza/inputs.json, CPU, memory and /dev/shm from the run's constraints, the assigned GPUs
  * as an NVIDIA device request, the worker's hardening (see ContainerHardening), labels that
  * let a restarted agent find what it left behind.
  */
@@ -93,12 +119,7 @@ export function containerSpec(
   hardening: ContainerHardening = {},
 ): Docker.ContainerCreateOptions {
   const harden = { ...HARDENING_DEFAULTS, ...hardening };
-  const env = [
-    `GYOZA_INPUTS=${JSON.stringify(op.inputs)}`,
-    `GYOZA_RUN_ID=${op.id}`,
-    `GYOZA_ATTEMPT=${op.attempt}`,
-    ...scalarInputEnv(op.inputs),
-  ];
+  const env = [`GYOZA_RUN_ID=${op.id}`, `GYOZA_ATTEMPT=${op.attempt}`, ...inputEnv(op.inputs)];
   const hostConfig: Docker.HostConfig = {
     NetworkMode: networkMode,
     Init: harden.init,
@@ -149,7 +170,7 @@ export class ContainerRun {
       containerSpec(this.op, this.workerId, this.networkMode, this.hardening),
     );
     const inputs = JSON.stringify(this.op.inputs);
-    await this.container.putArchive(tarOf('gyoza/inputs.json', inputs), { path: '/' });
+    await this.container.putArchive(gyozaArchive('inputs.json', inputs), { path: '/' });
     const stream = await this.container.attach({ stream: true, stdout: true, stderr: true });
     const out = new PassThrough();
     const err = new PassThrough();
@@ -173,7 +194,9 @@ export class ContainerRun {
     const container = this.required();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
     // Give the log stream a moment to drain the last lines.
-    await Promise.race([this.logsDone, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    let drained: NodeJS.Timeout | undefined;
+    await Promise.race([this.logsDone, new Promise((resolve) => (drained = setTimeout(resolve, 2000)))]);
+    clearTimeout(drained);
     const info = await container.inspect();
     const outcome: ContainerOutcome = { exitCode: StatusCode, oomKilled: Boolean(info.State.OOMKilled) };
     try {
@@ -192,7 +215,20 @@ export class ContainerRun {
     return outcome;
   }
 
-  /** Kills and removes the container (cancel, shutdown). */
+  /**
+   * Stops the op as `docker stop` does, SIGTERM then SIGKILL after `graceSeconds` (cancel,
+   * timeout, shutdown: it may save its work and exit), then removes the container.
+   */
+  async stop(graceSeconds: number): Promise<void> {
+    if (!this.container) return;
+    await this.container.stop({ t: graceSeconds }).catch((error: { statusCode?: number }) => {
+      // 304: not running (never started, or already exited); 404: already removed.
+      if (error.statusCode !== 304 && error.statusCode !== 404 && error.statusCode !== 409) throw error;
+    });
+    await this.remove();
+  }
+
+  /** Kills and removes the container at once (after its exit, or when running it failed). */
   async remove(): Promise<void> {
     if (!this.container) return;
     await this.container.remove({ force: true }).catch((error: { statusCode?: number }) => {

@@ -29,6 +29,43 @@ export class ImagePullError extends Error {
   }
 }
 
+/**
+ * The Docker engine did not answer (its socket is gone, refused or reset): nothing is known
+ * of the image, and the run is not to blame. The agent hands such a run back.
+ */
+export class EngineUnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineUnreachableError';
+  }
+}
+
+/** Socket errors of a request to the engine that got no answer at all. */
+const NO_ANSWER = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EACCES',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+]);
+
+/** Whether `error` says the engine could not be reached (rather than that it refused something). */
+export function isEngineUnreachable(error: unknown): boolean {
+  const { code, statusCode, message } = error as { code?: string; statusCode?: number; message?: string };
+  if (statusCode !== undefined) return false;
+  return (code !== undefined && NO_ANSWER.has(code)) || /socket hang up/i.test(message ?? '');
+}
+
+/** The engine's reason without dockerode's `(HTTP code 400) unexpected -` prefix. */
+const engineReason = (error: unknown) =>
+  String((error as Error).message ?? error)
+    .replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '')
+    .trim();
+
 const PERMANENT =
   /not found|manifest unknown|unauthorized|authentication required|access.*denied|denied|no basic auth credentials|repository does not exist|invalid reference format/i;
 
@@ -60,20 +97,32 @@ export class ImagePuller {
 
   constructor(private readonly options: ImagePullerOptions) {}
 
-  /** Whether the engine has `image` (by name or digest). */
+  /**
+   * Whether the engine has `image` (by name or digest). Rejects with an EngineUnreachableError
+   * when the engine does not answer, and with a permanent ImagePullError when it refuses the
+   * reference itself (an invalid one: upper case, a bad tag).
+   */
   async has(image: string): Promise<boolean> {
     try {
       await this.options.docker.getImage(image).inspect();
       return true;
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 404) return false;
+      if (isEngineUnreachable(error)) {
+        throw new EngineUnreachableError(`the Docker engine does not answer: ${engineReason(error)}`);
+      }
+      if (status !== undefined && status >= 400 && status < 500) {
+        const reason = engineReason(error).replace(/^no such image: .*?: (?=invalid reference)/i, '');
+        throw new ImagePullError(`cannot use image ${image}: ${reason}`, true);
+      }
       throw error;
     }
   }
 
   /**
    * Makes `image` present as `policy` says; resolves at once when nothing is to pull.
-   * Rejects with an {@link ImagePullError}, or with `signal`'s reason as soon as it aborts:
+   * Rejects with an {@link ImagePullError}, an {@link EngineUnreachableError}, or with `signal`'s reason as soon as it aborts:
    * the caller stops waiting, the pull goes on for whoever else waits on it (to its timeout).
    */
   async ensure(
@@ -168,8 +217,14 @@ export class ImagePuller {
         throw new ImagePullError(`pulling ${image} took longer than ${Math.round(timeoutMs / 1000)}s`, false);
       }
       if (abort.signal.aborted) throw new ImagePullError(`pulling ${image} stopped: nobody waits for it`, false);
-      const message = (error as Error).message.replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '').trim();
-      throw new ImagePullError(`cannot pull ${image}: ${message}`, PERMANENT.test(message));
+      if (isEngineUnreachable(error)) {
+        throw new EngineUnreachableError(`the Docker engine does not answer: ${engineReason(error)}`);
+      }
+      const message = engineReason(error);
+      // A 4xx is the engine refusing the request itself (an invalid reference): retrying cannot help.
+      const status = (error as { statusCode?: number }).statusCode;
+      const refused = status !== undefined && status >= 400 && status < 500;
+      throw new ImagePullError(`cannot pull ${image}: ${message}`, refused || PERMANENT.test(message));
     } finally {
       clearTimeout(timer);
       stopped.removeEventListener('abort', stop);

@@ -1,8 +1,9 @@
 /**
  * The worker agent: `startWorker(options)` / `WorkerAgent` (heartbeat, claim, run containers,
  * report; its states in `AGENT_STATES`), the container side (`ContainerRun`, `containerSpec`,
- * `removeOrphans`, `LABELS`) and resource detection (`detectResources`, `detectGpus`, `parseGpus`,
- * `parseNvidiaSmi`).
+ * `removeOrphans`, `LABELS`), images (`ImagePuller`, `ImagePullError`, `EngineUnreachableError`,
+ * `RegistryAuth`), its options (`WorkerOptions`, refused with a `WorkerOptionError`) and resource
+ * detection (`detectResources`, `detectGpus`, `parseGpus`, `parseNvidiaSmi`).
  */
 export { startWorker, WorkerAgent } from './agent';
 export { AGENT_STATES, type AgentState, AgentStateError } from './agent-state';
@@ -15,7 +16,14 @@ export {
   type OpToRun,
   removeOrphans,
 } from './container-run';
-export { ImagePullError, ImagePuller, PULL_POLICIES, type PullPolicy, type PullProgress } from './image-puller';
+export {
+  EngineUnreachableError,
+  ImagePullError,
+  ImagePuller,
+  PULL_POLICIES,
+  type PullPolicy,
+  type PullProgress,
+} from './image-puller';
 export { RegistryAuth, type RegistryCredentials, registryOf } from './registry-auth';
 export { detectGpus, detectResources, parseGpus, parseNvidiaSmi, type WorkerResourcesInput } from './resources';
-export type { RunningWorker, WorkerOptions } from './worker-options';
+export { type RunningWorker, WorkerOptionError, type WorkerOptions } from './worker-options';

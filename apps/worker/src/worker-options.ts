@@ -1,6 +1,6 @@
 /**
- * What a worker agent is told at start (`WorkerOptions`) and what `startWorker` hands back
- * (`RunningWorker`).
+ * What a worker agent is told at start (`WorkerOptions`, checked by `checkWorkerOptions`) and
+ * what `startWorker` hands back (`RunningWorker`).
  */
 import type { GyozaClient } from '@gyoza/client';
 import type Docker from 'dockerode';
@@ -19,7 +19,7 @@ export interface WorkerOptions {
   /** What to offer; a field left out is detected (all CPU cores, all RAM, nvidia-smi's GPUs). */
   resources?: Partial<WorkerResourcesInput>;
   /**
-   * Runs at once at most.
+   * Runs at once at most; an integer of at least 1.
    * @defaultValue 4
    */
   maxParallel?: number;
@@ -30,7 +30,10 @@ export interface WorkerOptions {
    * @defaultValue 'bridge'
    */
   networkMode?: string;
-  /** @defaultValue 5000 */
+  /**
+   * Time between heartbeats; more than 0.
+   * @defaultValue 5000
+   */
   heartbeatIntervalMs?: number;
   /**
    * Long-poll length of each claim.
@@ -76,8 +79,40 @@ export interface WorkerOptions {
    * @defaultValue 60000
    */
   imagesRefreshMs?: number;
+  /**
+   * How long an op stopped by the agent (cancelled, timed out, or still running when the agent
+   * stops) has between SIGTERM and SIGKILL, to save its work and exit.
+   * @defaultValue 10000
+   */
+  killTimeoutMs?: number;
   /** @defaultValue pino at level info */
   logger?: Logger;
+}
+
+/** A `WorkerOptions` value the agent cannot work with; `option` names it. */
+export class WorkerOptionError extends Error {
+  constructor(
+    readonly option: keyof WorkerOptions,
+    rule: string,
+    value: unknown,
+  ) {
+    super(`worker option ${option} must be ${rule} (got ${String(value)})`);
+    this.name = 'WorkerOptionError';
+  }
+}
+
+/** Throws a {@link WorkerOptionError} for the first numeric option out of its range. */
+export function checkWorkerOptions(options: WorkerOptions): void {
+  const { maxParallel, heartbeatIntervalMs, killTimeoutMs } = options;
+  if (maxParallel !== undefined && !(Number.isInteger(maxParallel) && maxParallel >= 1)) {
+    throw new WorkerOptionError('maxParallel', 'an integer of at least 1', maxParallel);
+  }
+  if (heartbeatIntervalMs !== undefined && !(Number.isFinite(heartbeatIntervalMs) && heartbeatIntervalMs > 0)) {
+    throw new WorkerOptionError('heartbeatIntervalMs', 'a number of milliseconds above 0', heartbeatIntervalMs);
+  }
+  if (killTimeoutMs !== undefined && !(Number.isFinite(killTimeoutMs) && killTimeoutMs >= 0)) {
+    throw new WorkerOptionError('killTimeoutMs', 'a number of milliseconds of at least 0', killTimeoutMs);
+  }
 }
 
 /** An agent that has been started, as `startWorker` returns it. */

@@ -22,6 +22,7 @@ export interface WorkerStartArgs extends GlobalArgs {
   'log-max-size-mb'?: number;
   'log-max-files'?: number;
   init?: boolean;
+  'kill-timeout-seconds'?: number;
 }
 
 export function workerOptions(y: Argv<GlobalArgs>): Argv<WorkerStartArgs> {
@@ -41,7 +42,7 @@ export function workerOptions(y: Argv<GlobalArgs>): Argv<WorkerStartArgs> {
       default: 'bridge',
       describe: 'Docker network of op containers (none: no network)',
     })
-    .option('heartbeat-seconds', { type: 'number', default: 5, describe: 'heartbeat period' })
+    .option('heartbeat-seconds', { type: 'number', default: 5, describe: 'heartbeat period (above 0)' })
     .option('grace-seconds', {
       type: 'number',
       default: 30,
@@ -73,6 +74,11 @@ export function workerOptions(y: Argv<GlobalArgs>): Argv<WorkerStartArgs> {
       type: 'boolean',
       default: true,
       describe: 'an init process reaps zombies in op containers (--no-init: none)',
+    })
+    .option('kill-timeout-seconds', {
+      type: 'number',
+      default: 10,
+      describe: 'an op the worker stops (cancel, timeout, shutdown) gets SIGTERM, then SIGKILL after this',
     }) as Argv<WorkerStartArgs>;
 }
 
@@ -86,12 +92,24 @@ export async function startWorkerFromArgs(argv: WorkerStartArgs) {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  for (const flag of ['pids-limit', 'log-max-size-mb', 'log-max-files', 'pull-timeout-seconds'] as const) {
+  const integers = [
+    'max-parallel',
+    'pids-limit',
+    'log-max-size-mb',
+    'log-max-files',
+    'pull-timeout-seconds',
+    'kill-timeout-seconds',
+  ] as const;
+  for (const flag of integers) {
     const value = argv[flag];
-    const least = flag === 'pids-limit' ? 0 : 1;
+    const least = flag === 'pids-limit' || flag === 'kill-timeout-seconds' ? 0 : 1;
     if (value !== undefined && (!Number.isInteger(value) || value < least)) {
       throw new UsageError(`--${flag} must be an integer of at least ${least}`);
     }
+  }
+  const heartbeatSeconds = argv['heartbeat-seconds'];
+  if (heartbeatSeconds !== undefined && !(Number.isFinite(heartbeatSeconds) && heartbeatSeconds > 0)) {
+    throw new UsageError('--heartbeat-seconds must be a number above 0');
   }
   const dockerHost = argv['docker-host'];
   const docker = dockerHost
@@ -118,6 +136,7 @@ export async function startWorkerFromArgs(argv: WorkerStartArgs) {
     pullPolicy: argv['pull-policy'] as ImagePullPolicy | undefined,
     pullTimeoutSeconds: argv['pull-timeout-seconds'],
     registryAuthFile: argv['registry-auth'],
+    killTimeoutMs: argv['kill-timeout-seconds'] === undefined ? undefined : argv['kill-timeout-seconds'] * 1000,
     hardening: {
       allowPrivilegeEscalation: argv['allow-privilege-escalation'],
       pidsLimit: argv['pids-limit'],
