@@ -7,6 +7,7 @@ import { commitBusyboxImage, freePort, waitFor } from '@gyoza/test-support';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import Docker from 'dockerode';
 import pino from 'pino';
+import { finished as finishedRun } from '../test/agents';
 import { WorkerAgent } from './agent';
 import { type AgentState, AgentStateError } from './agent-state';
 import { WorkerOptionError, type WorkerOptions } from './worker-options';
@@ -337,15 +338,7 @@ describe('with its Docker engine away', () => {
       constraints: { cpu_cores: 0.1, ram_mb: 16 },
       retry_policy: { max_attempts: maxAttempts, backoff_seconds: 0 },
     });
-  const finished = (id: string) =>
-    waitFor(
-      `${id} finished`,
-      async () => {
-        const run = await client.getRun(id);
-        return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(run.state) ? run : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
+  const finished = (id: string) => finishedRun(client, id);
 
   it('claims nothing until the engine answers again, then runs the runs on their first attempt', async () => {
     const { agent, records } = agentLogged('w-engine-away', { docker: engine.docker });

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import type { EventJson, GyozaClient, RunJson } from '@gyoza/client';
+import type { GyozaClient, RunJson } from '@gyoza/client';
 import { commitBusyboxImage, SCRIPT_CMD, waitFor } from '@gyoza/test-support';
 import type { Harness } from '@gyoza/test-support/api-harness';
-import { docker, startLiveServer, TestAgents } from '../test/agents';
+import { eventsOf as allEvents, docker, logLines, startLiveServer, TestAgents } from '../test/agents';
 
 // What an op may do within the container contract (docs/worker.md) and still be reported as
 // it ended: write long lines and many of them, fail after long lines, take large inputs, run
@@ -51,20 +51,7 @@ const finished = (id: string): Promise<RunJson> =>
     { timeoutMs: 90_000, intervalMs: 250 },
   ).catch(() => client.getRun(id));
 
-/** Every event of a run, all pages. */
-async function eventsOf(runId: string): Promise<EventJson[]> {
-  const all: EventJson[] = [];
-  let after: number | undefined;
-  for (;;) {
-    const page = await client.listEvents(runId, after);
-    all.push(...page.events);
-    if (page.events.length === 0) return all;
-    after = page.events.at(-1)?.index;
-  }
-}
-
-const logLines = (events: EventJson[]) =>
-  events.filter((e) => e.type === 'LOG').flatMap((e) => String(e.msg).split('\n'));
+const eventsOf = (runId: string) => allEvents(client, runId);
 
 it('reports an op that writes a 1.2 MB line and 20,000 lines of 1 KB: the long line cut, all lines, COMPLETED on attempt 1', async () => {
   await agents.start('w-contract-lines');

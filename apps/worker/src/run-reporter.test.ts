@@ -1,9 +1,10 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type EventJson, type GyozaApiError, GyozaClient } from '@gyoza/client';
+import { type GyozaApiError, GyozaClient } from '@gyoza/client';
 import { waitFor } from '@gyoza/test-support';
 import { API_KEY, type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import pino from 'pino';
+import { eventsOf as allEvents, logLines } from '../test/agents';
 import { RunReporter } from './run-reporter';
 
 // The reporter against a real server, through a proxy that can play a server outage or answer
@@ -115,20 +116,7 @@ async function claimedRun(workerId: string, maxAttempts = 1) {
   return { run, reporter, logged, refusals };
 }
 
-/** Every event of a run, all pages. */
-async function eventsOf(runId: string): Promise<EventJson[]> {
-  const all: EventJson[] = [];
-  let after: number | undefined;
-  for (;;) {
-    const page = await client.listEvents(runId, after);
-    all.push(...page.events);
-    if (page.events.length === 0) return all;
-    after = page.events.at(-1)?.index;
-  }
-}
-
-const logLines = (events: EventJson[]) =>
-  events.filter((e) => e.type === 'LOG').flatMap((e) => String(e.msg).split('\n'));
+const eventsOf = (runId: string) => allEvents(client, runId);
 
 it('drops a LOG event the server refuses (half a surrogate pair) and still reports the outcome', async () => {
   const { run, reporter, logged, refusals } = await claimedRun('w-rep-log');

@@ -1,6 +1,7 @@
 // What the worker's Docker tests share: a live API server with a fast scheduler, and agents
 // against it that react quickly (short heartbeats and claims) and are all stopped after each test.
-import { GyozaClient } from '@gyoza/client';
+import { type EventJson, GyozaClient, type RunJson } from '@gyoza/client';
+import { waitFor } from '@gyoza/test-support';
 import { type Harness, startHarness } from '@gyoza/test-support/api-harness';
 import Docker from 'dockerode';
 import pino from 'pino';
@@ -49,3 +50,30 @@ export class TestAgents {
     for (const worker of this.started.splice(0)) await worker.stop(1000);
   }
 }
+
+/** Every event of a run, all pages. */
+export async function eventsOf(client: GyozaClient, runId: string): Promise<EventJson[]> {
+  const all: EventJson[] = [];
+  let after: number | undefined;
+  for (;;) {
+    const page = await client.listEvents(runId, after);
+    all.push(...page.events);
+    if (page.events.length === 0) return all;
+    after = page.events.at(-1)?.index;
+  }
+}
+
+/** The output lines of LOG events, one per line. */
+export const logLines = (events: EventJson[]) =>
+  events.filter((e) => e.type === 'LOG').flatMap((e) => String(e.msg).split('\n'));
+
+/** The run once it is COMPLETED, FAILED or CANCELLED (a FAILED with a retry to come included). */
+export const finished = (client: GyozaClient, id: string): Promise<RunJson> =>
+  waitFor(
+    `${id} finished`,
+    async () => {
+      const run = await client.getRun(id);
+      return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(run.state) ? run : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );

@@ -9,7 +9,7 @@ import type { Harness } from '@gyoza/test-support/api-harness';
 import { removeLocalImage, TestRegistry } from '@gyoza/test-support/registry';
 import Docker from 'dockerode';
 import type { RunningWorker, WorkerOptions } from '../src';
-import { startLiveServer, TestAgents } from './agents';
+import { finished as finishedRun, startLiveServer, TestAgents } from './agents';
 
 // Pulls from a real OCI registry on loopback (scripts/install-registry.sh), as a fleet does.
 const KEY = 'pull-test-key';
@@ -81,15 +81,7 @@ function submit(image: string, maxAttempts = 1, backoffSeconds = 0): Promise<Run
   });
 }
 
-const finished = (id: string) =>
-  waitFor(
-    `${id} finished`,
-    async () => {
-      const run = await client.getRun(id);
-      return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(run.state) ? run : undefined;
-    },
-    { timeoutMs: 60_000 },
-  );
+const finished = (id: string) => finishedRun(client, id);
 const eventsOf = async (id: string) => (await client.listEvents(id)).events;
 
 beforeEach(noAuths);
