@@ -149,17 +149,20 @@ describe('gyoza server start', () => {
     }
   });
 
-  it('refuses --port 1e4 as GYOZA_PORT=1e4 is refused, with exit 2', async () => {
-    requireBuilt(cliMain);
-    const cli = run([cliMain, 'server', 'start', '--port', '1e4'], {
-      GYOZA_API_KEY: KEY,
-      GYOZA_DATABASE_URL: `sqlite:${tmp.dir}/gyoza.db`,
-    });
-    // Before: yargs read it as the number 10000, and the server listened there.
-    const code = await within('gyoza server start to refuse the port', cli, cli.exited);
-    expect(cli.stderr()).toBe("gyoza: GYOZA_PORT: must be an integer from 0 to 65535, got '1e4'\n");
-    expect(code).toBe(2);
-  });
+  it.each(['server start', 'dev'])(
+    'refuses gyoza %s --port 1e4 as GYOZA_PORT=1e4 is refused, with exit 2',
+    async (command) => {
+      requireBuilt(cliMain);
+      const cli = run([cliMain, ...command.split(' '), '--port', '1e4'], {
+        GYOZA_API_KEY: KEY,
+        GYOZA_DATABASE_URL: `sqlite:${tmp.dir}/gyoza.db`,
+      });
+      // Before: yargs read it as the number 10000, and the server listened there.
+      const code = await within(`gyoza ${command} to refuse the port`, cli, cli.exited);
+      expect(cli.stderr()).toBe("gyoza: GYOZA_PORT: must be an integer from 0 to 65535, got '1e4'\n");
+      expect(code).toBe(2);
+    },
+  );
 });
 
 describe('a cluster stopped while it starts', () => {

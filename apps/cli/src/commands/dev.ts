@@ -6,7 +6,8 @@ import { refuseClientFlags, SERVED_KEY_HELP } from './server';
 import { startWorkerFromArgs, stopOnSignals, type WorkerStartArgs, workerOptions } from './worker';
 
 interface DevArgs extends WorkerStartArgs {
-  port?: number;
+  /** As typed: GYOZA_PORT's parser checks it (yargs would read `1e4` as 10000). */
+  port?: string;
 }
 
 /** A server on the embedded store and a worker on the local Docker engine, in one process. */
@@ -15,7 +16,7 @@ export const devCommand: CommandModule<GlobalArgs, DevArgs> = {
   describe: 'Start a server (embedded SQLite store) and a local worker together, for trying gyoza',
   builder: (y) =>
     workerOptions(y)
-      .option('port', { type: 'number', describe: helpText('port') })
+      .option('port', { type: 'string', describe: helpText('port') })
       .option('api-key', { type: 'string', describe: SERVED_KEY_HELP })
       .check(refuseClientFlags('gyoza dev', '--port')) as Argv<DevArgs>,
   handler: async (argv) => {
@@ -23,7 +24,8 @@ export const devCommand: CommandModule<GlobalArgs, DevArgs> = {
     let running: Awaited<ReturnType<typeof server.start>>;
     try {
       // --api-key is the server's key (GYOZA_API_KEY); its worker is given the same one.
-      running = await server.start({ port: argv.port, workers: 1, reload: false, apiKey: argv['api-key'] });
+      const port = argv.port as unknown as number | undefined;
+      running = await server.start({ port, workers: 1, reload: false, apiKey: argv['api-key'] });
     } catch (error) {
       if (error instanceof server.ConfigError) throw new UsageError(error.message);
       throw error;
