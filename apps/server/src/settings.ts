@@ -158,7 +158,7 @@ export const SETTINGS = {
     variable: 'GYOZA_LOG_LEVEL',
     defaultValue: 'info',
     choices: LOG_LEVELS,
-    help: 'pino JSON logs; every request has an `X-Request-Id` and a log line: at debug when answered, warn when refused (4xx), error when failed (5xx)',
+    help: 'pino JSON logs; every API request (not the dashboard files under `/ui`) has an `X-Request-Id` and a log line: at debug when answered, warn when refused (4xx), error when failed (5xx)',
     flag: true,
   }),
   apiKey: text({
