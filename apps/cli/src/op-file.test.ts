@@ -29,7 +29,14 @@ describe('parseOpFile', () => {
       output_specs: { greeting: { type: 'string' } },
       constraints: { cpu_cores: 0.5, ram_mb: 128, timeout_seconds: 300 },
       retry_policy: { max_attempts: 3, backoff_seconds: 5 },
-      event_delivery: { webhook_url: 'https://example.com/hooks/gyoza', event_types: ['COMPLETED', 'FAILED'] },
+    });
+    expect(definition.event_delivery).toBeUndefined();
+    // Its webhook block, commented out, reads once uncommented.
+    const uncommented = readFileSync(example, 'utf8').replace(/^# (event_delivery:.*| {2}.*)$/gm, '$1');
+    expect(parseOpFile(uncommented).definition.event_delivery).toEqual({
+      webhook_url: 'https://example.com/hooks/gyoza',
+      event_types: ['COMPLETED', 'FAILED'],
+      secret: 'change-me',
     });
   });
 

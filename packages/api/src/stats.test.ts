@@ -125,5 +125,6 @@ describe('GET /search/runs', () => {
   it('names a bad time in the error', async () => {
     const { body } = await h.api().get('/search/runs?created_after=yesterday').expect(400);
     expect(JSON.stringify(body)).toContain('created_after');
+    expect(JSON.stringify(body)).toContain('ISO 8601');
   });
 });

@@ -3,6 +3,8 @@ import { Type } from 'class-transformer';
 import { IsDate, IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { IsCleanText } from '../validation';
 
+const ISO_DATE = '$property must be an ISO 8601 date-time (2026-12-04T10:00:00Z)';
+
 /** GET /stats/throughput: how many one-minute buckets back from now. */
 export class ThroughputQuery {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1440) minutes?: number;
@@ -17,8 +19,8 @@ export class SearchRunsQuery {
   @IsOptional() @IsIn(RUN_STATES, { each: true }) state?: RunState[];
   @IsOptional() @IsString() @IsCleanText() definition_id?: string;
   @IsOptional() @IsString() @IsCleanText() worker_id?: string;
-  @IsOptional() @Type(() => Date) @IsDate() created_after?: Date;
-  @IsOptional() @Type(() => Date) @IsDate() created_before?: Date;
+  @IsOptional() @Type(() => Date) @IsDate({ message: ISO_DATE }) created_after?: Date;
+  @IsOptional() @Type(() => Date) @IsDate({ message: ISO_DATE }) created_before?: Date;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
   @IsOptional() @IsString() @IsCleanText() cursor?: string;
 }
