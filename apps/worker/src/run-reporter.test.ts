@@ -173,6 +173,22 @@ it.each([
   expect(await client.getRun(run.id)).toMatchObject({ state: 'COMPLETED', current_attempt: 1 });
 });
 
+it.each([
+  [401, 'UNAUTHORIZED'],
+  [403, 'FORBIDDEN'],
+])('gives the attempt up on %i %s, as on any 4xx that neither passes nor is about content', async (status, code) => {
+  const { reporter, refusals } = await claimedRun(`w-rep-${status}`);
+  proxy.answerNext(
+    (body) => body.includes('"PROGRESS"'),
+    () => ({ status, json: { error: { code, message: `${code} (played by the test proxy)` } } }),
+  );
+  reporter.send({ type: 'PROGRESS', msg: 10 });
+  // Before: retried forever, drain() never resolved and the container kept running.
+  await reporter.drain();
+  expect(refusals.map((e) => e.status)).toEqual([status]);
+  expect(reporter.refused).toBe(true);
+});
+
 it('sends a batch the server finds too large one event a request, and delivers it all', async () => {
   const { run, reporter, refusals } = await claimedRun('w-rep-413');
   proxy.answerNext(

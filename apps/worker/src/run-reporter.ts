@@ -37,6 +37,21 @@ interface Queued {
 const refusesContent = (error: GyozaApiError) =>
   (error.status === 400 || error.status === 413) && !NOT_OURS.has(error.code);
 
+/** A refusal that passes: the same report may be accepted later. */
+const passes = (error: GyozaApiError) =>
+  error.status >= 500 ||
+  error.status === 408 ||
+  error.status === 429 ||
+  (error.status === 409 && error.code === 'CONCURRENT_MODIFICATION');
+
+/**
+ * Whether a refusal ends the attempt: a "not ours" code, or any other 4xx that neither passes
+ * nor is about one event's content (401, 403: this worker may not report at all; retrying
+ * would keep its container running while the server gives the run to another worker).
+ */
+const endsAttempt = (error: GyozaApiError) =>
+  NOT_OURS.has(error.code) || (error.status < 500 && !passes(error) && !refusesContent(error));
+
 /** The latest of these replaces one queued before it and not yet sent: only the last one matters. */
 const supersedes = (event: ReporterEvent) =>
   event.type === 'PROGRESS' || (event.type === 'INFO' && event.payload?.phase === 'pulling');
@@ -233,7 +248,7 @@ export class RunReporter {
           if (result.status !== 200) {
             const { code, message, details } = (result as Extract<ReportResult, { error: unknown }>).error;
             const error = new GyozaApiError(result.status, code, message, details);
-            if (NOT_OURS.has(code)) return this.giveUp(error);
+            if (endsAttempt(error)) return this.giveUp(error);
             if (!refusesContent(error)) {
               failure = error;
               break;
@@ -253,7 +268,7 @@ export class RunReporter {
       } catch (error) {
         if (this.closed) return;
         failure = error as Error;
-        if (failure instanceof GyozaApiError && NOT_OURS.has(failure.code)) return this.giveUp(failure);
+        if (failure instanceof GyozaApiError && endsAttempt(failure)) return this.giveUp(failure);
         if (failure instanceof GyozaApiError && refusesContent(failure)) {
           if (sending.length > 1) {
             // Too large or too much together (the server's body and JSON limits hold per
