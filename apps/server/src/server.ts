@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { ApiMetrics, createApp } from '@gyoza/api';
 import { type RunnableChange, Scheduler, strategyByName } from '@gyoza/scheduler';
 import pino, { type Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
 import { ensureApiKey } from './api-key';
+import { ClusterMetrics, clusterMetricsInChild } from './cluster-metrics';
 import { ConfigError, type ConfigOverrides, loadConfig, type ServerConfig, settingsEnvironment } from './config';
 import { withDashboard } from './dashboard';
 import { startDeliveryLoop } from './delivery-loop';
@@ -50,15 +50,6 @@ const KEY_ANSWER = 'gyoza:api-key';
  * whose waiting long-polls look again at once (the store's version poll stays the fallback).
  */
 const RUNNABLE = 'gyoza:runnable';
-/**
- * A cluster child serving GET /metrics asks the primary for the cluster's metrics: each
- * process counts only the requests, claims and webhooks it served, so one process's own
- * would be a counter that resets at every scrape answered by another.
- */
-const METRICS_REQUEST = 'gyoza:metrics?';
-const METRICS_ANSWER = 'gyoza:metrics';
-/** How long a child waits for the primary's metrics. */
-const METRICS_TIMEOUT_MS = 10_000;
 
 /**
  * Starts gyoza: one process, or with `workers` > 1 a node:cluster of that many sharing the
@@ -71,6 +62,13 @@ export async function start(options: StartOptions = {}): Promise<RunningServer> 
   if (config.reload && env.GYOZA_RELOAD_CHILD !== '1') return startReloading(config, logger);
   if (config.workers > 1 && cluster.isPrimary) return startCluster(config, logger);
   if (!(cluster.isWorker && env[CLUSTER_CHILD] === '1')) return serve(config, logger, false);
+  // The primary gone (it stopped start-up: another process could not listen), the channel to
+  // it breaks on this child's next message, a listen's included: that ends this child, quietly
+  // (its channel closed, node:cluster exits it), not with an unhandled EPIPE and a stack.
+  cluster.worker?.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_IPC_CHANNEL_CLOSED') throw error;
+    if (process.connected) process.disconnect();
+  });
   // A child that cannot start leaves the cluster, so that it ends once its caller has said
   // why: the IPC channel would keep it alive (the CLI only sets an exit code), and the
   // primary, waiting for it to exit, would wait forever.
@@ -99,11 +97,8 @@ async function serve(config: ServerConfig, logger: Logger, clusterChild: boolean
   scheduler.start();
   const metrics = new ApiMetrics(store);
   if (clusterChild) {
-    // The primary's AggregatorRegistry reads this process's registry over the IPC channel;
-    // constructing one here is what makes prom-client answer its requests.
-    AggregatorRegistry.setRegistries([metrics.registry]);
-    new AggregatorRegistry();
-    metrics.cluster = metricsFromPrimary;
+    // GET /metrics answers the whole cluster's, gathered by the primary (cluster-metrics.ts).
+    metrics.cluster = clusterMetricsInChild(metrics.registry, sendToPrimary);
   }
   const deliveries = startDeliveryLoop(config, store, logger, metrics);
   const shutdown = new AbortController();
@@ -217,29 +212,6 @@ function urlOf(server: Server, host: string): string {
   return `http://${shown}:${port}`;
 }
 
-let metricsAsked = 0;
-
-/** The cluster's metrics, gathered by the primary from every child (this one included). */
-function metricsFromPrimary(): Promise<string> {
-  const id = ++metricsAsked;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      process.off('message', onMessage);
-      reject(new Error(`the cluster's metrics did not come within ${METRICS_TIMEOUT_MS / 1000} s`));
-    }, METRICS_TIMEOUT_MS);
-    const onMessage = (message: unknown) => {
-      const answer = message as { type?: unknown; id?: unknown; text?: unknown; error?: unknown } | null;
-      if (answer?.type !== METRICS_ANSWER || answer.id !== id) return;
-      process.off('message', onMessage);
-      clearTimeout(timer);
-      if (typeof answer.text === 'string') resolve(answer.text);
-      else reject(new Error(`the cluster's metrics could not be gathered: ${String(answer.error)}`));
-    };
-    process.on('message', onMessage);
-    sendToPrimary({ type: METRICS_REQUEST, id });
-  });
-}
-
 /** The key, asked of the primary over the cluster's IPC channel (it is not in our environment). */
 function keyFromPrimary(): Promise<string> {
   return new Promise((resolve) => {
@@ -291,20 +263,14 @@ async function startCluster(config: ServerConfig, logger: Logger): Promise<Runni
   // Undefined entries remove the variable the child would inherit (GYOZA_API_KEY included).
   const env = { ...settingsEnvironment({ ...config, reload: false }), [CLUSTER_CHILD]: '1' };
   let stopping = false;
-  const aggregator = new AggregatorRegistry();
+  const clusterMetrics = new ClusterMetrics();
   const fork = () => {
     const child = cluster.fork(env);
-    child.on('message', (message: { type?: unknown; id?: unknown } | null) => {
+    clusterMetrics.add(child);
+    child.on('message', (message: { type?: unknown } | null) => {
+      if (clusterMetrics.onMessage(child, message)) return;
       if (message?.type === KEY_REQUEST) child.send({ type: KEY_ANSWER, apiKey });
-      else if (message?.type === METRICS_REQUEST) {
-        const answer = (fields: object) => {
-          if (child.isConnected()) child.send({ type: METRICS_ANSWER, id: message.id, ...fields });
-        };
-        aggregator.clusterMetrics().then(
-          (text) => answer({ text }),
-          (error: Error) => answer({ error: error.message }),
-        );
-      } else if (message?.type === RUNNABLE) {
+      else if (message?.type === RUNNABLE) {
         for (const other of Object.values(cluster.workers ?? {})) {
           if (other && other !== child && other.isConnected()) other.send(message);
         }

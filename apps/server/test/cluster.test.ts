@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -80,8 +80,41 @@ it('serves one pool from two processes on one database, keeps the key out of the
     expect(value(text, 'gyoza_workers_active')).toBe(4);
   }
 
+  // A process killed and forked again: scrapes go on answering while the new one starts
+  // (before, the primary asked every process, the one still starting too, and every scrape
+  // failed after 5 s).
+  process.kill(Number([...pids][0]), 'SIGKILL');
+  // A new connection each (a pooled one may be the killed process's); one the primary handed
+  // to the killed process before it noticed the death is never answered: tried again.
+  const scrapeOnce = () =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpGet(`${base}/metrics`, { agent: false, headers: { 'X-API-Key': KEY } }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.setTimeout(8000, () => req.destroy(new Error('no answer on this connection')));
+      req.on('error', reject);
+    });
+  const scrapeAlone = async () => {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await scrapeOnce();
+      } catch (error) {
+        if (tries >= 4) throw error;
+      }
+    }
+  };
+  const during = await Promise.all(Array.from({ length: 3 }, scrapeAlone));
+  for (const scrape of during) {
+    expect(scrape.status).toBe(200);
+    expect(value(scrape.text, 'gyoza_runs{state="ASSIGNED"}')).toBe(40);
+  }
+
   expect(await server.kill('SIGTERM')).toBe(0);
-});
+}, 90_000);
 
 it.each([
   ['1', 'port in use', 'GYOZA_PORT'],
