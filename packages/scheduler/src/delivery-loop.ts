@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   type ClaimedDelivery,
   claimDeliveries,
@@ -135,6 +136,8 @@ export class DeliveryLoop {
     if (this.state !== 'stopped') return;
     this.state = 'idle';
     this.stopping = new AbortController();
+    // One abort listener per request under way: as many as the sending slots.
+    setMaxListeners(this.o.concurrency + 1, this.stopping.signal);
     this.unsubscribe = this.o.store.deliveries.onDeliveriesWritten(() => this.notify());
     this.notify();
   }
