@@ -70,6 +70,8 @@ export class Attempt {
   private readonly logger: Logger;
   private readonly tail: string[] = [];
   private abandonedFor?: AbandonReason;
+  /** The container's stop, once a cancel or the shutdown began it. */
+  private stopping?: Promise<void>;
   private readonly puller: ImagePuller;
   private readonly pullPolicy: PullPolicy;
   private readonly release: (reason: string) => Promise<void>;
@@ -223,10 +225,11 @@ export class Attempt {
    * timeout) and its container goes; nothing more is reported.
    */
   async cancel(): Promise<void> {
-    if (this.abandonedFor) return;
+    if (this.abandonedFor) return this.stopping;
     this.abandonedFor = 'cancelled';
     this.ended.abort();
-    await this.container.stop(this.killTimeoutSeconds);
+    this.stopping = this.container.stop(this.killTimeoutSeconds);
+    await this.stopping;
   }
 
   /**
@@ -234,10 +237,12 @@ export class Attempt {
    * timeout; its last lines are still reported) and its container goes, then FAILED is reported.
    */
   async abandon(): Promise<void> {
-    if (this.abandonedFor) return;
+    // Stopping already (cancelled): the shutdown waits for that stop, not for nothing.
+    if (this.abandonedFor) return this.stopping?.catch(() => undefined);
     this.abandonedFor = 'shutdown';
     this.ended.abort();
-    await this.container.stop(this.killTimeoutSeconds).catch(() => undefined);
+    this.stopping = this.container.stop(this.killTimeoutSeconds);
+    await this.stopping.catch(() => undefined);
   }
 
   /** Gives up reporting (the server stayed unreachable past the agent's report timeout). */

@@ -173,3 +173,23 @@ it('stops the ops still running at shutdown with SIGTERM: their last lines are r
   expect(events[failed]?.payload).toMatchObject({ error_message: 'worker shutting down' });
   expect(events.findIndex((e) => e.type === 'LOG' && String(e.msg).includes('got TERM'))).toBeLessThan(failed);
 }, 120_000);
+
+it('waits at shutdown for the stop a cancel began: no container outlives the agent', async () => {
+  // A kill timeout longer than the wait for reports at shutdown (what the stop used to wait).
+  const worker = await agents.start('w-contract-cancel-shutdown', { killTimeoutMs: 5000, reportTimeoutMs: 1000 });
+  // Ignores SIGTERM: only the kill at the end of the kill timeout ends it.
+  const run = await submit("trap '' TERM; echo ready; while true; do sleep 0.2; done");
+  await saidReady(run.id);
+  const stream = (await docker.getEvents({
+    filters: { type: ['container'], label: [`gyoza.run_id=${run.id}`], event: ['kill'] },
+  })) as NodeJS.ReadableStream & { destroy(): void };
+  const termSent = new Promise<void>((resolve) => stream.once('data', () => resolve()));
+  await client.cancelRun(run.id);
+  // The agent has begun stopping the container (SIGTERM sent; the op ignores it).
+  await termSent;
+  stream.destroy();
+  await worker.stop(0);
+  // Before: stop returned while the op sat in its SIGTERM grace, and the container was left.
+  const left = await docker.listContainers({ all: true, filters: { label: [`gyoza.run_id=${run.id}`] } });
+  expect(left).toEqual([]);
+}, 120_000);
