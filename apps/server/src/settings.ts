@@ -129,6 +129,22 @@ function networks(spec: Common<string>): Setting<string> {
   };
 }
 
+/** `networks`, each narrower than everything (Express's proxy-addr refuses a /0 range). */
+function proxies(spec: Common<string>): Setting<string> {
+  const list = networks(spec);
+  return {
+    ...list,
+    parse: (raw) => {
+      const parsed = list.parse(raw);
+      const everything = parsed.split(',').find((cidr) => cidr.endsWith('/0'));
+      if (everything) {
+        throw new ConfigError(spec.variable, `'${everything}' trusts every address; name the proxies' networks`);
+      }
+      return parsed;
+    },
+  };
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const DEFAULT_DATABASE_URL = 'sqlite:./.gyoza/gyoza.db';
@@ -228,7 +244,7 @@ export const SETTINGS = {
     unit: 'seconds',
     help: 'an idle keep-alive connection is closed after this',
   }),
-  trustProxy: networks({
+  trustProxy: proxies({
     variable: 'GYOZA_TRUST_PROXY',
     defaultValue: '',
     defaultText: 'none',
