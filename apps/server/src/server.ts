@@ -170,11 +170,15 @@ function closingAnswers(handler: RequestListener, stopping: AbortSignal): Reques
   stopping.addEventListener('abort', () => {
     for (const res of open) if (!res.headersSent) res.shouldKeepAlive = false;
   });
+  // One listener function for every answer (no closure per request: this is the hot path).
+  function forget(this: ServerResponse) {
+    open.delete(this);
+  }
   return (req, res) => {
     if (stopping.aborted) res.shouldKeepAlive = false;
     else {
       open.add(res);
-      res.once('close', () => open.delete(res));
+      res.on('close', forget);
     }
     handler(req, res);
   };
