@@ -326,19 +326,25 @@ async function startCluster(config: ServerConfig, logger: Logger): Promise<Runni
     apiKey,
     async close() {
       stopping = true;
-      const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-      await Promise.all(
-        workers.map(
-          (w) =>
-            new Promise<void>((resolve) => {
-              if (w.isDead()) return resolve();
-              w.once('exit', () => resolve());
-              w.process.kill('SIGTERM');
-            }),
-        ),
-      );
+      await stopClusterChildren();
     },
   };
+}
+
+/** SIGTERM to each child this process forked (none unless it is a cluster's primary), until all have exited. */
+export async function stopClusterChildren(): Promise<void> {
+  if (!cluster.isPrimary) return;
+  const children = Object.values(cluster.workers ?? {}).filter((child) => child !== undefined);
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.isDead()) return resolve();
+          child.once('exit', () => resolve());
+          child.process.kill('SIGTERM');
+        }),
+    ),
+  );
 }
 
 /** Development: a child server under `node --watch`, restarted when its code changes. */

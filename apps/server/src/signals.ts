@@ -1,5 +1,4 @@
-import cluster from 'node:cluster';
-import { closeOnSignals, type RunningServer, type StartOptions, start } from './server';
+import { closeOnSignals, type RunningServer, type StartOptions, start, stopClusterChildren } from './server';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -32,20 +31,4 @@ export async function startUntilSignal(options: StartOptions = {}): Promise<Runn
   if ('error' in started) throw started.error;
   closeOnSignals(started.server);
   return started.server;
-}
-
-/** SIGTERM to each child this process forked (none unless it is a cluster's primary), until all have exited. */
-async function stopClusterChildren(): Promise<void> {
-  if (!cluster.isPrimary) return;
-  const children = Object.values(cluster.workers ?? {}).filter((child) => child !== undefined);
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.isDead()) return resolve();
-          child.once('exit', () => resolve());
-          child.process.kill('SIGTERM');
-        }),
-    ),
-  );
 }
