@@ -186,7 +186,7 @@ export function scanJsonLimits(raw: Uint8Array, root: string, limits: JsonLimits
 }
 
 /** NUL, U+FFFD (what invalid UTF-8 decodes to) and unpaired surrogates: never part of a name. */
-const REPLACEMENT_OR_UNPAIRED = /\uFFFD|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const REPLACEMENT_OR_UNPAIRED = new RegExp(`\\uFFFD|${UNPAIRED.source}`);
 
 /** Why a string cannot be an id, a version, a tag or an image name; undefined when it can. */
 export function uncleanTextReason(value: string): string | undefined {

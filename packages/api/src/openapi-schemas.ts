@@ -45,6 +45,7 @@ function object(properties: Record<string, Schema>, optional: readonly string[] 
 }
 
 const runState: Schema = { type: 'string', enum: [...RUN_STATES] };
+const eventType: Schema = { type: 'string', enum: [...WORKER_EVENT_TYPES, ...SERVER_EVENT_TYPES] };
 
 const constraints = object(
   {
@@ -80,7 +81,7 @@ const retryPolicy = object(
 const eventDelivery = object(
   {
     webhook_url: { type: 'string', format: 'uri' },
-    event_types: arrayOf({ type: 'string', enum: [...WORKER_EVENT_TYPES, ...SERVER_EVENT_TYPES] }),
+    event_types: arrayOf(eventType),
     has_secret: { type: 'boolean', description: 'Whether a webhook secret is set (the secret is never returned)' },
   },
   ['webhook_url', 'event_types'],
@@ -170,7 +171,7 @@ const event = object(
   {
     index: integer(1),
     attempt: integer(1),
-    type: { type: 'string', enum: [...WORKER_EVENT_TYPES, ...SERVER_EVENT_TYPES] },
+    type: eventType,
     msg: string,
     payload: freeObject,
     created_at: dateTime,
@@ -319,7 +320,7 @@ export const RESPONSE_SCHEMAS = {
   RunEventStream: object(
     {
       id: { type: 'string', pattern: '^[0-9]+$', description: 'The event index' },
-      event: { type: 'string', enum: [...WORKER_EVENT_TYPES, ...SERVER_EVENT_TYPES] },
+      event: eventType,
       data: {
         type: 'string',
         description: 'The RunEvent as JSON',
