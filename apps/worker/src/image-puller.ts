@@ -66,6 +66,19 @@ const engineReason = (error: unknown) =>
     .replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '')
     .trim();
 
+/** The engine did not answer: `error` as an EngineUnreachableError, else undefined. */
+function unreachable(error: unknown): EngineUnreachableError | undefined {
+  return isEngineUnreachable(error)
+    ? new EngineUnreachableError(`the Docker engine does not answer: ${engineReason(error)}`)
+    : undefined;
+}
+
+/** A 4xx: the engine refused the request itself (an invalid reference); retrying cannot help. */
+function refusedByEngine(error: unknown): boolean {
+  const status = (error as { statusCode?: number }).statusCode;
+  return status !== undefined && status >= 400 && status < 500;
+}
+
 const PERMANENT =
   /not found|manifest unknown|unauthorized|authentication required|access.*denied|denied|no basic auth credentials|repository does not exist|invalid reference format/i;
 
@@ -107,12 +120,10 @@ export class ImagePuller {
       await this.options.docker.getImage(image).inspect();
       return true;
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404) return false;
-      if (isEngineUnreachable(error)) {
-        throw new EngineUnreachableError(`the Docker engine does not answer: ${engineReason(error)}`);
-      }
-      if (status !== undefined && status >= 400 && status < 500) {
+      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      const away = unreachable(error);
+      if (away) throw away;
+      if (refusedByEngine(error)) {
         const reason = engineReason(error).replace(/^no such image: .*?: (?=invalid reference)/i, '');
         throw new ImagePullError(`cannot use image ${image}: ${reason}`, true);
       }
@@ -217,14 +228,10 @@ export class ImagePuller {
         throw new ImagePullError(`pulling ${image} took longer than ${Math.round(timeoutMs / 1000)}s`, false);
       }
       if (abort.signal.aborted) throw new ImagePullError(`pulling ${image} stopped: nobody waits for it`, false);
-      if (isEngineUnreachable(error)) {
-        throw new EngineUnreachableError(`the Docker engine does not answer: ${engineReason(error)}`);
-      }
+      const away = unreachable(error);
+      if (away) throw away;
       const message = engineReason(error);
-      // A 4xx is the engine refusing the request itself (an invalid reference): retrying cannot help.
-      const status = (error as { statusCode?: number }).statusCode;
-      const refused = status !== undefined && status >= 400 && status < 500;
-      throw new ImagePullError(`cannot pull ${image}: ${message}`, refused || PERMANENT.test(message));
+      throw new ImagePullError(`cannot pull ${image}: ${message}`, refusedByEngine(error) || PERMANENT.test(message));
     } finally {
       clearTimeout(timer);
       stopped.removeEventListener('abort', stop);
